@@ -1,0 +1,130 @@
+//! Channels (notifications, protected procedure calls, IRQs) and children.
+
+use crate::backend;
+use crate::message::MessageInfo;
+
+/// Channel, IRQ and child ids are below this bound (Microkit: badge bits 62 and 63
+/// are reserved for PPC and fault badges).
+pub const CHANNEL_LIMIT: u8 = 62;
+
+/// One end of a channel of this PD (or an IRQ delivered on a channel id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Channel(u8);
+
+impl Channel {
+    /// The channel with local id `id`. Ids come from generated constants.
+    ///
+    /// # Panics
+    /// At compile time (in const context) or run time if `id >= 62`.
+    pub const fn new(id: u8) -> Self {
+        assert!(id < CHANNEL_LIMIT, "channel id must be below 62");
+        Channel(id)
+    }
+
+    /// The local channel id.
+    pub const fn index(self) -> u8 {
+        self.0
+    }
+
+    /// Signals the PD at the other end (seL4_Signal).
+    pub fn notify(self) {
+        backend::notify(self.0)
+    }
+
+    /// Acknowledges the IRQ delivered on this channel so the next one can arrive.
+    pub fn irq_ack(self) {
+        backend::irq_ack(self.0)
+    }
+
+    /// Protected procedure call: a synchronous call into the PD at the other end,
+    /// which must have a strictly higher priority. Message registers carry the
+    /// arguments (see [`set_mr`](crate::set_mr)) and the reply.
+    pub fn pp_call(self, msg: MessageInfo) -> MessageInfo {
+        backend::pp_call(self.0, msg)
+    }
+}
+
+/// A child PD of this PD (the `id` attribute of a nested `protection_domain`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Child(u8);
+
+impl Child {
+    /// The child with id `id`. Ids come from generated constants.
+    pub const fn new(id: u8) -> Self {
+        assert!(id < CHANNEL_LIMIT, "child id must be below 62");
+        Child(id)
+    }
+
+    /// The child id.
+    pub const fn index(self) -> u8 {
+        self.0
+    }
+
+    /// Replaces the child with a fresh copy of itself: fresh `.data`, `.bss`,
+    /// stack and heap; shared regions keep their contents. Its `init` runs again.
+    pub fn restart(self) {
+        backend::restart(self.0)
+    }
+
+    /// Stops the child. It stays stopped until [`Child::restart`].
+    pub fn stop(self) {
+        backend::stop(self.0)
+    }
+}
+
+/// The set of channels signalled in one notification badge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ChannelSet(u64);
+
+impl ChannelSet {
+    /// Keeps only the channel bits (0..62) of a notification badge.
+    pub const fn from_badge(badge: u64) -> Self {
+        ChannelSet(badge & ((1 << CHANNEL_LIMIT) - 1))
+    }
+
+    /// The badge word.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// True if no channel is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl Iterator for ChannelSet {
+    type Item = Channel;
+
+    fn next(&mut self) -> Option<Channel> {
+        if self.0 == 0 {
+            return None;
+        }
+        let id = self.0.trailing_zeros() as u8;
+        self.0 &= self.0 - 1;
+        Some(Channel(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn badge_bits_decode_in_ascending_order() {
+        let got: std::vec::Vec<u8> = ChannelSet::from_badge(0b1010_0001).map(|c| c.index()).collect();
+        assert_eq!(got, [0, 5, 7]);
+    }
+
+    #[test]
+    fn reserved_badge_bits_are_not_channels() {
+        let set = ChannelSet::from_badge(1 << 63 | 1 << 62 | 1 << 61);
+        assert_eq!(set.map(|c| c.index()).collect::<std::vec::Vec<_>>(), [61]);
+    }
+
+    #[test]
+    #[should_panic]
+    fn channel_ids_are_bounded() {
+        let _ = Channel::new(62);
+    }
+}

@@ -1,0 +1,160 @@
+//! The host-kernel backend: a PD is a Linux process; its system calls are frames
+//! on a control socket to the host kernel (see [`protocol`]).
+
+pub mod protocol;
+
+mod confine;
+mod signals;
+mod startup;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use crate::dispatch::{Event, Reply};
+use crate::channel::{Channel, ChannelSet, Child};
+use crate::message::{MessageInfo, MSG_MAX_LENGTH};
+use protocol::{Mrs, ToKernel, ToPd, CONTROL_FD, FRAME_BYTES};
+
+static NAME: OnceLock<&'static str> = OnceLock::new();
+
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO: AtomicU64 = AtomicU64::new(0);
+static MRS: [AtomicU64; MSG_MAX_LENGTH] = [ZERO; MSG_MAX_LENGTH];
+
+pub(crate) fn pd_name() -> &'static str {
+    NAME.get().copied().unwrap_or("?")
+}
+
+pub(crate) fn start() {
+    let setup = startup::Setup::from_env();
+    let _ = NAME.set(std::boxed::Box::leak(setup.name.clone().into_boxed_str()));
+    startup::map_regions(&setup);
+    signals::install();
+    send(&ToKernel::Hello);
+    confine::apply();
+}
+
+pub(crate) fn set_mr(index: usize, value: u64) {
+    if let Some(mr) = MRS.get(index) {
+        mr.store(value, Ordering::Relaxed);
+    }
+}
+
+pub(crate) fn get_mr(index: usize) -> u64 {
+    MRS.get(index).map_or(0, |mr| mr.load(Ordering::Relaxed))
+}
+
+fn mrs_out() -> Mrs {
+    core::array::from_fn(|i| MRS[i].load(Ordering::Relaxed))
+}
+
+fn mrs_in(mrs: &Mrs, info: MessageInfo) {
+    for (slot, value) in MRS.iter().zip(&mrs[..info.count()]) {
+        slot.store(*value, Ordering::Relaxed);
+    }
+}
+
+/// Sends one frame to the kernel. Async-signal-safe (used by the fault handler).
+fn send(msg: &ToKernel) {
+    let mrs = match msg {
+        ToKernel::ReplyRecv(_) | ToKernel::Call(..) => mrs_out(),
+        _ => [0; MSG_MAX_LENGTH],
+    };
+    send_with(msg, &mrs)
+}
+
+fn send_with(msg: &ToKernel, mrs: &Mrs) {
+    let mut buf = [0u8; FRAME_BYTES];
+    let len = protocol::encode_to_kernel(msg, mrs, &mut buf);
+    // SAFETY: `buf[..len]` is initialised and outlives the call.
+    let n = unsafe { libc::write(CONTROL_FD, buf.as_ptr().cast(), len) };
+    if n != len as isize {
+        // The kernel is gone: nothing left to run for.
+        // SAFETY: _exit is always safe to call.
+        unsafe { libc::_exit(0) };
+    }
+}
+
+/// Blocks for the next frame from the kernel.
+fn receive(mrs: &mut Mrs) -> ToPd {
+    let mut buf = [0u8; FRAME_BYTES];
+    // SAFETY: reading into a local buffer of the given length.
+    let n = unsafe { libc::read(CONTROL_FD, buf.as_mut_ptr().cast(), buf.len()) };
+    if n <= 0 {
+        // SAFETY: _exit is always safe to call.
+        unsafe { libc::_exit(0) };
+    }
+    match protocol::decode_to_pd(&buf[..n as usize], mrs) {
+        Ok(msg) => msg,
+        Err(e) => panic!("host kernel sent a malformed frame: {e}"),
+    }
+}
+
+pub(crate) fn reply_recv(reply: Reply) -> Event {
+    match reply {
+        Reply::None => send(&ToKernel::Recv),
+        Reply::Call(info) => send(&ToKernel::ReplyRecv(info)),
+        Reply::ResumeFault => send(&ToKernel::ResumeRecv),
+    }
+    let mut mrs = [0; MSG_MAX_LENGTH];
+    match receive(&mut mrs) {
+        ToPd::Notified(badge) => Event::Notified(ChannelSet::from_badge(badge)),
+        ToPd::Protected(ch, info) => {
+            mrs_in(&mrs, info);
+            Event::Protected(Channel::new(ch), info)
+        }
+        ToPd::Fault(child, fault) => Event::Fault(Child::new(child), fault),
+        ToPd::Inject(kind) => Event::Inject(kind),
+        ToPd::Reply(_) => panic!("host kernel sent a reply outside a call"),
+    }
+}
+
+pub(crate) fn notify(ch: u8) {
+    send(&ToKernel::Notify(ch))
+}
+
+pub(crate) fn irq_ack(ch: u8) {
+    send(&ToKernel::IrqAck(ch))
+}
+
+pub(crate) fn pp_call(ch: u8, info: MessageInfo) -> MessageInfo {
+    send(&ToKernel::Call(ch, info));
+    let mut mrs = [0; MSG_MAX_LENGTH];
+    match receive(&mut mrs) {
+        ToPd::Reply(reply) => {
+            mrs_in(&mrs, reply);
+            reply
+        }
+        other => panic!("host kernel answered a call with {other:?}"),
+    }
+}
+
+pub(crate) fn restart(child: u8) {
+    send(&ToKernel::Restart(child))
+}
+
+pub(crate) fn stop(child: u8) {
+    send(&ToKernel::Stop(child))
+}
+
+pub(crate) fn debug_write(bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: writing from a valid slice.
+        let n = unsafe { libc::write(1, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            return;
+        }
+        rest = &rest[n as usize..];
+    }
+}
+
+pub(crate) fn wild_write(addr: u64) {
+    // SAFETY: not safe at all, on purpose: this is the injected "wild pointer"
+    // crash. The address is unmapped, so the write faults and ends the PD.
+    unsafe { core::ptr::write_volatile(addr as *mut u64, 0xdead) };
+}
+
+pub(crate) fn exit(code: i32) -> ! {
+    std::process::exit(code)
+}

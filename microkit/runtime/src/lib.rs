@@ -1,0 +1,70 @@
+//! The protection-domain runtime of reincarnate.
+//!
+//! A protection domain (PD) is written once against this API and runs on either
+//! kernel: seL4 via the Microkit (`target_os = "none"`), or the host kernel, where
+//! every PD is its own confined Linux process (any other target).
+//!
+//! ```ignore
+//! struct Pong;
+//! impl microkit::Handler for Pong {
+//!     fn notified(&mut self, ch: microkit::Channel) { ch.notify() }
+//! }
+//! fn init() -> Pong { Pong }
+//! microkit::protection_domain!(init);
+//! ```
+//!
+//! Channel, child and region constants are generated from `system.xml` at build
+//! time (see the `microkit-build` crate); nothing is copied by hand.
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(not(target_os = "none"))]
+extern crate std;
+
+mod channel;
+mod debug;
+mod dispatch;
+mod fault;
+mod handler;
+mod inject;
+mod message;
+mod region;
+
+#[cfg(not(target_os = "none"))]
+pub mod host;
+#[cfg(not(target_os = "none"))]
+use host as backend;
+
+pub use channel::{Channel, ChannelSet, Child, CHANNEL_LIMIT};
+pub use debug::DebugWriter;
+pub use dispatch::Event;
+pub use fault::{Fault, FaultAction, FaultKind};
+pub use handler::Handler;
+pub use inject::{InjectKind, ParseInjectKindError};
+pub use message::{get_mr, set_mr, MessageInfo, MSG_MAX_LENGTH};
+pub use region::{Region, RegionError};
+
+/// Name of this protection domain, as `system.xml` gives it.
+pub fn pd_name() -> &'static str {
+    backend::pd_name()
+}
+
+/// Runs a protection domain: start-up, then `init`, then the event loop forever.
+pub fn run<H: Handler>(init: fn() -> H) -> ! {
+    backend::start();
+    let mut handler = init();
+    dispatch::event_loop(&mut handler)
+}
+
+/// Declares the entry point of a protection domain binary.
+///
+/// `protection_domain!(init)` where `fn init() -> impl Handler`.
+#[macro_export]
+macro_rules! protection_domain {
+    ($init:path) => {
+        #[cfg(not(target_os = "none"))]
+        fn main() {
+            $crate::run($init)
+        }
+    };
+}

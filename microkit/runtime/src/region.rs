@@ -1,0 +1,219 @@
+//! Typed, bounds-checked access to the memory regions a PD maps.
+//!
+//! Shared memory is written by peers that may be faulty: every access is checked
+//! against the region's bounds and performed as a volatile or atomic access, so a
+//! peer's garbage is read as a value, never as a reason to touch memory outside
+//! the region.
+
+use core::fmt;
+use core::sync::atomic::AtomicU64;
+
+/// A region this PD maps (a `map` element of `system.xml`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    base: usize,
+    size: usize,
+    writable: bool,
+}
+
+/// An access outside a region, misaligned, or a write to a read-only map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionError {
+    /// `offset..offset+len` is not inside the region.
+    OutOfBounds { offset: usize, len: usize, size: usize },
+    /// The access needs an alignment the offset does not have.
+    Misaligned { offset: usize, align: usize },
+    /// The PD maps this region without write permission.
+    ReadOnly,
+}
+
+impl fmt::Display for RegionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegionError::OutOfBounds { offset, len, size } => {
+                write!(f, "access of {len} bytes at offset {offset:#x} is outside the region of {size:#x} bytes")
+            }
+            RegionError::Misaligned { offset, align } => write!(f, "offset {offset:#x} is not {align}-byte aligned"),
+            RegionError::ReadOnly => f.write_str("region is mapped read-only"),
+        }
+    }
+}
+
+impl Region {
+    /// A region of `size` bytes at `base`.
+    ///
+    /// # Safety
+    /// `base..base + size` must be mapped in this PD for its whole life, readable,
+    /// and writable if `writable`. Generated code (`region!`, `setvar_region!`)
+    /// calls this with the values of `system.xml`.
+    #[doc(hidden)]
+    pub const unsafe fn from_raw(base: usize, size: usize, writable: bool) -> Self {
+        Region { base, size, writable }
+    }
+
+    /// Virtual address of the first byte.
+    pub const fn base(&self) -> usize {
+        self.base
+    }
+
+    /// Size in bytes.
+    pub const fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Whether this PD may write the region.
+    pub const fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    fn check(&self, offset: usize, len: usize, align: usize) -> Result<usize, RegionError> {
+        let end = offset.checked_add(len);
+        if end.is_none_or(|end| end > self.size) {
+            return Err(RegionError::OutOfBounds { offset, len, size: self.size });
+        }
+        if offset % align != 0 {
+            return Err(RegionError::Misaligned { offset, align });
+        }
+        Ok(self.base + offset)
+    }
+
+    fn check_write(&self, offset: usize, len: usize, align: usize) -> Result<usize, RegionError> {
+        let addr = self.check(offset, len, align)?;
+        if !self.writable {
+            return Err(RegionError::ReadOnly);
+        }
+        Ok(addr)
+    }
+
+    /// Reads an aligned u64 (volatile).
+    pub fn read_u64(&self, offset: usize) -> Result<u64, RegionError> {
+        let addr = self.check(offset, 8, 8)?;
+        // SAFETY: `addr` is 8-aligned and inside the mapped region (checked above,
+        // region mapped for the PD's life per `from_raw`'s contract).
+        Ok(unsafe { core::ptr::read_volatile(addr as *const u64) })
+    }
+
+    /// Writes an aligned u64 (volatile).
+    pub fn write_u64(&self, offset: usize, value: u64) -> Result<(), RegionError> {
+        let addr = self.check_write(offset, 8, 8)?;
+        // SAFETY: aligned, in bounds and writable (checked above).
+        unsafe { core::ptr::write_volatile(addr as *mut u64, value) };
+        Ok(())
+    }
+
+    /// Copies bytes out of the region.
+    pub fn read_bytes(&self, offset: usize, out: &mut [u8]) -> Result<(), RegionError> {
+        let addr = self.check(offset, out.len(), 1)?;
+        for (i, byte) in out.iter_mut().enumerate() {
+            // SAFETY: `addr + i` is inside the region (whole range checked above).
+            *byte = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
+        }
+        Ok(())
+    }
+
+    /// Copies bytes into the region.
+    pub fn write_bytes(&self, offset: usize, data: &[u8]) -> Result<(), RegionError> {
+        let addr = self.check_write(offset, data.len(), 1)?;
+        for (i, byte) in data.iter().enumerate() {
+            // SAFETY: `addr + i` is inside the writable region (checked above).
+            unsafe { core::ptr::write_volatile((addr + i) as *mut u8, *byte) };
+        }
+        Ok(())
+    }
+
+    /// An atomic word in the region, for lock-free protocols with a peer (queue
+    /// indices, flags). Needs write permission: atomics may write.
+    pub fn atomic_u64(&self, offset: usize) -> Result<&'static AtomicU64, RegionError> {
+        let addr = self.check_write(offset, 8, 8)?;
+        // SAFETY: aligned, in bounds, writable and mapped for the PD's life; AtomicU64
+        // has the layout of u64 and any bit pattern is valid.
+        Ok(unsafe { &*(addr as *const AtomicU64) })
+    }
+}
+
+/// Declares `pub fn $name() -> Region` for a map without a setvar symbol.
+#[macro_export]
+macro_rules! region {
+    ($name:ident, $vaddr:literal, $size:literal, $perms:ident) => {
+        pub fn $name() -> $crate::Region {
+            // SAFETY: generated from system.xml: the runtime maps this range at start-up.
+            unsafe { $crate::Region::from_raw($vaddr, $size, $crate::__perms_writable!($perms)) }
+        }
+    };
+}
+
+/// Declares the setvar symbol `$symbol` (patched by the Microkit tool with the map's
+/// virtual address) and `pub fn $name() -> Region` reading it.
+#[macro_export]
+macro_rules! setvar_region {
+    ($name:ident, $symbol:ident, $vaddr:literal, $size:literal, $perms:ident) => {
+        $crate::setvar!($symbol, $vaddr);
+        pub fn $name() -> $crate::Region {
+            // SAFETY: the symbol holds the map's vaddr from system.xml (patched by the
+            // Microkit tool, or its default on the host); the runtime maps it at start-up.
+            unsafe { $crate::Region::from_raw($symbol() as usize, $size, $crate::__perms_writable!($perms)) }
+        }
+    };
+}
+
+/// Declares a 64-bit variable that the Microkit tool patches in the ELF (`setvar_*`
+/// attributes), with `$value` as the value on the host kernel, and `pub fn
+/// $symbol() -> u64` to read it.
+#[macro_export]
+macro_rules! setvar {
+    ($symbol:ident, $value:expr) => {
+        #[allow(non_snake_case)]
+        pub fn $symbol() -> u64 {
+            #[allow(non_upper_case_globals)]
+            #[unsafe(no_mangle)]
+            #[used]
+            static $symbol: u64 = $value;
+            // SAFETY: reading a static; volatile because the loader patches it.
+            unsafe { ::core::ptr::read_volatile(&raw const $symbol) }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __perms_writable {
+    (r) => { false };
+    (rx) => { false };
+    (x) => { false };
+    (rw) => { true };
+    (rwx) => { true };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region_over(buf: &mut [u64], writable: bool) -> Region {
+        // SAFETY: the buffer outlives the test's uses of the region.
+        unsafe { Region::from_raw(buf.as_mut_ptr() as usize, buf.len() * 8, writable) }
+    }
+
+    #[test]
+    fn reads_and_writes_within_bounds() {
+        let mut buf = [0u64; 4];
+        let r = region_over(&mut buf, true);
+        r.write_u64(8, 0xfeed).unwrap();
+        assert_eq!(r.read_u64(8), Ok(0xfeed));
+        r.write_bytes(16, b"hello").unwrap();
+        let mut out = [0u8; 5];
+        r.read_bytes(16, &mut out).unwrap();
+        assert_eq!(&out, b"hello");
+    }
+
+    #[test]
+    fn rejects_out_of_bounds_misaligned_and_read_only() {
+        let mut buf = [0u64; 4];
+        let r = region_over(&mut buf, true);
+        assert_eq!(r.read_u64(32), Err(RegionError::OutOfBounds { offset: 32, len: 8, size: 32 }));
+        assert!(matches!(r.read_u64(usize::MAX - 3), Err(RegionError::OutOfBounds { .. })));
+        assert_eq!(r.read_u64(4), Err(RegionError::Misaligned { offset: 4, align: 8 }));
+        let ro = region_over(&mut buf, false);
+        assert_eq!(ro.write_u64(0, 1), Err(RegionError::ReadOnly));
+        assert_eq!(ro.atomic_u64(0).err(), Some(RegionError::ReadOnly));
+    }
+}
