@@ -68,3 +68,13 @@ macro_rules! protection_domain {
         }
     };
 }
+
+/// Includes the constants generated from `system.xml` for `program` (see the
+/// `microkit-build` crate): modules `channel`, `irq`, `child`, `region`, `setvar`
+/// and `PD_NAME`.
+#[macro_export]
+macro_rules! include_system {
+    ($program:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $program, ".rs"));
+    };
+}

@@ -1,0 +1,49 @@
+//! Called from a PD crate's `build.rs`: generates `$OUT_DIR/<program>.rs` with the
+//! program's channel, child, IRQ, region and setvar constants, read from the
+//! system description at build time. Nothing is copied by hand.
+//!
+//! ```ignore
+//! // build.rs
+//! fn main() { microkit_build::generate(&["ping"], "../../system.xml") }
+//! // src/main.rs
+//! microkit::include_system!("ping");
+//! ```
+//!
+//! The system file is `$REINCARNATE_SYSTEM` when set (`cargo xtask --system`),
+//! otherwise `default_system`, relative to the crate's manifest directory.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+/// Environment variable naming the system description to build for.
+pub const SYSTEM_ENV: &str = "REINCARNATE_SYSTEM";
+
+/// Generates the constants of each program; stops the build with every error of
+/// the system description if it is invalid.
+pub fn generate(programs: &[&str], default_system: &str) {
+    println!("cargo:rerun-if-env-changed={SYSTEM_ENV}");
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let path = match std::env::var(SYSTEM_ENV) {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => manifest_dir.join(default_system),
+    };
+    println!("cargo:rerun-if-changed={}", path.display());
+    let sd = match sdf::SystemDescription::load(&path) {
+        Ok(sd) => sd,
+        Err(errors) => {
+            eprintln!("{errors}");
+            panic!("{} is not a valid system description ({} errors above)", path.display(), errors.len());
+        }
+    };
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo for build scripts"));
+    for program in programs {
+        let text = match sdf::codegen::program_module(&sd, program) {
+            Ok(text) => text,
+            Err(e) => panic!("{}: program {program}: {e}", path.display()),
+        };
+        let file = out_dir.join(format!("{program}.rs"));
+        if let Err(e) = std::fs::write(&file, text) {
+            panic!("cannot write {}: {e}", file.display());
+        }
+    }
+}

@@ -1,0 +1,461 @@
+//! The kernel proper: seL4's IPC semantics between PD processes.
+//!
+//! - Notifications OR a bit into the receiver's badge word; signals that arrive
+//!   before the receiver waits again coalesce into one delivery.
+//! - A protected procedure call blocks the caller until the callee replies; calls
+//!   queue at the callee in arrival order and survive a restart of the callee (the
+//!   new instance serves them), as callers blocked on a seL4 endpoint do.
+//! - A PD that dies (signal, panic, exit, confinement violation, IPC on a channel
+//!   it does not have) is a fault, delivered to its parent's `fault` handler; a
+//!   top-level PD's fault is logged, as the Microkit monitor does.
+//! - Restart replaces the process (fresh `.data`, `.bss`, stack, heap); memory
+//!   regions and the notification word persist, as kernel objects do on seL4.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::AsFd;
+use std::time::Instant;
+
+use microkit::host::protocol::{self, Mrs, ToKernel, ToPd, FRAME_BYTES};
+use microkit::{Fault, FaultKind, InjectKind, MessageInfo, MSG_MAX_LENGTH};
+
+use crate::events::{Bus, Event};
+use crate::layout::{Layout, Route};
+use crate::process::{self, Ending, Process, Regions};
+use crate::status::{PdState, PdStatus};
+
+/// Frames handled per PD per wake-up, so one flooding PD cannot starve the rest.
+const FRAMES_PER_WAKEUP: usize = 64;
+
+enum Pending {
+    Call { caller: usize, caller_generation: u64, ch: u8, info: MessageInfo, mrs: Box<Mrs> },
+    Fault { child: u8, fault: Fault },
+    Inject(InjectKind),
+}
+
+struct Pd {
+    process: Option<Process>,
+    state: PdState,
+    /// Blocked in its receive, ready for the next event.
+    waiting: bool,
+    /// The notification word.
+    badge: u64,
+    queue: VecDeque<Pending>,
+    /// The caller whose call this PD is serving.
+    serving: Option<usize>,
+    /// The PD this PD is blocked calling.
+    calling: Option<usize>,
+    generation: u64,
+    restarts: u64,
+    last_fault: Option<Fault>,
+    /// The runtime's own fault report, sent just before the process dies.
+    report: Option<Fault>,
+}
+
+/// What the machine loop polls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Control(usize),
+    Exit(usize),
+}
+
+pub struct Kernel {
+    layout: Layout,
+    regions: Regions,
+    pds: Vec<Pd>,
+    bus: Bus,
+}
+
+impl Kernel {
+    pub fn new(layout: Layout, bus: Bus) -> io::Result<Kernel> {
+        let regions = Regions::new(&layout)?;
+        let pds = layout
+            .pds
+            .iter()
+            .map(|_| Pd {
+                process: None,
+                state: PdState::Stopped,
+                waiting: false,
+                badge: 0,
+                queue: VecDeque::new(),
+                serving: None,
+                calling: None,
+                generation: 0,
+                restarts: 0,
+                last_fault: None,
+                report: None,
+            })
+            .collect();
+        Ok(Kernel { layout, regions, pds, bus })
+    }
+
+    /// Starts every PD.
+    pub fn boot(&mut self) {
+        for i in 0..self.pds.len() {
+            self.spawn(i);
+        }
+    }
+
+    fn name(&self, i: usize) -> &str {
+        &self.layout.pds[i].name
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let bus = self.bus.clone();
+        let name = self.layout.pds[i].name.clone();
+        let on_line = move |line| bus.emit(Event::Output { pd: name.clone(), line, at: Instant::now() });
+        match process::spawn(&self.layout.pds[i], &self.regions, on_line) {
+            Ok(p) => {
+                let pd = &mut self.pds[i];
+                pd.process = Some(p);
+                pd.state = PdState::Starting;
+                pd.waiting = false;
+                pd.report = None;
+                let generation = pd.generation;
+                self.bus.emit(Event::Started { pd: self.name(i).to_string(), generation, at: Instant::now() });
+            }
+            Err(e) => {
+                self.pds[i].state = PdState::Down;
+                self.bus.log(format!("cannot start {}: {e}", self.name(i)));
+            }
+        }
+    }
+
+    /// Descriptors to poll: each live PD's control socket and pidfd.
+    pub fn sources(&self) -> Vec<(std::os::fd::BorrowedFd<'_>, Source)> {
+        let mut out = Vec::new();
+        for (i, pd) in self.pds.iter().enumerate() {
+            if let Some(p) = &pd.process {
+                out.push((p.control.as_fd(), Source::Control(i)));
+                out.push((p.pidfd.as_fd(), Source::Exit(i)));
+            }
+        }
+        out
+    }
+
+    /// Handles frames waiting on PD `i`'s control socket.
+    pub fn on_control(&mut self, i: usize) {
+        for _ in 0..FRAMES_PER_WAKEUP {
+            if !self.handle_one_frame(i) {
+                break;
+            }
+        }
+    }
+
+    /// Reads and handles one frame; false if there was none.
+    fn handle_one_frame(&mut self, i: usize) -> bool {
+        let Some(p) = &self.pds[i].process else { return false };
+        let mut buf = [0u8; FRAME_BYTES];
+        let n = match rustix::io::read(&p.control, &mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        let mut mrs = [0u64; MSG_MAX_LENGTH];
+        match protocol::decode_to_kernel(&buf[..n], &mut mrs) {
+            Ok(msg) => self.handle(i, msg, mrs),
+            Err(e) => self.cap_fault(i, &format!("sent a malformed system call: {e}")),
+        }
+        true
+    }
+
+    /// PD `i`'s process ended.
+    pub fn on_exit(&mut self, i: usize) {
+        // What it sent before it died still counts (its fault report above all).
+        while self.pds[i].process.is_some() && self.handle_one_frame(i) {}
+        let Some(p) = &self.pds[i].process else { return };
+        match process::reap(p, false) {
+            Ok(Some(ending)) => {
+                let fault = classify(self.pds[i].report.take(), ending);
+                self.pds[i].process = None;
+                self.fault(i, fault);
+            }
+            Ok(None) => {}
+            Err(e) => self.bus.log(format!("cannot reap {}: {e}", self.name(i))),
+        }
+    }
+
+    fn handle(&mut self, i: usize, msg: ToKernel, mrs: Mrs) {
+        let route = |ch: u8| self.layout.pds[i].routes.get(ch as usize).copied().flatten();
+        match msg {
+            ToKernel::Hello => {}
+            ToKernel::Recv => self.recv(i),
+            ToKernel::ReplyRecv(info) => {
+                self.reply(i, info, &mrs);
+                self.recv(i);
+            }
+            ToKernel::ResumeRecv => {
+                self.bus.log(format!("{}: resuming a faulted child is not possible on the host kernel", self.name(i)));
+                self.recv(i);
+            }
+            ToKernel::Notify(ch) => match route(ch) {
+                Some(r) if r.can_notify => self.signal(r.peer, 1 << r.peer_ch),
+                _ => self.cap_fault(i, &format!("notified channel {ch}, which it may not notify")),
+            },
+            ToKernel::IrqAck(ch) => {
+                if self.layout.pds[i].irqs & (1 << ch) == 0 {
+                    self.cap_fault(i, &format!("acknowledged IRQ channel {ch}, which is not an IRQ of it"));
+                }
+            }
+            ToKernel::Call(ch, info) => match route(ch) {
+                Some(r) if r.can_ppcall => self.call(i, r, info, mrs),
+                _ => self.cap_fault(i, &format!("called channel {ch}, which it may not call")),
+            },
+            ToKernel::Restart(c) => match self.child(i, c) {
+                Some(child) => self.restart(child),
+                None => self.cap_fault(i, &format!("restarted child {c}, which it does not have")),
+            },
+            ToKernel::Stop(c) => match self.child(i, c) {
+                Some(child) => self.stop(child),
+                None => self.cap_fault(i, &format!("stopped child {c}, which it does not have")),
+            },
+            ToKernel::FaultReport(f) => self.pds[i].report = Some(f),
+        }
+    }
+
+    fn child(&self, i: usize, id: u8) -> Option<usize> {
+        self.layout.pds[i].children.get(id as usize).copied().flatten()
+    }
+
+    fn send(&mut self, i: usize, msg: ToPd, mrs: &Mrs) {
+        let Some(p) = &self.pds[i].process else { return };
+        let mut buf = [0u8; FRAME_BYTES];
+        let n = protocol::encode_to_pd(&msg, mrs, &mut buf);
+        // A dead peer is noticed through its pidfd; nothing to do here.
+        let _ = rustix::io::write(&p.control, &buf[..n]);
+    }
+
+    fn recv(&mut self, i: usize) {
+        if let Some(caller) = self.pds[i].serving.take() {
+            // Waiting again without replying: the call can never complete.
+            self.fail_call(caller, i);
+        }
+        if self.pds[i].state == PdState::Starting {
+            self.pds[i].state = PdState::Up;
+            let generation = self.pds[i].generation;
+            self.bus.emit(Event::Ready { pd: self.name(i).to_string(), generation, at: Instant::now() });
+        }
+        self.pds[i].waiting = true;
+        self.deliver(i);
+    }
+
+    /// Delivers the next event to PD `i` if it is waiting for one.
+    fn deliver(&mut self, i: usize) {
+        if !self.pds[i].waiting || self.pds[i].process.is_none() {
+            return;
+        }
+        let none = [0u64; MSG_MAX_LENGTH];
+        if self.pds[i].badge != 0 {
+            let badge = std::mem::take(&mut self.pds[i].badge);
+            self.pds[i].waiting = false;
+            self.send(i, ToPd::Notified(badge), &none);
+            return;
+        }
+        while let Some(next) = self.pds[i].queue.pop_front() {
+            match next {
+                Pending::Call { caller, caller_generation, ch, info, mrs } => {
+                    let c = &self.pds[caller];
+                    if c.calling != Some(i) || c.generation != caller_generation {
+                        continue; // the caller died or was restarted meanwhile
+                    }
+                    self.pds[i].waiting = false;
+                    self.pds[i].serving = Some(caller);
+                    self.send(i, ToPd::Protected(ch, info), &mrs);
+                }
+                Pending::Fault { child, fault } => {
+                    self.pds[i].waiting = false;
+                    self.send(i, ToPd::Fault(child, fault), &none);
+                }
+                Pending::Inject(kind) => {
+                    self.pds[i].waiting = false;
+                    self.send(i, ToPd::Inject(kind), &none);
+                }
+            }
+            return;
+        }
+    }
+
+    fn signal(&mut self, i: usize, bits: u64) {
+        self.pds[i].badge |= bits;
+        self.deliver(i);
+    }
+
+    fn call(&mut self, caller: usize, route: Route, info: MessageInfo, mrs: Mrs) {
+        let callee = route.peer;
+        let gone = match self.pds[callee].state {
+            PdState::Stopped => true,
+            PdState::Down => self.layout.pds[callee].parent.is_none(),
+            _ => false,
+        };
+        if gone {
+            self.send(caller, ToPd::Reply(MessageInfo::new(MessageInfo::PEER_FAULTED, 0)), &[0; MSG_MAX_LENGTH]);
+            return;
+        }
+        self.pds[caller].calling = Some(callee);
+        let caller_generation = self.pds[caller].generation;
+        self.pds[callee].queue.push_back(Pending::Call {
+            caller,
+            caller_generation,
+            ch: route.peer_ch,
+            info,
+            mrs: Box::new(mrs),
+        });
+        self.deliver(callee);
+    }
+
+    fn reply(&mut self, callee: usize, info: MessageInfo, mrs: &Mrs) {
+        if let Some(caller) = self.pds[callee].serving.take() {
+            if self.pds[caller].calling == Some(callee) {
+                self.pds[caller].calling = None;
+                self.send(caller, ToPd::Reply(info), mrs);
+            }
+        }
+    }
+
+    /// Completes `caller`'s call into `callee` with an error.
+    fn fail_call(&mut self, caller: usize, callee: usize) {
+        if self.pds[caller].calling == Some(callee) {
+            self.pds[caller].calling = None;
+            self.send(caller, ToPd::Reply(MessageInfo::new(MessageInfo::PEER_FAULTED, 0)), &[0; MSG_MAX_LENGTH]);
+        }
+    }
+
+    /// Kills PD `i` for using a privilege it was not granted.
+    fn cap_fault(&mut self, i: usize, why: &str) {
+        self.bus.log(format!("{} {why}", self.name(i)));
+        self.kill(i);
+        self.fault(i, Fault::new(FaultKind::CapFault));
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(p) = self.pds[i].process.take() {
+            if let Err(e) = process::kill(&p) {
+                self.bus.log(format!("cannot kill {}: {e}", self.name(i)));
+            }
+        }
+        self.pds[i].waiting = false;
+        if let Some(caller) = self.pds[i].serving.take() {
+            self.fail_call(caller, i);
+        }
+    }
+
+    /// PD `i` (already without a process) faulted.
+    fn fault(&mut self, i: usize, fault: Fault) {
+        self.kill(i);
+        self.pds[i].calling = None;
+        let pd = &mut self.pds[i];
+        pd.state = PdState::Down;
+        pd.last_fault = Some(fault);
+        let generation = pd.generation;
+        self.bus.emit(Event::Fault { pd: self.name(i).to_string(), generation, fault, at: Instant::now() });
+        let spec = &self.layout.pds[i];
+        match (spec.parent, spec.child_id) {
+            (Some(parent), Some(child)) => {
+                self.pds[parent].queue.push_back(Pending::Fault { child, fault });
+                self.deliver(parent);
+            }
+            _ => {
+                self.bus.log(format!("{} has no parent to handle its fault: it stays down", self.name(i)));
+                self.fail_queued_calls(i);
+            }
+        }
+    }
+
+    fn fail_queued_calls(&mut self, i: usize) {
+        let queue = std::mem::take(&mut self.pds[i].queue);
+        for pending in queue {
+            if let Pending::Call { caller, .. } = pending {
+                self.fail_call(caller, i);
+            }
+        }
+    }
+
+    /// Replaces PD `i` with a fresh process.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.pds[i].calling = None;
+        self.pds[i].queue.retain(|p| !matches!(p, Pending::Inject(_)));
+        self.pds[i].generation += 1;
+        self.pds[i].restarts += 1;
+        self.spawn(i);
+    }
+
+    /// Stops PD `i` until it is restarted.
+    pub fn stop(&mut self, i: usize) {
+        self.kill(i);
+        self.pds[i].calling = None;
+        self.pds[i].state = PdState::Stopped;
+        self.fail_queued_calls(i);
+        self.bus.emit(Event::Stopped { pd: self.name(i).to_string(), at: Instant::now() });
+    }
+
+    /// Makes PD `i` fail on purpose when it next waits for an event.
+    pub fn inject(&mut self, i: usize, kind: InjectKind) {
+        self.pds[i].queue.push_front(Pending::Inject(kind));
+        self.deliver(i);
+    }
+
+    /// Stops every PD.
+    pub fn shutdown(&mut self) {
+        for i in 0..self.pds.len() {
+            if self.pds[i].process.is_some() {
+                self.kill(i);
+                self.pds[i].state = PdState::Stopped;
+            }
+        }
+    }
+
+    pub fn status(&self) -> Vec<PdStatus> {
+        self.pds
+            .iter()
+            .enumerate()
+            .map(|(i, pd)| PdStatus {
+                name: self.name(i).to_string(),
+                state: pd.state,
+                generation: pd.generation,
+                restarts: pd.restarts,
+                last_fault: pd.last_fault,
+                pid: pd.process.as_ref().map(|p| p.pid),
+            })
+            .collect()
+    }
+}
+
+/// The fault of a process that ended: the runtime's report where it sent one,
+/// else what the wait status says.
+fn classify(report: Option<Fault>, ending: Ending) -> Fault {
+    if let Some(report) = report {
+        return report;
+    }
+    match ending {
+        Ending::Exited(code) => Fault { kind: FaultKind::Exit, code: code as u64, addr: None, pc: None },
+        Ending::Signalled(sig) => {
+            let kind = match sig {
+                libc::SIGSEGV | libc::SIGBUS => FaultKind::VmFault,
+                libc::SIGILL | libc::SIGFPE | libc::SIGTRAP => FaultKind::UserException,
+                libc::SIGSYS => FaultKind::CapFault,
+                _ => FaultKind::Killed,
+            };
+            Fault { kind, code: sig as u64, addr: None, pc: None }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_wins_over_the_wait_status() {
+        let report = Fault { kind: FaultKind::VmFault, code: 11, addr: Some(0x10), pc: Some(0x5555) };
+        assert_eq!(classify(Some(report), Ending::Signalled(libc::SIGSEGV)), report);
+    }
+
+    #[test]
+    fn wait_status_alone_still_classifies() {
+        assert_eq!(classify(None, Ending::Exited(3)).kind, FaultKind::Exit);
+        assert_eq!(classify(None, Ending::Exited(3)).code, 3);
+        assert_eq!(classify(None, Ending::Signalled(libc::SIGSEGV)).kind, FaultKind::VmFault);
+        assert_eq!(classify(None, Ending::Signalled(libc::SIGSYS)).kind, FaultKind::CapFault);
+        assert_eq!(classify(None, Ending::Signalled(libc::SIGKILL)).kind, FaultKind::Killed);
+    }
+}
