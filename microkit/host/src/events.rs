@@ -11,6 +11,8 @@ use microkit::Fault;
 pub enum Event {
     /// A PD process started (generation 0 at boot, +1 per restart).
     Started { pd: String, generation: u64, at: Instant },
+    /// A PD's runtime is set up and is about to run `init`.
+    Init { pd: String, generation: u64, at: Instant },
     /// A PD finished `init` and waits for events.
     Ready { pd: String, generation: u64, at: Instant },
     /// A line a PD printed.

@@ -177,7 +177,10 @@ impl Kernel {
     fn handle(&mut self, i: usize, msg: ToKernel, mrs: Mrs) {
         let route = |ch: u8| self.layout.pds[i].routes.get(ch as usize).copied().flatten();
         match msg {
-            ToKernel::Hello => {}
+            ToKernel::Hello => {
+                let generation = self.pds[i].generation;
+                self.bus.emit(Event::Init { pd: self.name(i).to_string(), generation, at: Instant::now() });
+            }
             ToKernel::Recv => self.recv(i),
             ToKernel::ReplyRecv(info) => {
                 self.reply(i, info, &mrs);
