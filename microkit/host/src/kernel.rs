@@ -191,12 +191,17 @@ impl Kernel {
                 self.recv(i);
             }
             ToKernel::Notify(ch) => match route(ch) {
-                Some(r) if r.can_notify => self.signal(r.peer, 1 << r.peer_ch),
+                Some(r) if r.can_notify => {
+                    self.signal(r.peer, 1 << r.peer_ch);
+                    self.done(i);
+                }
                 _ => self.cap_fault(i, &format!("notified channel {ch}, which it may not notify")),
             },
             ToKernel::IrqAck(ch) => {
                 if self.layout.pds[i].irqs & (1 << ch) == 0 {
                     self.cap_fault(i, &format!("acknowledged IRQ channel {ch}, which is not an IRQ of it"));
+                } else {
+                    self.done(i);
                 }
             }
             ToKernel::Call(ch, info) => match route(ch) {
@@ -204,11 +209,17 @@ impl Kernel {
                 _ => self.cap_fault(i, &format!("called channel {ch}, which it may not call")),
             },
             ToKernel::Restart(c) => match self.child(i, c) {
-                Some(child) => self.restart(child),
+                Some(child) => {
+                    self.restart(child);
+                    self.done(i);
+                }
                 None => self.cap_fault(i, &format!("restarted child {c}, which it does not have")),
             },
             ToKernel::Stop(c) => match self.child(i, c) {
-                Some(child) => self.stop(child),
+                Some(child) => {
+                    self.stop(child);
+                    self.done(i);
+                }
                 None => self.cap_fault(i, &format!("stopped child {c}, which it does not have")),
             },
             ToKernel::FaultReport(f) => self.pds[i].report = Some(f),
@@ -225,6 +236,11 @@ impl Kernel {
         let n = protocol::encode_to_pd(&msg, mrs, &mut buf);
         // A dead peer is noticed through its pidfd; nothing to do here.
         let _ = rustix::io::write(&p.control, &buf[..n]);
+    }
+
+    /// Completes PD `i`'s system call.
+    fn done(&mut self, i: usize) {
+        self.send(i, ToPd::Done, &[0; MSG_MAX_LENGTH]);
     }
 
     fn recv(&mut self, i: usize) {

@@ -29,11 +29,18 @@ mod handler;
 mod inject;
 mod message;
 mod region;
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+mod sel4_abi;
 
 #[cfg(not(target_os = "none"))]
 pub mod host;
 #[cfg(not(target_os = "none"))]
 use host as backend;
+
+#[cfg(target_os = "none")]
+pub mod sel4;
+#[cfg(target_os = "none")]
+use sel4 as backend;
 
 pub use channel::{Channel, ChannelSet, Child, CHANNEL_LIMIT};
 pub use debug::DebugWriter;
@@ -64,6 +71,13 @@ macro_rules! protection_domain {
     ($init:path) => {
         #[cfg(not(target_os = "none"))]
         fn main() {
+            $crate::run($init)
+        }
+
+        /// Called by the runtime's `_start` (seL4) after the image reset.
+        #[cfg(target_os = "none")]
+        #[unsafe(no_mangle)]
+        extern "C" fn __reincarnate_pd_main() -> ! {
             $crate::run($init)
         }
     };

@@ -167,6 +167,9 @@ macro_rules! setvar {
             #[allow(non_upper_case_globals)]
             #[unsafe(no_mangle)]
             #[used]
+            // seL4: a section the linker script keeps and loads (the Microkit tool
+            // patches the symbol, so it must survive --gc-sections even if unread).
+            #[cfg_attr(target_os = "none", unsafe(link_section = ".reincarnate.setvar"))]
             static $symbol: u64 = $value;
             // SAFETY: reading a static; volatile because the loader patches it.
             unsafe { ::core::ptr::read_volatile(&raw const $symbol) }

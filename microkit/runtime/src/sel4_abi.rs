@@ -58,6 +58,7 @@ pub mod cap {
 pub mod label {
     pub const TCB_WRITE_REGISTERS: u64 = 3;
     pub const TCB_SUSPEND: u64 = 12;
+    #[allow(dead_code)] // not used yet: a stopped child is restarted, not resumed
     pub const TCB_RESUME: u64 = 13;
     pub const IRQ_ACK_IRQ: u64 = 31;
 }
@@ -68,6 +69,7 @@ pub mod fault_label {
     pub const UNKNOWN_SYSCALL: u64 = 2;
     pub const USER_EXCEPTION: u64 = 3;
     pub const DEBUG_EXCEPTION: u64 = 4;
+    #[allow(dead_code)] // Microkit sets no timeout endpoints: decoded as Unknown
     pub const TIMEOUT: u64 = 5;
     pub const VM_FAULT: u64 = 6;
 }
@@ -92,6 +94,14 @@ pub mod entry {
     pub const PANIC_TRAP: u64 = START + 0x80;
     /// `__reincarnate_exit_trap`: x0 = status; the final VM fault of an exiting PD.
     pub const EXIT_TRAP: u64 = START + 0xC0;
+    /// Size of each entry.
+    pub const SIZE: u64 = 0x40;
+
+    /// Whether `pc` lies in the entry starting at `entry` (a trap's faulting
+    /// instruction is a few instructions into it).
+    pub const fn contains(entry: u64, pc: u64) -> bool {
+        pc >= entry && pc < entry + SIZE
+    }
 }
 
 /// The unmapped address the panic trap writes to (page 0 is never mapped).
@@ -142,17 +152,9 @@ pub const fn invocation_error(reply_info: u64) -> u64 {
     reply_info >> 12
 }
 
-/// Registers of `seL4_UserContext` (aarch64) in the order `TCB_WriteRegisters` takes them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(usize)]
-pub enum UserReg {
-    Pc = 0,
-    Sp = 1,
-    Spsr = 2,
-    X0 = 3,
-}
-
-/// Most registers we ever write (pc, sp, spsr, x0).
+/// Most registers we ever write: the first four of `seL4_UserContext` (aarch64
+/// order: pc, sp, spsr, x0, x1, ..., x8, x16, x17, x18, x29, x30, x9–x15, x19–x28,
+/// tpidr_el0, tpidrro_el0).
 pub const WRITE_REGISTERS_MAX: usize = 4;
 
 /// A `TCB_WriteRegisters` invocation message: info word and message registers.
@@ -166,7 +168,7 @@ pub struct WriteRegisters {
 }
 
 impl WriteRegisters {
-    /// Writes the first `regs.len()` registers of `seL4_UserContext` (in [`UserReg`]
+    /// Writes the first `regs.len()` registers of `seL4_UserContext` (in `seL4_UserContext`
     /// order) and resumes the thread if `resume`. Unlike libsel4 (which always sends
     /// the whole context, length 38) the message is just long enough for the
     /// registers written, which the kernel accepts (`length - 2 >= count`).
@@ -196,17 +198,19 @@ impl WriteRegisters {
 /// as received) into the fault its parent's handler sees.
 ///
 /// Our runtime ends a PD on purpose with VM faults from fixed trap addresses (see
-/// [`entry`]): a fault at PC [`entry::PANIC_TRAP`] on [`PANIC_ADDRESS`] is a panic, one
-/// at PC [`entry::EXIT_TRAP`] in the exit window is an exit with its status. Matching
+/// [`entry`]): a fault in the entry [`entry::PANIC_TRAP`] on [`PANIC_ADDRESS`] is a panic,
+/// one in the entry [`entry::EXIT_TRAP`] in the exit window is an exit with its status. Matching
 /// both PC and address keeps a genuine null-pointer access from passing for either.
 pub fn decode_fault(label: u64, mrs: &[u64]) -> Fault {
     let mr = |i: usize| mrs.get(i).copied().unwrap_or(0);
     match label {
         fault_label::VM_FAULT => {
             let (ip, addr, fsr) = (mr(0), mr(1), mr(3));
-            if ip == entry::PANIC_TRAP && addr == PANIC_ADDRESS {
+            if entry::contains(entry::PANIC_TRAP, ip) && addr == PANIC_ADDRESS {
                 Fault::new(FaultKind::Panic)
-            } else if ip == entry::EXIT_TRAP && (EXIT_ADDRESS_BASE..EXIT_ADDRESS_BASE + 0x100).contains(&addr) {
+            } else if entry::contains(entry::EXIT_TRAP, ip)
+                && (EXIT_ADDRESS_BASE..EXIT_ADDRESS_BASE + 0x100).contains(&addr)
+            {
                 Fault { code: addr - EXIT_ADDRESS_BASE, ..Fault::new(FaultKind::Exit) }
             } else {
                 Fault { kind: FaultKind::VmFault, code: fsr, addr: Some(addr), pc: Some(ip) }
@@ -313,12 +317,15 @@ mod tests {
 
     #[test]
     fn panic_and_exit_traps_are_recognised_only_at_their_pc() {
-        assert_eq!(decode_fault(fault_label::VM_FAULT, &[entry::PANIC_TRAP, PANIC_ADDRESS, 0, 0]).kind, FaultKind::Panic);
-        let exit = decode_fault(fault_label::VM_FAULT, &[entry::EXIT_TRAP, EXIT_ADDRESS_BASE + 3, 0, 0]);
+        // The faulting store is the second instruction of each trap (seen on seL4).
+        assert_eq!(decode_fault(fault_label::VM_FAULT, &[0x20_0084, PANIC_ADDRESS, 0, 0]).kind, FaultKind::Panic);
+        let exit = decode_fault(fault_label::VM_FAULT, &[0x20_00c8, EXIT_ADDRESS_BASE + 3, 0, 0]);
         assert_eq!((exit.kind, exit.code), (FaultKind::Exit, 3));
         // A null-pointer access elsewhere that happens to hit the same address.
         assert_eq!(decode_fault(fault_label::VM_FAULT, &[0x20_5000, PANIC_ADDRESS, 0, 0]).kind, FaultKind::VmFault);
         assert_eq!(decode_fault(fault_label::VM_FAULT, &[entry::EXIT_TRAP, 0x10, 0, 0]).kind, FaultKind::VmFault);
+        assert_eq!(decode_fault(fault_label::VM_FAULT, &[entry::EXIT_TRAP, PANIC_ADDRESS, 0, 0]).kind, FaultKind::VmFault);
+        assert_eq!(decode_fault(fault_label::VM_FAULT, &[entry::PANIC_TRAP + 0x40, PANIC_ADDRESS, 0, 0]).kind, FaultKind::VmFault);
     }
 
     #[test]

@@ -105,16 +105,26 @@ pub(crate) fn reply_recv(reply: Reply) -> Event {
         }
         ToPd::Fault(child, fault) => Event::Fault(Child::new(child), fault),
         ToPd::Inject(kind) => Event::Inject(kind),
-        ToPd::Reply(_) => panic!("host kernel sent a reply outside a call"),
+        other @ (ToPd::Reply(_) | ToPd::Done) => panic!("host kernel sent {other:?} to a waiting PD"),
+    }
+}
+
+/// Makes a system call that completes before it returns.
+fn invoke(msg: ToKernel) {
+    send(&msg);
+    let mut mrs = [0; MSG_MAX_LENGTH];
+    match receive(&mut mrs) {
+        ToPd::Done => {}
+        other => panic!("host kernel answered {msg:?} with {other:?}"),
     }
 }
 
 pub(crate) fn notify(ch: u8) {
-    send(&ToKernel::Notify(ch))
+    invoke(ToKernel::Notify(ch))
 }
 
 pub(crate) fn irq_ack(ch: u8) {
-    send(&ToKernel::IrqAck(ch))
+    invoke(ToKernel::IrqAck(ch))
 }
 
 pub(crate) fn pp_call(ch: u8, info: MessageInfo) -> MessageInfo {
@@ -130,11 +140,11 @@ pub(crate) fn pp_call(ch: u8, info: MessageInfo) -> MessageInfo {
 }
 
 pub(crate) fn restart(child: u8) {
-    send(&ToKernel::Restart(child))
+    invoke(ToKernel::Restart(child))
 }
 
 pub(crate) fn stop(child: u8) {
-    send(&ToKernel::Stop(child))
+    invoke(ToKernel::Stop(child))
 }
 
 pub(crate) fn debug_write(bytes: &[u8]) {
@@ -157,4 +167,13 @@ pub(crate) fn wild_write(addr: u64) {
 
 pub(crate) fn exit(code: i32) -> ! {
     std::process::exit(code)
+}
+
+/// Helpers for the host kernel's own tests.
+pub mod test_support {
+    /// Writes one word at `addr`, wherever that is: how a test PD shows that
+    /// memory outside its maps (or a read-only map) is out of its reach.
+    pub fn raw_write(addr: u64) {
+        super::wild_write(addr)
+    }
 }

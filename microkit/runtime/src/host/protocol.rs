@@ -67,6 +67,9 @@ pub enum ToPd {
     Reply(MessageInfo),
     /// Fail on purpose.
     Inject(InjectKind),
+    /// The last `Notify`, `IrqAck`, `Restart` or `Stop` is done: like the seL4
+    /// system calls they stand for, they complete before the PD goes on.
+    Done,
 }
 
 /// Why a frame was rejected.
@@ -110,6 +113,7 @@ mod tag {
     pub const FAULT: u64 = 103;
     pub const REPLY: u64 = 104;
     pub const INJECT: u64 = 105;
+    pub const DONE: u64 = 106;
 }
 
 struct Writer<'a> {
@@ -271,6 +275,7 @@ pub fn encode_to_pd(msg: &ToPd, mrs: &Mrs, out: &mut [u8; FRAME_BYTES]) -> usize
             w.word(tag::INJECT);
             w.word(kind.code());
         }
+        ToPd::Done => w.word(tag::DONE),
     }
     w.len
 }
@@ -296,6 +301,7 @@ pub fn decode_to_pd(frame: &[u8], mrs: &mut Mrs) -> Result<ToPd, ProtocolError> 
             let code = r.word()?;
             ToPd::Inject(InjectKind::from_code(code).ok_or(ProtocolError::BadInject(code))?)
         }
+        tag::DONE => ToPd::Done,
         other => return Err(ProtocolError::BadTag(other)),
     };
     r.end(frame.len())?;
@@ -348,6 +354,7 @@ mod tests {
             ToPd::Fault(1, fault),
             ToPd::Reply(MessageInfo::new(0, 0)),
             ToPd::Inject(InjectKind::Hang),
+            ToPd::Done,
         ] {
             let mut buf = [0u8; FRAME_BYTES];
             let n = encode_to_pd(&msg, &mrs, &mut buf);

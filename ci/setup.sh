@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on a fresh Debian 12 machine with
+# rustup. Idempotent; run by .ci/run and usable by people.
+set -euo pipefail
+
+need_apt=()
+command -v qemu-system-aarch64 >/dev/null || need_apt+=(qemu-system-arm)
+command -v aarch64-linux-gnu-readelf >/dev/null || need_apt+=(binutils-aarch64-linux-gnu)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    else
+        echo "ci/setup.sh: please install: ${need_apt[*]}" >&2
+    fi
+fi
+
+# The seL4 target for the PD cross-build. rustup's target where it installs;
+# otherwise Debian's rustc-web with build-std (see xtask's sel4 build).
+if command -v rustup >/dev/null && rustup target add aarch64-unknown-none >/dev/null 2>&1; then
+    echo "ci/setup.sh: rustup target aarch64-unknown-none ready"
+elif [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc-web cargo-web rust-web-src >/dev/null
+    echo "ci/setup.sh: using Debian's rustc-web with build-std for aarch64-unknown-none"
+fi

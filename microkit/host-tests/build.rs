@@ -1,0 +1,3 @@
+fn main() {
+    microkit_build::generate(&["supervisor", "prober", "fresh", "ipc_client", "ipc_server"], "system.xml");
+}

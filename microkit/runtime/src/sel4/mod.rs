@@ -1,0 +1,162 @@
+//! The seL4/Microkit backend: plain seL4 system calls (MCS, aarch64) by inline
+//! assembly, libmicrokit's event loop semantics, and our own start-up.
+//!
+//! Nothing of libmicrokit is linked: the numbers and layouts are in
+//! [`crate::sel4_abi`] (host-tested), the entry block and image reset in `start`,
+//! the heap in `heap`, the panic handler in `panic`. PD ELFs are linked with our
+//! linker script `sel4.ld` (see the runtime's `build.rs`).
+//!
+//! How a PD ends on purpose (decoded by the parent, see `sel4_abi::decode_fault`):
+//! - panic: message on the debug console, then a VM fault with a PC in the entry
+//!   0x200080..0x2000c0 on address 0x50 → [`FaultKind::Panic`](crate::FaultKind::Panic);
+//! - `exit(status)`: VM fault with a PC in 0x2000c0..0x200100 on address
+//!   0x100 + (status & 0xff)
+//!   → [`FaultKind::Exit`](crate::FaultKind::Exit) with `code = status & 0xff`;
+//! - injected crash: a VM fault on 0x10 ([`InjectKind::CRASH_ADDRESS`]).
+
+mod heap;
+mod panic;
+mod start;
+mod syscall;
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::channel::{Channel, ChannelSet, Child};
+use crate::dispatch::{Event, Reply};
+use crate::inject::InjectKind;
+use crate::message::{MessageInfo, MSG_MAX_LENGTH};
+use crate::sel4_abi::{self, cap, label, Badge, WriteRegisters};
+
+pub use heap::HEAP_SIZE;
+
+/// A passive PD still has to tell the monitor it finished `init` (libmicrokit
+/// does this with its first receive, an NBSendRecv to the monitor endpoint).
+static PASSIVE_PENDING: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn pd_name() -> &'static str {
+    core::str::from_utf8(start::patched::name()).unwrap_or("?")
+}
+
+pub(crate) fn start() {
+    // A restarted server may have died while serving a protected procedure call:
+    // its reply object is still bound to the caller, who would wait forever. Reply
+    // "peer faulted" (a send on an unbound reply object does nothing).
+    if start::restarted() {
+        syscall::nb_send(cap::REPLY, MessageInfo::new(MessageInfo::PEER_FAULTED, 0).to_word());
+    }
+    let irqs = start::patched::IRQS.get();
+    for ch in ChannelSet::from_badge(irqs) {
+        irq_ack(ch.index());
+    }
+    PASSIVE_PENDING.store(start::patched::PASSIVE.get() != 0, Ordering::Relaxed);
+}
+
+pub(crate) fn set_mr(index: usize, value: u64) {
+    syscall::set_mr(index, value)
+}
+
+pub(crate) fn get_mr(index: usize) -> u64 {
+    syscall::mr(index)
+}
+
+pub(crate) fn reply_recv(reply: Reply) -> Event {
+    let mut reply = reply;
+    loop {
+        let (badge, info) = match reply {
+            Reply::None if PASSIVE_PENDING.swap(false, Ordering::Relaxed) => {
+                syscall::nb_send_recv(cap::MONITOR_EP, 0, cap::INPUT, cap::REPLY)
+            }
+            Reply::None => syscall::recv(cap::INPUT, cap::REPLY),
+            Reply::Call(msg) => syscall::reply_recv(cap::INPUT, msg.to_word(), cap::REPLY),
+            // An empty reply with label 0 resumes the faulting instruction.
+            Reply::ResumeFault => syscall::reply_recv(cap::INPUT, 0, cap::REPLY),
+        };
+        match Badge::decode(badge) {
+            Badge::Notified(bits) => return Event::Notified(ChannelSet::from_badge(bits)),
+            Badge::Protected(ch) => return Event::Protected(Channel::new(ch), MessageInfo::from_word(info)),
+            Badge::Fault(child) => {
+                let len = ((info & 0x7f) as usize).min(16);
+                let mut mrs = [0u64; 16];
+                for (i, slot) in mrs.iter_mut().enumerate().take(len) {
+                    *slot = syscall::mr(i);
+                }
+                let fault = sel4_abi::decode_fault(info >> 12, &mrs[..len]);
+                return Event::Fault(Child::new(child), fault);
+            }
+            Badge::Invalid(badge) => {
+                crate::debug_println!("{}: ignoring message with unknown badge {badge:#x}", pd_name());
+                reply = Reply::None;
+            }
+        }
+    }
+}
+
+pub(crate) fn notify(ch: u8) {
+    syscall::signal(cap::notification(ch))
+}
+
+fn check(what: &str, id: u8, reply_info: u64) {
+    let err = sel4_abi::invocation_error(reply_info);
+    if err != 0 {
+        crate::debug_println!("{}: {what} {id} failed: seL4 error {err}", pd_name());
+    }
+}
+
+pub(crate) fn irq_ack(ch: u8) {
+    let info = syscall::invoke(cap::irq_handler(ch), sel4_abi::invocation_info(label::IRQ_ACK_IRQ, 0), [0; 4]);
+    check("irq_ack on channel", ch, info);
+}
+
+pub(crate) fn pp_call(ch: u8, msg: MessageInfo) -> MessageInfo {
+    MessageInfo::from_word(syscall::call(cap::endpoint(ch), msg.to_word()))
+}
+
+/// Sends a `TCB_WriteRegisters` to child `id`. Message registers 4 and up go
+/// through the IPC buffer: the caller's values there are saved and put back.
+fn write_registers(id: u8, msg: &WriteRegisters) -> u64 {
+    let mut saved = [0u64; 2 + sel4_abi::WRITE_REGISTERS_MAX];
+    for i in 4..msg.len {
+        saved[i] = syscall::mr(i);
+        syscall::set_mr(i, msg.mrs[i]);
+    }
+    let info = syscall::invoke(cap::child_tcb(id), msg.info, [msg.mrs[0], msg.mrs[1], msg.mrs[2], msg.mrs[3]]);
+    for (i, value) in saved.iter().enumerate().take(msg.len).skip(4) {
+        syscall::set_mr(i, *value);
+    }
+    info
+}
+
+pub(crate) fn restart(child: u8) {
+    check("restart of child", child, write_registers(child, &WriteRegisters::restart()));
+}
+
+pub(crate) fn stop(child: u8) {
+    let info = syscall::invoke(cap::child_tcb(child), sel4_abi::invocation_info(label::TCB_SUSPEND, 0), [0; 4]);
+    check("stop of child", child, info);
+}
+
+/// Injects a failure into a child: its thread is redirected (whatever it was doing,
+/// even blocked in a receive) to the runtime's injection entry, which carries out
+/// `kind` like the host kernel's `Event::Inject`. What the child was doing is lost;
+/// the failure then reaches this PD's `fault` handler as usual (`Hang` does not).
+pub fn inject(child: Child, kind: InjectKind) {
+    check("inject into child", child.index(), write_registers(child.index(), &WriteRegisters::inject(kind.code())));
+}
+
+pub(crate) fn debug_write(bytes: &[u8]) {
+    for &b in bytes {
+        syscall::debug_put_char(b);
+    }
+}
+
+pub(crate) fn wild_write(addr: u64) {
+    // SAFETY: not safe at all, on purpose: this is the injected "wild pointer"
+    // crash. The address is unmapped, so the write faults and ends the PD.
+    unsafe { core::ptr::write_volatile(addr as *mut u64, 0xdead) };
+}
+
+pub(crate) fn exit(code: i32) -> ! {
+    start::exit_trap(code as u64)
+}
+
+const _: () = assert!(MSG_MAX_LENGTH >= 16);
