@@ -47,7 +47,7 @@ impl Workspace {
         let mut cmd = Command::new(env!("CARGO"));
         cmd.current_dir(&self.root).args(["build", "--release", "--quiet"]);
         for p in &programs {
-            cmd.args(["-p", p]);
+            cmd.args(["--bin", p]);
         }
         if let Some((k, v)) = self.system_env() {
             cmd.env(k, v);

@@ -22,6 +22,7 @@
 extern crate std;
 
 mod channel;
+pub mod clock;
 mod debug;
 mod dispatch;
 mod fault;

@@ -1,0 +1,3 @@
+fn main() {
+    microkit_build::generate(&["bench_client", "bench_server"], "system.xml");
+}
