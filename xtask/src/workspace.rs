@@ -33,7 +33,7 @@ impl Workspace {
     }
 
     /// The environment a PD build needs to read this system description.
-    fn system_env(&self) -> Option<(&'static str, &Path)> {
+    pub fn system_env(&self) -> Option<(&'static str, &Path)> {
         // Only set it when it differs from the default, so that plain `cargo build`
         // and `cargo xtask` share build results.
         let default = self.root.join("system.xml");
