@@ -115,9 +115,9 @@ pub(crate) fn pp_call(ch: u8, msg: MessageInfo) -> MessageInfo {
 /// through the IPC buffer: the caller's values there are saved and put back.
 fn write_registers(id: u8, msg: &WriteRegisters) -> u64 {
     let mut saved = [0u64; 2 + sel4_abi::WRITE_REGISTERS_MAX];
-    for i in 4..msg.len {
-        saved[i] = syscall::mr(i);
-        syscall::set_mr(i, msg.mrs[i]);
+    for (i, (slot, value)) in saved.iter_mut().zip(msg.mrs).enumerate().take(msg.len).skip(4) {
+        *slot = syscall::mr(i);
+        syscall::set_mr(i, value);
     }
     let info = syscall::invoke(cap::child_tcb(id), msg.info, [msg.mrs[0], msg.mrs[1], msg.mrs[2], msg.mrs[3]]);
     for (i, value) in saved.iter().enumerate().take(msg.len).skip(4) {
