@@ -44,8 +44,14 @@ pub(crate) fn get_mr(index: usize) -> u64 {
     MRS.get(index).map_or(0, |mr| mr.load(Ordering::Relaxed))
 }
 
-fn mrs_out() -> Mrs {
-    core::array::from_fn(|i| MRS[i].load(Ordering::Relaxed))
+/// The first `info.count()` message registers (the rest stay zero: the frame
+/// carries only those).
+fn mrs_out(info: MessageInfo) -> Mrs {
+    let mut mrs = [0; MSG_MAX_LENGTH];
+    for (out, mr) in mrs.iter_mut().zip(&MRS).take(info.count()) {
+        *out = mr.load(Ordering::Relaxed);
+    }
+    mrs
 }
 
 fn mrs_in(mrs: &Mrs, info: MessageInfo) {
@@ -57,7 +63,7 @@ fn mrs_in(mrs: &Mrs, info: MessageInfo) {
 /// Sends one frame to the kernel. Async-signal-safe (used by the fault handler).
 fn send(msg: &ToKernel) {
     let mrs = match msg {
-        ToKernel::ReplyRecv(_) | ToKernel::Call(..) => mrs_out(),
+        ToKernel::ReplyRecv(info) | ToKernel::Call(_, info) => mrs_out(*info),
         _ => [0; MSG_MAX_LENGTH],
     };
     send_with(msg, &mrs)

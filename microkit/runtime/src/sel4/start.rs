@@ -184,35 +184,23 @@ impl<T: Copy> Patched<T> {
 pub(crate) mod patched {
     use super::Patched;
 
-    #[unsafe(export_name = "microkit_name")]
-    #[unsafe(link_section = ".reincarnate.patched")]
-    #[used]
-    pub(crate) static NAME: Patched<[u8; 64]> = Patched::new([0; 64]);
+    macro_rules! patched {
+        ($($symbol:literal => $name:ident: $ty:ty = $init:expr;)*) => {$(
+            #[unsafe(export_name = $symbol)]
+            #[unsafe(link_section = ".reincarnate.patched")]
+            #[used]
+            pub(crate) static $name: Patched<$ty> = Patched::new($init);
+        )*};
+    }
 
-    #[unsafe(export_name = "microkit_passive")]
-    #[unsafe(link_section = ".reincarnate.patched")]
-    #[used]
-    pub(crate) static PASSIVE: Patched<u8> = Patched::new(0);
-
-    #[unsafe(export_name = "microkit_irqs")]
-    #[unsafe(link_section = ".reincarnate.patched")]
-    #[used]
-    pub(crate) static IRQS: Patched<u64> = Patched::new(0);
-
-    #[unsafe(export_name = "microkit_notifications")]
-    #[unsafe(link_section = ".reincarnate.patched")]
-    #[used]
-    pub(crate) static NOTIFICATIONS: Patched<u64> = Patched::new(0);
-
-    #[unsafe(export_name = "microkit_pps")]
-    #[unsafe(link_section = ".reincarnate.patched")]
-    #[used]
-    pub(crate) static PPS: Patched<u64> = Patched::new(0);
-
-    #[unsafe(export_name = "microkit_ioports")]
-    #[unsafe(link_section = ".reincarnate.patched")]
-    #[used]
-    pub(crate) static IOPORTS: Patched<u64> = Patched::new(0);
+    patched! {
+        "microkit_name" => NAME: [u8; 64] = [0; 64];
+        "microkit_passive" => PASSIVE: u8 = 0;
+        "microkit_irqs" => IRQS: u64 = 0;
+        "microkit_notifications" => NOTIFICATIONS: u64 = 0;
+        "microkit_pps" => PPS: u64 = 0;
+        "microkit_ioports" => IOPORTS: u64 = 0;
+    }
 
     /// This PD's name, up to the first NUL.
     pub(crate) fn name() -> &'static [u8] {
