@@ -111,7 +111,7 @@ pub(crate) fn reply_recv(reply: Reply) -> Event {
         }
         ToPd::Fault(child, fault) => Event::Fault(Child::new(child), fault),
         ToPd::Inject(kind) => Event::Inject(kind),
-        other @ (ToPd::Reply(_) | ToPd::Done) => panic!("host kernel sent {other:?} to a waiting PD"),
+        other @ (ToPd::Reply(_) | ToPd::Done | ToPd::MmioValue(_)) => panic!("host kernel sent {other:?} to a waiting PD"),
     }
 }
 
@@ -151,6 +151,27 @@ pub(crate) fn restart(child: u8) {
 
 pub(crate) fn stop(child: u8) {
     invoke(ToKernel::Stop(child))
+}
+
+/// Reads the device register at physical address `paddr` (`width` 1, 2, 4 or 8
+/// bytes). On the host kernel a device's registers are not memory: the kernel
+/// routes the access to the device model at that address, if this PD maps the
+/// device's region (else it is a capability fault, as touching an unmapped device
+/// page is a VM fault on seL4).
+pub fn mmio_read(paddr: u64, width: u8) -> u64 {
+    let msg = ToKernel::MmioRead { paddr, width };
+    send(&msg);
+    let mut mrs = [0; MSG_MAX_LENGTH];
+    match receive(&mut mrs) {
+        ToPd::MmioValue(v) => v,
+        other => panic!("host kernel answered {msg:?} with {other:?}"),
+    }
+}
+
+/// Writes the device register at physical address `paddr` (see [`mmio_read`]).
+/// Completes (the device has seen the write) before it returns.
+pub fn mmio_write(paddr: u64, width: u8, value: u64) {
+    invoke(ToKernel::MmioWrite { paddr, width, value })
 }
 
 pub(crate) fn debug_write(bytes: &[u8]) {

@@ -52,6 +52,11 @@ pub enum ToKernel {
     Stop(u8),
     /// The runtime's own account of the fault that is about to end the process.
     FaultReport(Fault),
+    /// Read a device register: physical address, width in bytes (1, 2, 4, 8).
+    /// Answered with [`ToPd::MmioValue`]. The PD must map the device's region.
+    MmioRead { paddr: u64, width: u8 },
+    /// Write a device register; answered with [`ToPd::Done`].
+    MmioWrite { paddr: u64, width: u8, value: u64 },
 }
 
 /// Something the kernel delivers to a PD.
@@ -70,6 +75,8 @@ pub enum ToPd {
     /// The last `Notify`, `IrqAck`, `Restart` or `Stop` is done: like the seL4
     /// system calls they stand for, they complete before the PD goes on.
     Done,
+    /// The value of the device register an `MmioRead` asked for.
+    MmioValue(u64),
 }
 
 /// Why a frame was rejected.
@@ -83,6 +90,8 @@ pub enum ProtocolError {
     BadId(u64),
     /// An unknown injection kind.
     BadInject(u64),
+    /// A register access width other than 1, 2, 4 or 8.
+    BadWidth(u64),
 }
 
 impl core::fmt::Display for ProtocolError {
@@ -92,6 +101,7 @@ impl core::fmt::Display for ProtocolError {
             ProtocolError::BadTag(t) => write!(f, "unknown frame tag {t}"),
             ProtocolError::BadId(id) => write!(f, "channel or child id {id} out of range"),
             ProtocolError::BadInject(k) => write!(f, "unknown injection kind {k}"),
+            ProtocolError::BadWidth(w) => write!(f, "register access width {w}"),
         }
     }
 }
@@ -107,6 +117,9 @@ mod tag {
     pub const RESTART: u64 = 8;
     pub const STOP: u64 = 9;
     pub const FAULT_REPORT: u64 = 10;
+    // Device registers (virtio-mmio models): numbered apart from the rest.
+    pub const MMIO_READ: u64 = 20;
+    pub const MMIO_WRITE: u64 = 21;
 
     pub const NOTIFIED: u64 = 101;
     pub const PROTECTED: u64 = 102;
@@ -114,6 +127,7 @@ mod tag {
     pub const REPLY: u64 = 104;
     pub const INJECT: u64 = 105;
     pub const DONE: u64 = 106;
+    pub const MMIO_VALUE: u64 = 120;
 }
 
 struct Writer<'a> {
@@ -174,6 +188,12 @@ impl Reader<'_> {
             pc: (flags & 2 != 0).then_some(pc),
         })
     }
+    fn width(&mut self) -> Result<u8, ProtocolError> {
+        match self.word()? {
+            w @ (1 | 2 | 4 | 8) => Ok(w as u8),
+            other => Err(ProtocolError::BadWidth(other)),
+        }
+    }
     fn end(self, total: usize) -> Result<(), ProtocolError> {
         if self.words.is_empty() { Ok(()) } else { Err(ProtocolError::BadLength(total)) }
     }
@@ -217,6 +237,17 @@ pub fn encode_to_kernel(msg: &ToKernel, mrs: &Mrs, out: &mut [u8; FRAME_BYTES]) 
             w.word(tag::FAULT_REPORT);
             w.fault(f);
         }
+        ToKernel::MmioRead { paddr, width } => {
+            w.word(tag::MMIO_READ);
+            w.word(paddr);
+            w.word(width as u64);
+        }
+        ToKernel::MmioWrite { paddr, width, value } => {
+            w.word(tag::MMIO_WRITE);
+            w.word(paddr);
+            w.word(width as u64);
+            w.word(value);
+        }
     }
     w.len
 }
@@ -241,6 +272,15 @@ pub fn decode_to_kernel(frame: &[u8], mrs: &mut Mrs) -> Result<ToKernel, Protoco
         tag::RESTART => ToKernel::Restart(r.id()?),
         tag::STOP => ToKernel::Stop(r.id()?),
         tag::FAULT_REPORT => ToKernel::FaultReport(r.fault()?),
+        tag::MMIO_READ => {
+            let paddr = r.word()?;
+            ToKernel::MmioRead { paddr, width: r.width()? }
+        }
+        tag::MMIO_WRITE => {
+            let paddr = r.word()?;
+            let width = r.width()?;
+            ToKernel::MmioWrite { paddr, width, value: r.word()? }
+        }
         other => return Err(ProtocolError::BadTag(other)),
     };
     r.end(frame.len())?;
@@ -276,6 +316,10 @@ pub fn encode_to_pd(msg: &ToPd, mrs: &Mrs, out: &mut [u8; FRAME_BYTES]) -> usize
             w.word(kind.code());
         }
         ToPd::Done => w.word(tag::DONE),
+        ToPd::MmioValue(v) => {
+            w.word(tag::MMIO_VALUE);
+            w.word(v);
+        }
     }
     w.len
 }
@@ -302,6 +346,7 @@ pub fn decode_to_pd(frame: &[u8], mrs: &mut Mrs) -> Result<ToPd, ProtocolError> 
             ToPd::Inject(InjectKind::from_code(code).ok_or(ProtocolError::BadInject(code))?)
         }
         tag::DONE => ToPd::Done,
+        tag::MMIO_VALUE => ToPd::MmioValue(r.word()?),
         other => return Err(ProtocolError::BadTag(other)),
     };
     r.end(frame.len())?;
@@ -335,6 +380,8 @@ mod tests {
             ToKernel::Stop(5),
             ToKernel::FaultReport(fault),
             ToKernel::ReplyRecv(MessageInfo::new(5, 1)),
+            ToKernel::MmioRead { paddr: 0xa00_0070, width: 4 },
+            ToKernel::MmioWrite { paddr: 0xa00_0050, width: 2, value: 0xffff },
         ] {
             assert_eq!(round_trip_kernel(msg, &mrs).0, msg);
         }
@@ -355,6 +402,7 @@ mod tests {
             ToPd::Reply(MessageInfo::new(0, 0)),
             ToPd::Inject(InjectKind::Hang),
             ToPd::Done,
+            ToPd::MmioValue(0x7472_6976),
         ] {
             let mut buf = [0u8; FRAME_BYTES];
             let n = encode_to_pd(&msg, &mrs, &mut buf);
@@ -376,5 +424,7 @@ mod tests {
         // A call that claims three message registers but carries one.
         assert!(decode_to_kernel(&words(&[tag::CALL, 1, 3, 5]), &mut mrs).is_err());
         assert_eq!(decode_to_pd(&words(&[tag::INJECT, 0]), &mut mrs), Err(ProtocolError::BadInject(0)));
+        assert_eq!(decode_to_kernel(&words(&[tag::MMIO_READ, 0xa00_0000, 3]), &mut mrs), Err(ProtocolError::BadWidth(3)));
+        assert!(decode_to_kernel(&words(&[tag::MMIO_WRITE, 0xa00_0000, 4]), &mut mrs).is_err());
     }
 }

@@ -1,0 +1,42 @@
+//! The hardware layer under the virtio drivers (this crate and `microkit/` are
+//! the only places with `unsafe`; every block has a `// SAFETY:` line):
+//!
+//! - [`DmaHal`]: `virtio_drivers::Hal` over the driver's DMA region (a
+//!   `memory_region` with a fixed `phys_addr`): a page allocator inside the
+//!   region, physical ↔ virtual by offset, and bounce buffers for data that lives
+//!   outside it (a driver's stack or heap has no physical address a device can use).
+//! - [`RegisterTransport`]: `virtio_drivers::Transport` over virtio-mmio
+//!   registers reached through a [`Registers`] implementation: on the host kernel
+//!   [`HostRegisters`] (system calls to the kernel's device model), in tests a
+//!   model called directly. On seL4 the drivers use `virtio_drivers`'
+//!   `MmioTransport` over the mapped registers ([`sel4_transport`]).
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
+
+mod dma;
+mod transport;
+
+pub use dma::{DmaError, DmaHal, DmaStats};
+pub use transport::{RegisterTransport, Registers};
+
+#[cfg(not(target_os = "none"))]
+pub use transport::HostRegisters;
+
+/// The seL4 transport: `virtio_drivers`' `MmioTransport` over the device's
+/// registers mapped at `vaddr` (one virtio-mmio slot, 0x200 bytes).
+///
+/// # Safety
+/// `vaddr..vaddr + 0x200` must be this PD's uncached mapping of a virtio-mmio
+/// slot (the `map` of the device region in `system.xml`), used by nothing else.
+#[cfg(target_os = "none")]
+pub unsafe fn sel4_transport(
+    vaddr: usize,
+) -> Result<virtio_drivers::transport::mmio::MmioTransport<'static>, virtio_drivers::transport::mmio::MmioError> {
+    let header = core::ptr::NonNull::new(vaddr as *mut virtio_drivers::transport::mmio::VirtIOHeader)
+        .ok_or(virtio_drivers::transport::mmio::MmioError::MmioRegionTooSmall)?;
+    // SAFETY: per this function's contract the slot is mapped for the PD's life
+    // and used only through this transport.
+    unsafe { virtio_drivers::transport::mmio::MmioTransport::new(header, 0x200) }
+}
