@@ -40,3 +40,48 @@ pub unsafe fn sel4_transport(
     // and used only through this transport.
     unsafe { virtio_drivers::transport::mmio::MmioTransport::new(header, 0x200) }
 }
+
+#[cfg(feature = "testbed")]
+pub mod testbed;
+
+/// The transport a driver PD uses: `MmioTransport` over the mapped registers on
+/// seL4, the kernel's register system calls on the host kernel.
+#[cfg(target_os = "none")]
+pub type PdTransport = virtio_drivers::transport::mmio::MmioTransport<'static>;
+/// The transport a driver PD uses: `MmioTransport` over the mapped registers on
+/// seL4, the kernel's register system calls on the host kernel.
+#[cfg(not(target_os = "none"))]
+pub type PdTransport = RegisterTransport<HostRegisters>;
+
+/// The transport to the device whose register region this PD maps as `regs`,
+/// at physical address `paddr` (both generated from `system.xml`).
+pub fn pd_transport(
+    regs: microkit::Region,
+    paddr: u64,
+) -> Result<PdTransport, virtio_drivers::transport::mmio::MmioError> {
+    #[cfg(target_os = "none")]
+    {
+        let _ = paddr;
+        if regs.size() < 0x200 {
+            return Err(virtio_drivers::transport::mmio::MmioError::MmioRegionTooSmall);
+        }
+        // SAFETY: a `Region` is mapped for the PD's life (its constructor's
+        // contract); the device region is mapped uncached into this driver only.
+        unsafe { sel4_transport(regs.base()) }
+    }
+    #[cfg(not(target_os = "none"))]
+    {
+        let _ = regs;
+        RegisterTransport::new(HostRegisters { paddr })
+    }
+}
+
+impl DmaHal {
+    /// Sets up the pool over the DMA region `region` whose physical address is `paddr`.
+    pub fn init_region(region: microkit::Region, paddr: u64) -> Result<(), DmaError> {
+        if !region.is_writable() {
+            return Err(DmaError::Unaligned);
+        }
+        DmaHal::init(region.base(), paddr, region.size())
+    }
+}

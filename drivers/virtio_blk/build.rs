@@ -1,0 +1,3 @@
+fn main() {
+    microkit_build::generate(&["virtio_blk", "blk_client"], "../../system.xml");
+}
