@@ -33,7 +33,8 @@ fn boot(ws: &Workspace) -> Result<(Machine, Receiver<Event>), Error> {
     let system = ws.load_system()?;
     let bin_dir = ws.build_host(&system)?;
     let (tx, rx) = mpsc::channel();
-    let machine = Machine::boot(Config { system, bin_dir, echo: false, subscribers: vec![tx] })?;
+    let devices = host_kernel::DeviceConfig { disk: Some(crate::devices::default_disk(&ws.root)?), ..Default::default() };
+    let machine = Machine::boot_with(Config { system, bin_dir, echo: false, subscribers: vec![tx] }, devices)?;
     Ok((machine, rx))
 }
 

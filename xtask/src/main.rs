@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod devices;
 mod inject;
 mod run_host;
 mod sel4;
@@ -39,6 +40,8 @@ enum Cmd {
         /// Inject a fault: PD:KIND@TIME, KIND one of crash, panic, hang, exit (repeatable).
         #[arg(long, value_parser = Injection::parse)]
         inject: Vec<Injection>,
+        #[command(flatten)]
+        devices: devices::DeviceArgs,
     },
     /// Build every PD of the system: `host` binaries or `sel4` ELFs.
     Build {
@@ -82,10 +85,16 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Cmd::Run { target: RunTarget::Host, run_for, inject } => run_host::run(&ws, run_for, &inject),
-        Cmd::Run { target: RunTarget::Qemu, run_for, inject } => {
+        Cmd::Run { target: RunTarget::Host, run_for, inject, devices } => run_host::run(&ws, run_for, &inject, &devices),
+        Cmd::Run { target: RunTarget::Qemu, run_for, inject, devices } => {
             if inject.is_empty() {
-                ws.load_system().and_then(|sd| sel4::image(&ws, &sd)).and_then(|img| sel4::qemu(&img, run_for)).map(|_| ())
+                ws.load_system()
+                    .and_then(|sd| {
+                        let img = sel4::image(&ws, &sd)?;
+                        let args = devices.qemu(&ws.root, &sd)?;
+                        sel4::qemu(&img, &args, run_for)
+                    })
+                    .map(|_| ())
             } else {
                 Err("--inject is not available on QEMU yet".into())
             }

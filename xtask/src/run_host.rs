@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use host_kernel::{status_table, Config, Machine};
 
+use crate::devices::DeviceArgs;
 use crate::inject::Injection;
 use crate::workspace::{Error, Workspace};
 
-pub fn run(ws: &Workspace, run_for: Option<Duration>, injections: &[Injection]) -> Result<(), Error> {
+pub fn run(ws: &Workspace, run_for: Option<Duration>, injections: &[Injection], devices: &DeviceArgs) -> Result<(), Error> {
     let sd = ws.load_system()?;
     for i in injections {
         if sd.pd(&i.pd).is_none() {
@@ -20,7 +21,8 @@ pub fn run(ws: &Workspace, run_for: Option<Duration>, injections: &[Injection]) 
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })?;
-    let machine = Machine::boot(Config { system: sd, bin_dir, echo: true, subscribers: Vec::new() })?;
+    let devices = devices.host(&ws.root)?;
+    let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: true, subscribers: Vec::new() }, devices)?;
     let start = Instant::now();
     let mut pending: Vec<&Injection> = injections.iter().collect();
     pending.sort_by_key(|i| i.at);

@@ -63,12 +63,13 @@ pub fn image(ws: &Workspace, sd: &SystemDescription) -> Result<PathBuf, Error> {
 
 /// Boots the image on QEMU with the console on this terminal; stops after
 /// `run_for` if given. Returns what the console printed.
-pub fn qemu(image: &std::path::Path, run_for: Option<Duration>) -> Result<String, Error> {
+pub fn qemu(image: &std::path::Path, devices: &[String], run_for: Option<Duration>) -> Result<String, Error> {
     let mut cmd = Command::new("qemu-system-aarch64");
     cmd.args(["-machine", "virt,virtualization=on", "-cpu", "cortex-a53", "-m", "2G", "-nographic"])
         .args(["-global", "virtio-mmio.force-legacy=false"])
         .arg("-device")
-        .arg(format!("loader,file={},addr=0x70000000,cpu-num=0", image.display()));
+        .arg(format!("loader,file={},addr=0x70000000,cpu-num=0", image.display()))
+        .args(devices);
     let Some(run_for) = run_for else {
         cmd.status()?;
         return Ok(String::new());

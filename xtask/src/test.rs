@@ -19,7 +19,8 @@ pub fn run(ws: &Workspace) -> Result<(), Error> {
         None => println!("[xtask test] SKIPPED: seL4 image and QEMU boot tests: MICROKIT_SDK is not set"),
         Some(_) => {
             let image = crate::sel4::image(ws, &sd)?;
-            let console = crate::sel4::qemu(&image, Some(std::time::Duration::from_secs(30)))?;
+            let devices = crate::devices::DeviceArgs { console: "none".into(), ..Default::default() }.qemu(&ws.root, &sd)?;
+            let console = crate::sel4::qemu(&image, &devices, Some(std::time::Duration::from_secs(30)))?;
             let needed = ["MON|INFO: Microkit Monitor started!", "counter: boot 1", "ping: pong answered label 0 checksum 1462 (correct)"];
             let missing: Vec<_> = needed.iter().filter(|n| !console.contains(*n)).collect();
             if !missing.is_empty() {

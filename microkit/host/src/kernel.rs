@@ -19,6 +19,7 @@ use std::time::Instant;
 use microkit::host::protocol::{self, Mrs, ToKernel, ToPd, FRAME_BYTES};
 use microkit::{Fault, FaultKind, InjectKind, MessageInfo, MSG_MAX_LENGTH};
 
+use crate::devices::{DeviceTable, IrqLines};
 use crate::events::{Bus, Event};
 use crate::layout::{Layout, Route};
 use crate::process::{self, Ending, Process, Regions};
@@ -64,6 +65,8 @@ pub struct Kernel {
     regions: Regions,
     pds: Vec<Pd>,
     bus: Bus,
+    devices: DeviceTable,
+    irq_lines: IrqLines,
 }
 
 impl Kernel {
@@ -86,7 +89,28 @@ impl Kernel {
                 report: None,
             })
             .collect();
-        Ok(Kernel { layout, regions, pds, bus })
+        let irq_lines = IrqLines::new(&layout);
+        Ok(Kernel { layout, regions, pds, bus, devices: DeviceTable::default(), irq_lines })
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub(crate) fn regions(&self) -> &Regions {
+        &self.regions
+    }
+
+    /// Attaches the machine's devices (see `devices`).
+    pub(crate) fn set_devices(&mut self, devices: DeviceTable) {
+        self.devices = devices;
+    }
+
+    /// A device raised IRQ `irq`.
+    pub fn raise_irq(&mut self, irq: u64) {
+        if let Some((pd, ch)) = self.irq_lines.raise(irq) {
+            self.signal(pd, 1 << ch);
+        }
     }
 
     /// Starts every PD.
@@ -106,6 +130,7 @@ impl Kernel {
         let on_line = move |line| bus.emit(Event::Output { pd: name.clone(), line, at: Instant::now() });
         match process::spawn(&self.layout.pds[i], &self.regions, on_line) {
             Ok(p) => {
+                self.irq_lines.reset_pd(i);
                 let pd = &mut self.pds[i];
                 pd.process = Some(p);
                 pd.state = PdState::Starting;
@@ -201,9 +226,28 @@ impl Kernel {
                 if self.layout.pds[i].irqs & (1 << ch) == 0 {
                     self.cap_fault(i, &format!("acknowledged IRQ channel {ch}, which is not an IRQ of it"));
                 } else {
+                    if let Some((pd, ch)) = self.irq_lines.ack(i, ch) {
+                        self.signal(pd, 1 << ch);
+                    }
                     self.done(i);
                 }
             }
+            ToKernel::MmioRead { paddr, width } => match self.devices.route(i, paddr, false) {
+                Some((device, offset)) => {
+                    let value = device.read(offset, width);
+                    let mut mrs = [0u64; MSG_MAX_LENGTH];
+                    mrs[0] = value;
+                    self.send(i, ToPd::MmioValue(value), &mrs);
+                }
+                None => self.cap_fault(i, &format!("read device register {paddr:#x}, which it does not map")),
+            },
+            ToKernel::MmioWrite { paddr, width, value } => match self.devices.route(i, paddr, true) {
+                Some((device, offset)) => {
+                    device.write(offset, width, value);
+                    self.done(i);
+                }
+                None => self.cap_fault(i, &format!("wrote device register {paddr:#x}, which it does not map writable")),
+            },
             ToKernel::Call(ch, info) => match route(ch) {
                 Some(r) if r.can_ppcall => self.call(i, r, info, mrs),
                 _ => self.cap_fault(i, &format!("called channel {ch}, which it may not call")),

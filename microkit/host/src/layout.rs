@@ -27,6 +27,9 @@ pub struct MapSpec {
     pub vaddr: u64,
     pub size: u64,
     pub perms: sdf::Perms,
+    /// The region is a device's registers (a virtio-mmio slot): on the host kernel
+    /// it is not memory; the PD reaches it through `MmioRead`/`MmioWrite`.
+    pub mmio: bool,
 }
 
 /// A memory region.
@@ -34,6 +37,8 @@ pub struct MapSpec {
 pub struct RegionSpec {
     pub name: String,
     pub size: u64,
+    /// Fixed physical address (device registers, DMA memory).
+    pub phys_addr: Option<u64>,
 }
 
 /// A PD as the kernel needs it.
@@ -52,6 +57,8 @@ pub struct PdSpec {
     pub routes: [Option<Route>; CHANNEL_LIMIT as usize],
     /// Channel ids that are IRQs (bit n = id n).
     pub irqs: u64,
+    /// (IRQ number, channel id) of each IRQ.
+    pub irq_lines: Vec<(u64, u8)>,
     pub maps: Vec<MapSpec>,
 }
 
@@ -69,7 +76,7 @@ impl Layout {
         let all = sd.all_pds();
         let index_of = |name: &str| all.iter().position(|r| r.pd.name == name);
         let regions: Vec<RegionSpec> =
-            sd.memory_regions.iter().map(|m| RegionSpec { name: m.name.clone(), size: m.size }).collect();
+            sd.memory_regions.iter().map(|m| RegionSpec { name: m.name.clone(), size: m.size, phys_addr: m.phys_addr }).collect();
         let pds = all
             .iter()
             .map(|r| {
@@ -99,7 +106,8 @@ impl Layout {
                     .iter()
                     .filter_map(|m| {
                         let region = sd.memory_regions.iter().position(|r| r.name == m.mr)?;
-                        Some(MapSpec { region, vaddr: m.vaddr, size: regions[region].size, perms: m.perms })
+                        let mmio = regions[region].phys_addr.is_some_and(virtio_model::slots::in_window);
+                        Some(MapSpec { region, vaddr: m.vaddr, size: regions[region].size, perms: m.perms, mmio })
                     })
                     .collect();
                 let image = pd.program_image.strip_suffix(".elf").unwrap_or(&pd.program_image);
@@ -112,6 +120,7 @@ impl Layout {
                     children,
                     routes,
                     irqs,
+                    irq_lines: pd.irqs.iter().filter(|i| i.id < CHANNEL_LIMIT).map(|i| (i.irq, i.id)).collect(),
                     maps,
                 }
             })

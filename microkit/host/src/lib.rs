@@ -4,6 +4,7 @@
 //! exists so the whole system, crashes and restarts included, runs on any Linux
 //! machine and in CI.
 
+mod devices;
 mod events;
 mod kernel;
 mod layout;
@@ -13,5 +14,7 @@ mod status;
 
 pub use layout::Layout;
 pub use events::Event;
+pub use devices::{Attached, ConsoleIo, DeviceConfig, NetIo, Sink};
 pub use machine::{Config, Machine, MachineError};
+pub use virtio_model;
 pub use status::{PdState, PdStatus, status_table};

@@ -5,13 +5,14 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use microkit::InjectKind;
 use rustix::event::{EventfdFlags, PollFd, PollFlags};
 use sdf::SystemDescription;
 
+use crate::devices::{self, Attached, DeviceConfig};
 use crate::events::{Bus, Event};
 use crate::kernel::{Kernel, Source};
 use crate::layout::Layout;
@@ -64,6 +65,7 @@ impl From<io::Error> for MachineError {
 
 enum Command {
     Inject(usize, InjectKind),
+    Irq(u64),
     Status(Sender<Vec<PdStatus>>),
     Shutdown(Sender<Vec<PdStatus>>),
 }
@@ -74,11 +76,17 @@ pub struct Machine {
     wake: Arc<OwnedFd>,
     thread: Option<JoinHandle<()>>,
     names: Vec<String>,
+    devices: Vec<Attached>,
 }
 
 impl Machine {
     /// Boots the system: every PD starts, each in its own confined process.
     pub fn boot(config: Config) -> Result<Machine, MachineError> {
+        Machine::boot_with(config, DeviceConfig::default())
+    }
+
+    /// Boots the system with its devices attached as `devices` says.
+    pub fn boot_with(config: Config, devices: DeviceConfig) -> Result<Machine, MachineError> {
         let layout = Layout::new(&config.system, &config.bin_dir);
         for pd in &layout.pds {
             if !pd.program.is_file() {
@@ -91,14 +99,25 @@ impl Machine {
             bus.subscribe(tx);
         }
         let wake = Arc::new(rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(io::Error::from)?);
-        let kernel = Kernel::new(layout, bus)?;
+        let mut kernel = Kernel::new(layout, bus)?;
         let (tx, rx) = mpsc::channel();
+        let irq_tx = Arc::new(Mutex::new(tx.clone()));
+        let irq_wake = wake.clone();
+        let raise = move |irq: u64| {
+            if let Ok(tx) = irq_tx.lock() {
+                if tx.send(Command::Irq(irq)).is_ok() {
+                    let _ = rustix::io::write(&*irq_wake, &1u64.to_ne_bytes());
+                }
+            }
+        };
+        let (table, attached) = devices::build(&config.system, kernel.layout(), kernel.regions(), devices, raise)?;
+        kernel.set_devices(table);
         let thread_wake = wake.clone();
         // The kernel thread spawns every PD: a PD dies with it (PR_SET_PDEATHSIG).
         let thread = std::thread::Builder::new()
             .name("host-kernel".into())
             .spawn(move || run(kernel, rx, &thread_wake))?;
-        Ok(Machine { commands: tx, wake, thread: Some(thread), names })
+        Ok(Machine { commands: tx, wake, thread: Some(thread), names, devices: attached })
     }
 
     fn command(&self, cmd: Command) -> Result<(), MachineError> {
@@ -110,6 +129,16 @@ impl Machine {
     /// Index of a PD by name.
     fn index(&self, pd: &str) -> Result<usize, MachineError> {
         self.names.iter().position(|n| n == pd).ok_or_else(|| MachineError::UnknownPd(pd.to_string()))
+    }
+
+    /// The devices, with their slots.
+    pub fn devices(&self) -> &[Attached] {
+        &self.devices
+    }
+
+    /// The device of `kind` (the first, if there are several).
+    pub fn device(&self, kind: virtio_model::slots::Kind) -> Option<&virtio_model::Device> {
+        self.devices.iter().find(|a| a.slot.kind == kind).map(|a| &a.device)
     }
 
     /// Makes `pd` fail on purpose the next time it waits for an event.
@@ -180,6 +209,7 @@ fn run(mut kernel: Kernel, commands: Receiver<Command>, wake: &OwnedFd) {
         while let Ok(cmd) = commands.try_recv() {
             match cmd {
                 Command::Inject(i, kind) => kernel.inject(i, kind),
+                Command::Irq(irq) => kernel.raise_irq(irq),
                 Command::Status(tx) => {
                     let _ = tx.send(kernel.status());
                 }

@@ -32,6 +32,11 @@ impl Regions {
         Ok(Regions { memfds })
     }
 
+    /// The memfd of region `region`.
+    pub fn memfd(&self, region: usize) -> std::os::fd::BorrowedFd<'_> {
+        self.memfds[region].as_fd()
+    }
+
     /// A descriptor for one map: the memfd itself for a writable map, or a
     /// read-only reopening of it, so a read-only map cannot be made writable.
     fn fd_for(&self, region: usize, writable: bool) -> io::Result<OwnedFd> {
@@ -77,7 +82,8 @@ pub fn spawn(
     let pd_end = high(&pd_end)?;
     let mut map_fds = Vec::new();
     let mut map_env = String::new();
-    for map in &spec.maps {
+    // Device registers are not memory on the host kernel (see `devices`).
+    for map in spec.maps.iter().filter(|m| !m.mmio) {
         map_fds.push(high(&regions.fd_for(map.region, map.perms.write)?)?);
         map_env.push_str(&format!("{:x}:{:x}:{};", map.vaddr, map.size, map.perms));
     }

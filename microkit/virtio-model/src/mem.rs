@@ -55,9 +55,17 @@ impl Window {
 
 /// The memory a device may reach, like the view through an IOMMU: every access is
 /// checked to lie wholly inside one window.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Memory {
     windows: Vec<Window>,
+    /// Whatever keeps the windows mapped (dropped with the last clone).
+    _owner: Option<std::sync::Arc<dyn Send + Sync>>,
+}
+
+impl fmt::Debug for Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Memory").field("windows", &self.windows).finish()
+    }
 }
 
 // SAFETY: a Memory only holds addresses of shared mappings that outlive it (per
@@ -69,7 +77,12 @@ unsafe impl Sync for Memory {}
 
 impl Memory {
     pub fn new(windows: Vec<Window>) -> Memory {
-        Memory { windows }
+        Memory { windows, _owner: None }
+    }
+
+    /// Windows kept mapped by `owner`, which lives as long as any clone of this.
+    pub fn with_owner(windows: Vec<Window>, owner: std::sync::Arc<dyn Send + Sync>) -> Memory {
+        Memory { windows, _owner: Some(owner) }
     }
 
     /// The windows, in the order given.

@@ -1,0 +1,96 @@
+//! The devices `cargo xtask run` attaches to the host kernel's models, and the
+//! QEMU arguments that put QEMU's devices at the same slots.
+
+use std::path::{Path, PathBuf};
+
+use host_kernel::virtio_model::slots::{self, Kind};
+use host_kernel::{ConsoleIo, DeviceConfig, NetIo};
+use sdf::SystemDescription;
+
+use crate::workspace::Error;
+
+/// Device options of `run`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct DeviceArgs {
+    /// Raw disk image of the block device (default: target/reincarnate-disk.img,
+    /// 16 MiB, created if missing).
+    #[arg(long)]
+    pub disk: Option<PathBuf>,
+    /// The console device's far end: `stdio`, `socket:PATH` (host), or `none`.
+    #[arg(long, default_value = "stdio")]
+    pub console: String,
+    /// Attach the network device to this TAP interface (host; needs root).
+    #[arg(long)]
+    pub tap: Option<String>,
+    /// Host port forwarded to the system's port 7 (QEMU user networking).
+    #[arg(long, default_value_t = 5555)]
+    pub host_port: u16,
+}
+
+/// The default disk image, created (zeroed, 16 MiB) if missing.
+pub fn default_disk(root: &Path) -> Result<PathBuf, Error> {
+    let path = root.join("target").join("reincarnate-disk.img");
+    if !path.exists() {
+        std::fs::create_dir_all(root.join("target"))?;
+        std::fs::File::create(&path)?.set_len(16 << 20)?;
+    }
+    Ok(path)
+}
+
+impl DeviceArgs {
+    /// The host kernel's device configuration.
+    pub fn host(&self, root: &Path) -> Result<DeviceConfig, Error> {
+        let console = match self.console.as_str() {
+            "stdio" => ConsoleIo::Stdio,
+            "none" => ConsoleIo::Discard,
+            other => match other.strip_prefix("socket:") {
+                Some(path) => ConsoleIo::Socket(PathBuf::from(path)),
+                None => return Err(format!("--console {other}: expected stdio, socket:PATH or none").into()),
+            },
+        };
+        let net = match &self.tap {
+            Some(name) => NetIo::Tap(name.clone()),
+            None => NetIo::Discard,
+        };
+        let disk = match &self.disk {
+            Some(d) => d.clone(),
+            None => default_disk(root)?,
+        };
+        Ok(DeviceConfig { disk: Some(disk), console, net, mac: None })
+    }
+
+    /// QEMU's devices, each pinned to the slot system.xml gives it.
+    pub fn qemu(&self, root: &Path, sd: &SystemDescription) -> Result<Vec<String>, Error> {
+        let mut args = Vec::new();
+        for slot in slots::from_system(sd)? {
+            let bus = format!("bus=virtio-mmio-bus.{}", slot.slot);
+            match slot.kind {
+                Kind::Blk => {
+                    let disk = match &self.disk {
+                        Some(d) => d.clone(),
+                        None => default_disk(root)?,
+                    };
+                    args.push("-drive".into());
+                    args.push(format!("file={},if=none,format=raw,id=disk0", disk.display()));
+                    args.push("-device".into());
+                    args.push(format!("virtio-blk-device,drive=disk0,{bus}"));
+                }
+                Kind::Net => {
+                    args.push("-netdev".into());
+                    args.push(format!("user,id=net0,hostfwd=tcp:127.0.0.1:{}-:7", self.host_port));
+                    args.push("-device".into());
+                    args.push(format!("virtio-net-device,netdev=net0,{bus}"));
+                }
+                Kind::Console => {
+                    args.push("-device".into());
+                    args.push(format!("virtio-serial-device,{bus}"));
+                    args.push("-chardev".into());
+                    args.push("socket,id=vcon0,path=target/qemu-console.sock,server=on,wait=off".into());
+                    args.push("-device".into());
+                    args.push("virtconsole,chardev=vcon0".into());
+                }
+            }
+        }
+        Ok(args)
+    }
+}
