@@ -271,11 +271,18 @@ fn attach_console(io: ConsoleIo, mem: Memory, irq: virtio_model::Irq) -> io::Res
             let _ = std::fs::remove_file(&path);
             let listener = std::os::unix::net::UnixListener::bind(&path)
                 .map_err(|e| io::Error::new(e.kind(), format!("console socket {}: {e}", path.display())))?;
-            let current: Arc<Mutex<Option<std::os::unix::net::UnixStream>>> = Arc::default();
+            // Output before anyone connects is kept (up to 64 KiB) and sent on connect.
+            let current: Arc<Mutex<(Option<std::os::unix::net::UnixStream>, Vec<u8>)>> = Arc::default();
             let out = current.clone();
             let sink = Box::new(move |bytes: &[u8]| {
-                if let Some(s) = out.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                    let _ = s.write_all(bytes);
+                let mut cur = out.lock().unwrap_or_else(|e| e.into_inner());
+                let (conn, early) = &mut *cur;
+                match conn.as_mut() {
+                    Some(s) => {
+                        let _ = s.write_all(bytes);
+                    }
+                    None if early.len() + bytes.len() <= 1 << 16 => early.extend_from_slice(bytes),
+                    None => {}
                 }
             });
             let device = Device::new(Console::new(sink), mem, irq);
@@ -283,14 +290,17 @@ fn attach_console(io: ConsoleIo, mem: Memory, irq: virtio_model::Irq) -> io::Res
             std::thread::Builder::new().name("console-socket".into()).spawn(move || {
                 for conn in listener.incoming() {
                     let Ok(mut conn) = conn else { break };
-                    if let Ok(w) = conn.try_clone() {
-                        *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
+                    if let Ok(mut w) = conn.try_clone() {
+                        let mut cur = current.lock().unwrap_or_else(|e| e.into_inner());
+                        let early = std::mem::take(&mut cur.1);
+                        let _ = w.write_all(&early);
+                        cur.0 = Some(w);
                     }
                     let mut buf = [0u8; 4096];
                     while let Ok(n @ 1..) = conn.read(&mut buf) {
                         d.input(&buf[..n]);
                     }
-                    *current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    current.lock().unwrap_or_else(|e| e.into_inner()).0 = None;
                 }
             })?;
             Ok(device)

@@ -73,12 +73,14 @@ impl Backend for Console {
             }
             RECEIVEQ => {
                 while !self.backlog.is_empty() && ctx.has_available(q)? {
+                    if ctx.drop_this() {
+                        // Lost on the way: the driver's buffer stays posted.
+                        self.backlog.clear();
+                        break;
+                    }
                     let Some(chain) = ctx.pop(q)? else { break };
                     let n = chain.writable_len().min(self.backlog.len());
                     let mut data: Vec<u8> = self.backlog.drain(..n).collect();
-                    if ctx.drop_this() {
-                        data.clear();
-                    }
                     ctx.maybe_corrupt(&mut data);
                     let n = chain.write_at(ctx.mem, 0, &data)?;
                     ctx.complete(q, &chain, n as u32)?;

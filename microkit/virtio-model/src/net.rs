@@ -89,17 +89,11 @@ impl Backend for Net {
             }
             RECEIVEQ => {
                 while !self.backlog.is_empty() && ctx.has_available(q)? {
-                    let Some(chain) = ctx.pop(q)? else { break };
                     let frame = self.backlog.pop_front().unwrap_or_default();
                     if ctx.drop_this() {
-                        // Lost on the wire: the buffer stays with the device for the next frame.
-                        // (A model cannot un-pop a chain, so hand it back empty.)
-                        let mut hdr = [0u8; HDR_LEN];
-                        hdr[10] = 1;
-                        let n = chain.write_at(ctx.mem, 0, &hdr)?;
-                        ctx.complete(q, &chain, n as u32)?;
-                        continue;
+                        continue; // lost on the wire; the driver's buffer stays posted
                     }
+                    let Some(chain) = ctx.pop(q)? else { break };
                     let mut data = vec![0u8; HDR_LEN];
                     data[10] = 1; // num_buffers
                     data.extend_from_slice(&frame);

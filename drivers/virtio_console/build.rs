@@ -1,0 +1,3 @@
+fn main() {
+    microkit_build::generate(&["virtio_console", "console_client"], "../../system.xml");
+}
