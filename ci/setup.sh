@@ -6,6 +6,9 @@ set -euo pipefail
 need_apt=()
 command -v qemu-system-aarch64 >/dev/null || need_apt+=(qemu-system-arm)
 command -v aarch64-linux-gnu-readelf >/dev/null || need_apt+=(binutils-aarch64-linux-gnu)
+# The net driver's TAP test: ip netns and ping.
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v ping >/dev/null || need_apt+=(iputils-ping)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq

@@ -18,7 +18,7 @@ impl Handler for Rs {
 }
 
 fn init() -> Rs {
-    debug_println!("rs: watching {} children", [child::COUNTER, child::PING, child::PONG, child::VIRTIO_BLK, child::BLK_CLIENT, child::VIRTIO_CONSOLE, child::CONSOLE_CLIENT].len());
+    debug_println!("rs: watching {} children", [child::COUNTER, child::PING, child::PONG, child::VIRTIO_BLK, child::BLK_CLIENT, child::VIRTIO_CONSOLE, child::CONSOLE_CLIENT, child::VIRTIO_NET, child::NET_CLIENT].len());
     Rs
 }
 

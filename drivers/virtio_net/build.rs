@@ -1,0 +1,3 @@
+fn main() {
+    microkit_build::generate(&["virtio_net", "net_client"], "../../system.xml");
+}
