@@ -1,0 +1,62 @@
+//! A malicious block device: the driver reports and faults, the reincarnation
+//! server restarts it, nothing else is touched, and once the device behaves the
+//! restarted driver serves the client again.
+
+use std::os::unix::fs::FileExt;
+
+use driver_tests::{boot, disk, line, wait_for, DeviceConfig, Event};
+use host_kernel::virtio_model::slots::Kind;
+use host_kernel::virtio_model::{Faults, Malice};
+use host_kernel::PdState;
+use microkit::{FaultKind, InjectKind};
+
+#[test]
+fn a_device_lying_in_the_used_ring_makes_the_driver_fault_and_nothing_else() {
+    let image = disk("malicious", 2048);
+    let file = std::fs::File::open(&image).unwrap();
+    let (machine, rx) = boot(DeviceConfig { disk: Some(image.clone()), ..Default::default() });
+    line(&rx, "blk_client", "done");
+    let blk = machine.device(Kind::Blk).unwrap().clone();
+
+    // The device turns malicious; the client starts over (a fresh copy of it).
+    blk.set_faults(Faults { malice: Some(Malice::BadId), ..Faults::none() });
+    machine.inject("blk_client", InjectKind::Crash).unwrap();
+    // The client is told, and the driver gives the device up: a panic, a fault
+    // for the reincarnation server, which restarts the driver.
+    line(&rx, "blk_client", "request failed with status 3");
+    let fault = wait_for(&rx, "the driver's fault", |ev| match ev {
+        Event::Fault { pd, fault, .. } if pd == "virtio_blk" => Some(*fault),
+        _ => None,
+    });
+    assert_eq!(fault.kind, FaultKind::Panic, "{fault}");
+    assert!(blk.stats().lies >= 1);
+
+    // The device behaves again: the restarted driver (which reset the device)
+    // serves the client's retries; the bytes are right.
+    blk.set_faults(Faults::none());
+    for round in 0..3 {
+        let l = line(&rx, "blk_client", &format!("round {round}:"));
+        assert!(l.ends_with("bytes match"), "{l}");
+    }
+    line(&rx, "blk_client", "done");
+    let status = machine.status().unwrap();
+    let driver = status.iter().find(|s| s.name == "virtio_blk").unwrap();
+    assert!(driver.restarts >= 1 && driver.state == PdState::Up, "{driver:?}");
+    assert!(blk.stats().resets >= 2, "every fresh driver reset the device: {:?}", blk.stats());
+    // Nobody else faulted.
+    for s in &status {
+        if !["virtio_blk", "blk_client"].contains(&s.name.as_str()) {
+            assert_eq!(s.restarts, 0, "{s:?}");
+            assert!(s.last_fault.is_none(), "{s:?}");
+        }
+    }
+    // The disk holds exactly what the client wrote, nothing elsewhere.
+    let mut head = vec![0u8; 16 * 512];
+    file.read_exact_at(&mut head, 0).unwrap();
+    assert!(head.iter().all(|&b| b == 0));
+    let mut tail = vec![0u8; 1000 * 512];
+    file.read_exact_at(&mut tail, 40 * 512).unwrap();
+    assert!(tail.iter().all(|&b| b == 0));
+    machine.shutdown().unwrap();
+    std::fs::remove_file(image).ok();
+}
