@@ -36,13 +36,21 @@ pub fn bin_dir(sd: &sdf::SystemDescription) -> PathBuf {
         .clone()
 }
 
+/// What a running system printed and did: every event is kept, so a wait for
+/// one PD's line does not lose another's that came first (PDs print through
+/// separate pipes: lines of different PDs arrive in no fixed order).
+pub struct Watch {
+    rx: Receiver<Event>,
+    seen: Vec<(Event, bool)>,
+}
+
 /// Boots system.xml with `devices`.
-pub fn boot(devices: DeviceConfig) -> (Machine, Receiver<Event>) {
+pub fn boot(devices: DeviceConfig) -> (Machine, Watch) {
     let system = sdf::SystemDescription::load(root().join("system.xml")).unwrap();
     let bin_dir = bin_dir(&system);
     let (tx, rx) = mpsc::channel();
     let machine = Machine::boot_with(Config { system, bin_dir, echo: false, subscribers: vec![tx] }, devices).unwrap();
-    (machine, rx)
+    (machine, Watch { rx, seen: Vec::new() })
 }
 
 /// A zeroed disk image of `sectors` sectors in the temp directory.
@@ -52,36 +60,48 @@ pub fn disk(name: &str, sectors: u64) -> PathBuf {
     path
 }
 
-/// Waits for the first event `pick` maps to something; panics with what it saw.
-pub fn wait_for<T>(rx: &Receiver<Event>, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+fn describe(e: &Event) -> Option<String> {
+    Some(match e {
+        Event::Output { pd, line, .. } => format!("[{pd}] {line}"),
+        Event::Log { line, .. } => format!("[kernel] {line}"),
+        Event::Fault { pd, fault, .. } => format!("[fault] {pd}: {fault}"),
+        Event::Started { pd, generation, .. } => format!("[started] {pd} gen {generation}"),
+        Event::Ready { pd, generation, .. } => format!("[ready] {pd} gen {generation}"),
+        Event::Stopped { pd, .. } => format!("[stopped] {pd}"),
+        Event::Init { .. } => return None,
+    })
+}
+
+/// Waits for the first event not yet taken that `pick` maps to something (it may
+/// have come already); panics with everything seen.
+pub fn wait_for<T>(w: &mut Watch, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+    for (ev, taken) in w.seen.iter_mut().filter(|(_, taken)| !*taken) {
+        if let Some(t) = pick(ev) {
+            *taken = true;
+            return t;
+        }
+    }
     let deadline = Instant::now() + TIMEOUT;
-    let mut seen = Vec::new();
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
+        match w.rx.recv_timeout(left) {
             Ok(ev) => {
-                if let Some(t) = pick(&ev) {
+                let t = pick(&ev);
+                let taken = t.is_some();
+                w.seen.push((ev, taken));
+                if let Some(t) = t {
                     return t;
                 }
-                seen.push(ev);
             }
             Err(_) => break,
         }
     }
-    let lines: Vec<String> = seen
-        .iter()
-        .filter_map(|e| match e {
-            Event::Output { pd, line, .. } => Some(format!("[{pd}] {line}")),
-            Event::Log { line, .. } => Some(format!("[kernel] {line}")),
-            Event::Fault { pd, fault, .. } => Some(format!("[fault] {pd}: {fault}")),
-            _ => None,
-        })
-        .collect();
+    let lines: Vec<String> = w.seen.iter().filter_map(|(e, _)| describe(e)).collect();
     panic!("timed out waiting for {what}; saw:\n{}", lines.join("\n"));
 }
 
 /// Waits for a line of `pd` that contains `needle`; returns it.
-pub fn line(rx: &Receiver<Event>, pd: &str, needle: &str) -> String {
-    wait_for(rx, &format!("{pd}: ...{needle}..."), |ev| match ev {
+pub fn line(w: &mut Watch, pd: &str, needle: &str) -> String {
+    wait_for(w, &format!("{pd}: ...{needle}..."), |ev| match ev {
         Event::Output { pd: p, line, .. } if p == pd && line.contains(needle) => Some(line.clone()),
         _ => None,
     })

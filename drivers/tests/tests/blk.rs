@@ -12,14 +12,14 @@ fn pattern(round: u64, i: usize) -> u8 {
 #[test]
 fn blocks_written_through_the_driver_are_in_the_image_and_read_back() {
     let path = disk("blk-e2e", 2048);
-    let (machine, rx) = boot(DeviceConfig { disk: Some(path.clone()), ..Default::default() });
-    assert_eq!(line(&rx, "virtio_blk", "ready"), "virtio_blk: device reset and ready: 2048 sectors (1024 KiB)");
-    assert_eq!(line(&rx, "blk_client", "disk of"), "blk_client: disk of 2048 sectors");
+    let (machine, mut rx) = boot(DeviceConfig { disk: Some(path.clone()), ..Default::default() });
+    assert_eq!(line(&mut rx, "virtio_blk", "ready"), "virtio_blk: device reset and ready: 2048 sectors (1024 KiB)");
+    assert_eq!(line(&mut rx, "blk_client", "disk of"), "blk_client: disk of 2048 sectors");
     for round in 0..3u64 {
-        let l = line(&rx, "blk_client", &format!("round {round}:"));
+        let l = line(&mut rx, "blk_client", &format!("round {round}:"));
         assert!(l.ends_with("bytes match"), "{l}");
     }
-    line(&rx, "blk_client", "done");
+    line(&mut rx, "blk_client", "done");
     machine.shutdown().unwrap();
     // The image holds each round's pattern at its sectors, and nothing elsewhere.
     let file = std::fs::File::open(&path).unwrap();

@@ -12,9 +12,9 @@ use host_kernel::ConsoleIo;
 fn bytes_go_both_ways_through_a_socket() {
     let sock = std::env::temp_dir().join(format!("reincarnate-console-{}.sock", std::process::id()));
     let image = disk("console", 64);
-    let (machine, rx) =
+    let (machine, mut rx) =
         boot(DeviceConfig { disk: Some(image.clone()), console: ConsoleIo::Socket(sock.clone()), ..Default::default() });
-    line(&rx, "virtio_console", "ready");
+    line(&mut rx, "virtio_console", "ready");
     let stream = UnixStream::connect(&sock).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -27,7 +27,7 @@ fn bytes_go_both_ways_through_a_socket() {
         let mut answer = String::new();
         reader.read_line(&mut answer).unwrap();
         assert_eq!(answer, format!("{}\r\n", word.to_uppercase()));
-        assert_eq!(line(&rx, "console_client", &format!("line {}:", i + 1)), format!("console_client: line {}: {} bytes", i + 1, word.len()));
+        assert_eq!(line(&mut rx, "console_client", &format!("line {}:", i + 1)), format!("console_client: line {}: {} bytes", i + 1, word.len()));
     }
     machine.shutdown().unwrap();
     std::fs::remove_file(sock).ok();

@@ -50,9 +50,9 @@ fn an_in_process_peer_gets_arp_ping_and_udp_echo_answers() {
     let sink = Box::new(move |f: &[u8]| {
         let _ = tx.send(f.to_vec());
     });
-    let (machine, rx) = boot(DeviceConfig { disk: Some(image.clone()), net: NetIo::Sink(sink), ..Default::default() });
-    assert_eq!(line(&rx, "virtio_net", "ready"), "virtio_net: device reset and ready, MAC 52:54:00:12:34:56");
-    line(&rx, "net_client", "answering for 10.0.2.15");
+    let (machine, mut rx) = boot(DeviceConfig { disk: Some(image.clone()), net: NetIo::Sink(sink), ..Default::default() });
+    assert_eq!(line(&mut rx, "virtio_net", "ready"), "virtio_net: device reset and ready, MAC 52:54:00:12:34:56");
+    line(&mut rx, "net_client", "answering for 10.0.2.15");
     let nic = machine.device(Kind::Net).unwrap().clone();
     let recv = || peer.recv_timeout(Duration::from_secs(20)).expect("an answer from the system");
 
@@ -131,8 +131,8 @@ fn ping_from_a_network_namespace_reaches_the_system_through_a_tap() {
     }
     let _cleanup = Cleanup(ns.clone());
     let image = disk("tap", 64);
-    let (machine, rx) = boot(DeviceConfig { disk: Some(image.clone()), net: NetIo::Tap(tap.clone()), ..Default::default() });
-    line(&rx, "net_client", "answering for");
+    let (machine, mut rx) = boot(DeviceConfig { disk: Some(image.clone()), net: NetIo::Tap(tap.clone()), ..Default::default() });
+    line(&mut rx, "net_client", "answering for");
     // The kernel opened the TAP in this namespace; move it into the test's own.
     for args in [
         vec!["link", "set", &tap, "netns", &ns],
@@ -150,7 +150,7 @@ fn ping_from_a_network_namespace_reaches_the_system_through_a_tap() {
     println!("{text}");
     assert!(out.status.success(), "ping failed: {text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("3 received"), "{text}");
-    line(&rx, "net_client", "answered ping");
+    line(&mut rx, "net_client", "answered ping");
     machine.shutdown().unwrap();
     std::fs::remove_file(image).ok();
 }
