@@ -16,6 +16,9 @@ pub fn build(ws: &Workspace, sd: &SystemDescription) -> Result<PathBuf, Error> {
     let programs = sdf::codegen::program_names(sd);
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(&ws.root).args(["build", "--release", "--quiet", "--target", TARGET]);
+    for p in ws.packages_of(&programs)? {
+        cmd.args(["-p", &p]);
+    }
     for p in &programs {
         cmd.args(["--bin", p]);
     }

@@ -40,12 +40,45 @@ impl Workspace {
         (self.system != default).then_some(("REINCARNATE_SYSTEM", self.system.as_path()))
     }
 
+    /// The workspace packages that hold `programs` (binaries), so a build selects
+    /// only them: building `--bin`s alone would resolve features for every member,
+    /// and host-only crates (the host kernel, xtask) would switch on `std`
+    /// features of dependencies the seL4 PDs share (bitflags via rustix).
+    pub fn packages_of(&self, programs: &[String]) -> Result<Vec<String>, Error> {
+        let manifest = std::fs::read_to_string(self.root.join("Cargo.toml"))?;
+        let members = manifest
+            .split("members = [")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .ok_or("no [workspace] members in Cargo.toml")?;
+        let mut out = Vec::new();
+        for member in members.split(',').map(|m| m.trim().trim_matches('"')).filter(|m| !m.is_empty()) {
+            let dir = self.root.join(member);
+            let Ok(toml) = std::fs::read_to_string(dir.join("Cargo.toml")) else { continue };
+            let name = toml
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("name = \"").and_then(|r| r.strip_suffix('"')))
+                .unwrap_or_default()
+                .to_string();
+            let holds = |p: &String| {
+                dir.join("src/bin").join(format!("{p}.rs")).is_file() || (*p == name && dir.join("src/main.rs").is_file())
+            };
+            if programs.iter().any(holds) && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
     /// Builds the host binary of every program in the system (release);
     /// returns the directory holding them.
     pub fn build_host(&self, sd: &SystemDescription) -> Result<PathBuf, Error> {
         let programs = sdf::codegen::program_names(sd);
         let mut cmd = Command::new(env!("CARGO"));
         cmd.current_dir(&self.root).args(["build", "--release", "--quiet"]);
+        for p in self.packages_of(&programs)? {
+            cmd.args(["-p", &p]);
+        }
         for p in &programs {
             cmd.args(["--bin", p]);
         }
