@@ -22,7 +22,7 @@ pub struct DeviceArgs {
     /// Attach the network device to this TAP interface (host; needs root).
     #[arg(long)]
     pub tap: Option<String>,
-    /// Host port forwarded to the system's port 7 (QEMU user networking).
+    /// Host UDP port forwarded to the system's port 7, UDP echo (QEMU user networking).
     #[arg(long, default_value_t = 5555)]
     pub host_port: u16,
 }
@@ -77,7 +77,7 @@ impl DeviceArgs {
                 }
                 Kind::Net => {
                     args.push("-netdev".into());
-                    args.push(format!("user,id=net0,hostfwd=tcp:127.0.0.1:{}-:7", self.host_port));
+                    args.push(format!("user,id=net0,hostfwd=udp:127.0.0.1:{}-:7", self.host_port));
                     args.push("-device".into());
                     args.push(format!("virtio-net-device,netdev=net0,{bus}"));
                 }
@@ -85,7 +85,8 @@ impl DeviceArgs {
                     args.push("-device".into());
                     args.push(format!("virtio-serial-device,{bus}"));
                     args.push("-chardev".into());
-                    args.push("socket,id=vcon0,path=target/qemu-console.sock,server=on,wait=off".into());
+                    let sock = root.join("target").join("qemu-console.sock");
+                    args.push(format!("socket,id=vcon0,path={},server=on,wait=off", sock.display()));
                     args.push("-device".into());
                     args.push("virtconsole,chardev=vcon0".into());
                 }
