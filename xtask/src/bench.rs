@@ -18,6 +18,18 @@ pub enum Bench {
         #[arg(long, default_value_t = 200)]
         restarts: usize,
     },
+    /// Driver throughput on the host kernel: block MB/s and 4 KiB random-read
+    /// IOPS (timed in blk_client), net frames/s and MB/s (UDP echo through
+    /// virtio_net and net_client), console bytes/s (echo through virtio_console
+    /// and console_client).
+    Drivers {
+        /// UDP echo round trips.
+        #[arg(long, default_value_t = 20000)]
+        frames: usize,
+        /// Console bytes echoed.
+        #[arg(long, default_value_t = 1 << 20)]
+        console_bytes: usize,
+    },
 }
 
 pub fn run(ws: &Workspace, what: Bench) -> Result<(), Error> {
@@ -26,6 +38,7 @@ pub fn run(ws: &Workspace, what: Bench) -> Result<(), Error> {
             round_trips(ws)?;
             restart_latency(ws, restarts)
         }
+        Bench::Drivers { frames, console_bytes } => crate::bench_drivers::run(ws, frames, console_bytes),
     }
 }
 
@@ -38,7 +51,7 @@ fn boot(ws: &Workspace) -> Result<(Machine, Receiver<Event>), Error> {
     Ok((machine, rx))
 }
 
-fn next<T>(rx: &Receiver<Event>, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> Result<T, Error> {
+pub(crate) fn next<T>(rx: &Receiver<Event>, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> Result<T, Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match rx.recv_timeout(left) {

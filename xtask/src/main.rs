@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_drivers;
 mod devices;
 mod inject;
 mod run_host;

@@ -21,7 +21,7 @@ pub fn run(ws: &Workspace) -> Result<(), Error> {
             let image = crate::sel4::image(ws, &sd)?;
             let devices = crate::devices::DeviceArgs { console: "none".into(), ..Default::default() }.qemu(&ws.root, &sd)?;
             let console = crate::sel4::qemu(&image, &devices, Some(std::time::Duration::from_secs(30)))?;
-            let needed = ["MON|INFO: Microkit Monitor started!", "counter: boot 1", "ping: pong answered label 0 checksum 1462 (correct)"];
+            let needed = ["MON|INFO: Microkit Monitor started!", "counter: boot 1", "ping: pong answered label 0 checksum 1462 (correct)", "blk_client: done"];
             let missing: Vec<_> = needed.iter().filter(|n| !console.contains(*n)).collect();
             if !missing.is_empty() {
                 return Err(format!("QEMU boot: the console never printed {missing:?}").into());

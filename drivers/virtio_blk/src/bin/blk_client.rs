@@ -1,6 +1,7 @@
 //! A test client of the block driver: writes a pattern to a few sectors, reads
-//! them back and says whether the bytes match, then reads the whole disk in
-//! chunks (a throughput figure for `cargo xtask bench drivers`).
+//! them back and says whether the bytes match; then measures: the whole disk read
+//! in 32 KiB requests, and random 4 KiB reads (figures for `cargo xtask bench
+//! drivers`, in `microkit::clock` units).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -9,7 +10,7 @@ extern crate alloc;
 use alloc::vec;
 
 use driver_mailbox::{op, status, ClientEnd, Response};
-use microkit::{debug_println, Channel, Handler};
+use microkit::{clock, debug_println, Channel, Handler};
 
 microkit::include_system!("blk_client");
 
@@ -29,14 +30,24 @@ enum Step {
     Info,
     Write(u64),
     Read(u64),
+    /// Sequential read, next sector.
+    Seq(u64),
+    /// Random 4 KiB reads, how many done.
+    Rand(u64),
     Done,
 }
+
+/// Sectors per sequential request (32 KiB: the request half of the data region).
+const SEQ_SECTORS: u64 = 64;
+const RAND_READS: u64 = 2000;
 
 struct Client {
     end: ClientEnd,
     step: Step,
     capacity: u64,
     awaiting: bool,
+    started: u64,
+    rng: u64,
 }
 
 const ROUNDS: u64 = 3;
@@ -53,6 +64,15 @@ impl Client {
                 self.end.post(op::WRITE, FIRST_SECTOR + round * SECTORS, SECTORS)
             }
             Step::Read(round) => self.end.post(op::READ, FIRST_SECTOR + round * SECTORS, SECTORS),
+            Step::Seq(at) => self.end.post(op::READ, at, SEQ_SECTORS.min(self.capacity - at)),
+            Step::Rand(_) => {
+                // xorshift: a 4 KiB-aligned block anywhere on the disk.
+                self.rng ^= self.rng << 13;
+                self.rng ^= self.rng >> 7;
+                self.rng ^= self.rng << 17;
+                let blocks = (self.capacity / 8).max(1);
+                self.end.post(op::READ, (self.rng % blocks) * 8, 8.min(self.capacity))
+            }
             Step::Done => return,
         };
         if let Err(e) = r {
@@ -87,7 +107,29 @@ impl Client {
                     FIRST_SECTOR + round * SECTORS,
                     if ok { "bytes match" } else { "BYTES DIFFER" }
                 );
-                if round + 1 < ROUNDS { Step::Write(round + 1) } else { Step::Done }
+                if round + 1 < ROUNDS {
+                    Step::Write(round + 1)
+                } else {
+                    self.started = clock::now();
+                    Step::Seq(0)
+                }
+            }
+            Step::Seq(at) => {
+                let next = at + SEQ_SECTORS.min(self.capacity - at);
+                if next < self.capacity {
+                    Step::Seq(next)
+                } else {
+                    let t = clock::now() - self.started;
+                    debug_println!("blk_client: bench seq-read {} bytes in {t} {}", self.capacity * SECTOR as u64, clock::UNIT);
+                    self.started = clock::now();
+                    Step::Rand(0)
+                }
+            }
+            Step::Rand(n) if n + 1 < RAND_READS => Step::Rand(n + 1),
+            Step::Rand(_) => {
+                let t = clock::now() - self.started;
+                debug_println!("blk_client: bench rand-read-4k {RAND_READS} reads in {t} {}", clock::UNIT);
+                Step::Done
             }
             Step::Done => Step::Done,
         };
@@ -118,7 +160,7 @@ fn init() -> Client {
         Ok(end) => end,
         Err(e) => panic!("blk_client: {e}"),
     };
-    let mut client = Client { end, step: Step::Info, capacity: 0, awaiting: false };
+    let mut client = Client { end, step: Step::Info, capacity: 0, awaiting: false, started: 0, rng: 0x2545_f491_4f6c_dd1d };
     client.post();
     client
 }

@@ -1,0 +1,142 @@
+//! `cargo xtask bench drivers`: the virtio drivers on the host kernel, with the
+//! kernel's device models. Block figures are timed inside blk_client; net and
+//! console figures are echo round trips driven from here through the models.
+
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use host_kernel::virtio_model::slots::Kind;
+use host_kernel::{Config, ConsoleIo, DeviceConfig, Event, Machine, NetIo};
+
+use crate::bench::next;
+use crate::workspace::{Error, Workspace};
+
+const MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+const PAYLOAD: usize = 1400;
+
+/// The events so far: lines of different PDs arrive in no fixed order.
+struct Events {
+    rx: Receiver<Event>,
+    seen: Vec<Event>,
+}
+
+fn output(ev: &mut Events, pd: &str, needle: &str) -> Result<String, Error> {
+    let pick = |e: &Event| match e {
+        Event::Output { pd: p, line, .. } if p == pd && line.contains(needle) => Some(line.clone()),
+        _ => None,
+    };
+    if let Some(l) = ev.seen.iter().find_map(pick) {
+        return Ok(l);
+    }
+    let seen = &mut ev.seen;
+    next(&ev.rx, needle, |e| {
+        seen.push(e.clone());
+        pick(e)
+    })
+}
+
+/// `... <count> <what> in <t> ns` → (count, t).
+fn parse(line: &str) -> Option<(f64, f64)> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let t = words.iter().rposition(|w| *w == "in").and_then(|i| words.get(i + 1))?.parse().ok()?;
+    let count = words.iter().position(|w| w.starts_with("seq-read") || w.starts_with("rand-read")).and_then(|i| words.get(i + 1))?.parse().ok()?;
+    Some((count, t))
+}
+
+fn udp_frame(seq: u32) -> Vec<u8> {
+    let mut f = MAC.to_vec();
+    f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x00]);
+    let total = 20 + 8 + PAYLOAD;
+    let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 2, 2, 10, 0, 2, 15];
+    let mut sum: u32 = ip.chunks(2).map(|p| u16::from_be_bytes([p[0], p[1]]) as u32).sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f.extend_from_slice(&ip);
+    let udp_len = (8 + PAYLOAD) as u16;
+    f.extend_from_slice(&[0x30, 0x39, 0, 7]);
+    f.extend_from_slice(&udp_len.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.resize(14 + total, 0x5a);
+    f
+}
+
+pub fn run(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(), Error> {
+    let system = ws.load_system()?;
+    let bin_dir = ws.build_host(&system)?;
+    let disk = ws.root.join("target").join("bench-disk.img");
+    std::fs::File::create(&disk)?.set_len(64 << 20)?;
+    let (net_tx, net_rx) = mpsc::channel::<usize>();
+    let (con_tx, con_rx) = mpsc::channel::<usize>();
+    let devices = DeviceConfig {
+        disk: Some(disk.clone()),
+        net: NetIo::Sink(Box::new(move |f: &[u8]| {
+            let _ = net_tx.send(f.len());
+        })),
+        console: ConsoleIo::Sink(Box::new(move |b: &[u8]| {
+            let _ = con_tx.send(b.len());
+        })),
+        mac: Some(MAC),
+    };
+    let (tx, rx) = mpsc::channel();
+    let machine = Machine::boot_with(Config { system, bin_dir, echo: false, subscribers: vec![tx] }, devices)?;
+    let mut rx = Events { rx, seen: Vec::new() };
+    println!("host kernel, virtio drivers through the kernel's device models:");
+
+    let seq = output(&mut rx, "blk_client", "bench seq-read")?;
+    let rand = output(&mut rx, "blk_client", "bench rand-read-4k")?;
+    if let (Some((bytes, t1)), Some((reads, t2))) = (parse(&seq), parse(&rand)) {
+        println!("  blk: sequential read {:.0} MB/s ({} MiB in 32 KiB requests)", bytes / (t1 / 1e9) / 1e6, bytes as u64 >> 20);
+        println!("  blk: random 4 KiB reads {:.0} IOPS ({reads} reads)", reads / (t2 / 1e9));
+    }
+
+    output(&mut rx, "net_client", "answering for")?;
+    let nic = machine.device(Kind::Net).ok_or("no net device")?.clone();
+    // Keep a window of frames in flight: the device and driver queues are bounded.
+    let window = 16;
+    let start = Instant::now();
+    let (mut sent, mut got, mut lost) = (0usize, 0usize, 0usize);
+    while got + lost < frames {
+        while sent < frames && sent - got - lost < window {
+            nic.input(&udp_frame(sent as u32));
+            sent += 1;
+        }
+        match net_rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(_) => got += 1,
+            Err(_) => lost += sent - got - lost, // a lost frame would stall the window
+        }
+    }
+    let t = start.elapsed().as_secs_f64();
+    println!(
+        "  net: UDP echo {:.0} frames/s, {:.1} MB/s each way ({} B frames, {got} echoed, {lost} lost, window {window})",
+        got as f64 / t,
+        got as f64 * udp_frame(0).len() as f64 / t / 1e6,
+        udp_frame(0).len()
+    );
+
+    // The console greeting, then lines echoed in capitals.
+    let mut greeting = 0;
+    while greeting < 34 {
+        greeting += con_rx.recv_timeout(Duration::from_secs(10)).map_err(|_| "no console greeting")?;
+    }
+    let con = machine.device(Kind::Console).ok_or("no console device")?.clone();
+    let line: Vec<u8> = std::iter::repeat_n(b'a', 1000).chain(*b"\n").collect();
+    let lines = console_bytes.div_ceil(line.len());
+    let start = Instant::now();
+    let (mut sent, mut echoed) = (0usize, 0usize);
+    let want = lines * (line.len() + 1); // "\n" comes back as "\r\n"
+    while echoed < want {
+        while sent < lines && sent * (line.len() + 1) < echoed + 8 * line.len() {
+            con.input(&line);
+            sent += 1;
+        }
+        echoed += con_rx.recv_timeout(Duration::from_secs(10)).map_err(|_| format!("console echo stalled at {echoed} of {want} bytes"))?;
+    }
+    let t = start.elapsed().as_secs_f64();
+    println!("  console: echo {:.1} MB/s ({} KiB each way in 1000-byte lines)", want as f64 / t / 1e6, want >> 10);
+    machine.shutdown()?;
+    std::fs::remove_file(disk).ok();
+    Ok(())
+}
