@@ -19,6 +19,7 @@ use std::time::Instant;
 use microkit::host::protocol::{self, Mrs, ToKernel, ToPd, FRAME_BYTES};
 use microkit::{Fault, FaultKind, InjectKind, MessageInfo, MSG_MAX_LENGTH};
 
+use crate::arch_timer::ArchTimer;
 use crate::events::{Bus, Event};
 use crate::layout::{Layout, Route};
 use crate::process::{self, Ending, Process, Regions};
@@ -64,6 +65,7 @@ pub struct Kernel {
     regions: Regions,
     pds: Vec<Pd>,
     bus: Bus,
+    arch_timer: ArchTimer,
 }
 
 impl Kernel {
@@ -86,7 +88,7 @@ impl Kernel {
                 report: None,
             })
             .collect();
-        Ok(Kernel { layout, regions, pds, bus })
+        Ok(Kernel { layout, regions, pds, bus, arch_timer: ArchTimer::default() })
     }
 
     /// Starts every PD.
@@ -223,6 +225,14 @@ impl Kernel {
                 None => self.cap_fault(i, &format!("stopped child {c}, which it does not have")),
             },
             ToKernel::FaultReport(f) => self.pds[i].report = Some(f),
+            ToKernel::TimerSet(deadline) => {
+                if self.layout.pds[i].arch_timer.is_some() {
+                    self.arch_timer.set(i, deadline);
+                    self.done(i);
+                } else {
+                    self.cap_fault(i, "programmed the ARM generic timer without holding its IRQ")
+                }
+            }
         }
     }
 
@@ -346,6 +356,7 @@ impl Kernel {
     }
 
     fn kill(&mut self, i: usize) {
+        self.arch_timer.reset_if_owner(i);
         if let Some(p) = self.pds[i].process.take() {
             if let Err(e) = process::kill(&p) {
                 self.bus.log(format!("cannot kill {}: {e}", self.name(i)));
@@ -411,6 +422,20 @@ impl Kernel {
     pub fn inject(&mut self, i: usize, kind: InjectKind) {
         self.pds[i].queue.push_front(Pending::Inject(kind));
         self.deliver(i);
+    }
+
+    /// Nanoseconds until the ARM generic timer model fires, if it is armed.
+    pub fn timer_due_in(&self) -> Option<u64> {
+        self.arch_timer.due_in(microkit::clock::now())
+    }
+
+    /// Delivers the timer interrupt if its deadline has passed.
+    pub fn on_time(&mut self) {
+        if let Some(i) = self.arch_timer.fire(microkit::clock::now()) {
+            if let Some(ch) = self.layout.pds[i].arch_timer {
+                self.signal(i, 1 << ch);
+            }
+        }
     }
 
     /// Stops every PD.

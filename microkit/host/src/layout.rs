@@ -52,6 +52,8 @@ pub struct PdSpec {
     pub routes: [Option<Route>; CHANNEL_LIMIT as usize],
     /// Channel ids that are IRQs (bit n = id n).
     pub irqs: u64,
+    /// Channel id of the ARM generic timer's IRQ, if this PD holds it.
+    pub arch_timer: Option<u8>,
     pub maps: Vec<MapSpec>,
 }
 
@@ -94,6 +96,11 @@ impl Layout {
                     }
                 }
                 let irqs = pd.irqs.iter().filter(|i| i.id < CHANNEL_LIMIT).fold(0u64, |acc, i| acc | 1 << i.id);
+                let arch_timer = pd
+                    .irqs
+                    .iter()
+                    .find(|i| i.irq == microkit::arch_timer::IRQ && i.id < CHANNEL_LIMIT)
+                    .map(|i| i.id);
                 let maps = pd
                     .maps
                     .iter()
@@ -112,6 +119,7 @@ impl Layout {
                     children,
                     routes,
                     irqs,
+                    arch_timer,
                     maps,
                 }
             })

@@ -4,6 +4,7 @@
 //! exists so the whole system, crashes and restarts included, runs on any Linux
 //! machine and in CI.
 
+mod arch_timer;
 mod events;
 mod kernel;
 mod layout;

@@ -72,6 +72,19 @@ impl Child {
     }
 }
 
+/// A child as `system.xml` declares it (generated as `child::ALL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildSpec {
+    /// The child PD's name.
+    pub name: &'static str,
+    /// The child.
+    pub child: Child,
+    /// This PD's end of the child's supervision channel, if it has one: notifying
+    /// it is a heartbeat ping, which the child's runtime answers on the same
+    /// channel from its event loop (see [`crate::run`]).
+    pub heartbeat: Option<Channel>,
+}
+
 /// The set of channels signalled in one notification badge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ChannelSet(u64);

@@ -21,6 +21,7 @@
 #[cfg(not(target_os = "none"))]
 extern crate std;
 
+pub mod arch_timer;
 mod channel;
 pub mod clock;
 mod debug;
@@ -43,7 +44,7 @@ pub mod sel4;
 #[cfg(target_os = "none")]
 use sel4 as backend;
 
-pub use channel::{Channel, ChannelSet, Child, CHANNEL_LIMIT};
+pub use channel::{Channel, ChannelSet, Child, ChildSpec, CHANNEL_LIMIT};
 pub use debug::DebugWriter;
 pub use dispatch::Event;
 pub use fault::{Fault, FaultAction, FaultKind};
@@ -58,28 +59,39 @@ pub fn pd_name() -> &'static str {
 }
 
 /// Runs a protection domain: start-up, then `init`, then the event loop forever.
-pub fn run<H: Handler>(init: fn() -> H) -> ! {
+///
+/// `supervisor` is the PD's supervision channel to its parent (generated as
+/// `SUPERVISOR` from `system.xml`). On it the runtime, not the handler, speaks a
+/// liveness protocol with the parent: one notification when `init` has returned
+/// ("ready"), and one answer to every heartbeat ping, sent from the event loop.
+/// A PD stuck in `init` or in a handler answers nothing, and its parent (the
+/// reincarnation server) can tell that it hangs.
+pub fn run<H: Handler>(init: fn() -> H, supervisor: Option<Channel>) -> ! {
     backend::start();
     let mut handler = init();
-    dispatch::event_loop(&mut handler)
+    if let Some(ch) = supervisor {
+        ch.notify();
+    }
+    dispatch::event_loop(&mut handler, supervisor)
 }
 
 /// Declares the entry point of a protection domain binary.
 ///
-/// `protection_domain!(init)` where `fn init() -> impl Handler`.
+/// `protection_domain!(init)` where `fn init() -> impl Handler`. Expects the
+/// constants of [`include_system!`] at the crate root (it uses `SUPERVISOR`).
 #[macro_export]
 macro_rules! protection_domain {
     ($init:path) => {
         #[cfg(not(target_os = "none"))]
         fn main() {
-            $crate::run($init)
+            $crate::run($init, crate::SUPERVISOR)
         }
 
         /// Called by the runtime's `_start` (seL4) after the image reset.
         #[cfg(target_os = "none")]
         #[unsafe(no_mangle)]
         extern "C" fn __reincarnate_pd_main() -> ! {
-            $crate::run($init)
+            $crate::run($init, crate::SUPERVISOR)
         }
     };
 }

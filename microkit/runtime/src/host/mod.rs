@@ -153,6 +153,12 @@ pub(crate) fn stop(child: u8) {
     invoke(ToKernel::Stop(child))
 }
 
+/// Arms (or, with `None`, disarms) the host kernel's ARM generic timer model.
+pub(crate) fn timer_set(deadline_ns: Option<u64>) {
+    // 0 means "disarmed"; a deadline of 0 is long past, so 1 fires at once too.
+    invoke(ToKernel::TimerSet(deadline_ns.map_or(0, |d| d.max(1))))
+}
+
 pub(crate) fn debug_write(bytes: &[u8]) {
     let mut rest = bytes;
     while !rest.is_empty() {

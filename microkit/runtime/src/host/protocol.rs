@@ -52,6 +52,9 @@ pub enum ToKernel {
     Stop(u8),
     /// The runtime's own account of the fault that is about to end the process.
     FaultReport(Fault),
+    /// Arm the ARM generic timer model for this deadline (ns on the monotonic
+    /// clock), or disarm it (0). Only for the PD holding the timer's IRQ.
+    TimerSet(u64),
 }
 
 /// Something the kernel delivers to a PD.
@@ -107,6 +110,7 @@ mod tag {
     pub const RESTART: u64 = 8;
     pub const STOP: u64 = 9;
     pub const FAULT_REPORT: u64 = 10;
+    pub const TIMER_SET: u64 = 20;
 
     pub const NOTIFIED: u64 = 101;
     pub const PROTECTED: u64 = 102;
@@ -217,6 +221,10 @@ pub fn encode_to_kernel(msg: &ToKernel, mrs: &Mrs, out: &mut [u8; FRAME_BYTES]) 
             w.word(tag::FAULT_REPORT);
             w.fault(f);
         }
+        ToKernel::TimerSet(deadline) => {
+            w.word(tag::TIMER_SET);
+            w.word(deadline);
+        }
     }
     w.len
 }
@@ -241,6 +249,7 @@ pub fn decode_to_kernel(frame: &[u8], mrs: &mut Mrs) -> Result<ToKernel, Protoco
         tag::RESTART => ToKernel::Restart(r.id()?),
         tag::STOP => ToKernel::Stop(r.id()?),
         tag::FAULT_REPORT => ToKernel::FaultReport(r.fault()?),
+        tag::TIMER_SET => ToKernel::TimerSet(r.word()?),
         other => return Err(ProtocolError::BadTag(other)),
     };
     r.end(frame.len())?;
@@ -334,6 +343,7 @@ mod tests {
             ToKernel::Restart(0),
             ToKernel::Stop(5),
             ToKernel::FaultReport(fault),
+            ToKernel::TimerSet(123_456_789),
             ToKernel::ReplyRecv(MessageInfo::new(5, 1)),
         ] {
             assert_eq!(round_trip_kernel(msg, &mrs).0, msg);

@@ -18,6 +18,7 @@ mod heap;
 mod panic;
 mod start;
 mod syscall;
+pub(crate) mod timer;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
