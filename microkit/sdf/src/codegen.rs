@@ -347,11 +347,12 @@ fn body(sd: &SystemDescription, pd: &ProtectionDomain, me: &str) -> Result<Strin
 }
 
 /// The supervision channel of `child`: its lowest-numbered channel to `parent`
-/// on which both ends may notify (the parent pings, the child's runtime answers).
+/// on which both ends may notify and neither may call: the parent pings, the
+/// child's runtime answers. (A channel with `pp` is a service channel.)
 pub fn supervision_channel(sd: &SystemDescription, child: &str, parent: &str) -> Option<crate::ChannelEnd> {
     sd.channels_of(child)
         .into_iter()
-        .filter(|c| c.peer == parent && c.can_notify && c.peer_can_notify)
+        .filter(|c| c.peer == parent && c.can_notify && c.peer_can_notify && !c.can_ppcall && !c.peer_can_ppcall)
         .min_by_key(|c| c.id)
 }
 
