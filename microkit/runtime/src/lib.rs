@@ -80,6 +80,7 @@ pub fn run<H: Handler>(init: fn() -> H, supervisor: Option<Channel>) -> ! {
 /// `protection_domain!(init)` where `fn init() -> impl Handler`. Expects the
 /// constants of [`include_system!`] at the crate root (it uses `SUPERVISOR`).
 #[macro_export]
+#[allow(clippy::crate_in_macro_def)] // `SUPERVISOR` is the PD crate's, on purpose
 macro_rules! protection_domain {
     ($init:path) => {
         #[cfg(not(target_os = "none"))]

@@ -34,6 +34,14 @@ impl State {
     }
 }
 
+/// What RS publishes about a component at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub state: State,
+    pub generation: u64,
+    pub restarts: u64,
+}
+
 /// Why a component is being recovered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -64,8 +72,9 @@ pub enum Action {
     Restart(usize),
     /// Send a heartbeat ping.
     Ping(usize),
-    /// Publish the component's state, generation and restart count.
-    Publish(usize),
+    /// Publish the component's state, generation and restart count as they
+    /// were when the action was decided.
+    Publish(usize, Snapshot),
     /// Publish the component's last fault (policy action `record`).
     Record(usize),
     /// Notify the component's dependants (policy action `inform`).
@@ -121,6 +130,11 @@ impl Component {
         }
     }
 
+    /// Its state, generation and restart count now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot { state: self.state, generation: self.generation, restarts: self.restarts }
+    }
+
     fn budget(&self) -> usize {
         (self.policy.budget as usize).clamp(1, MAX_BUDGET as usize)
     }
@@ -164,7 +178,7 @@ impl<const N: usize> Engine<N> {
             c.state = State::Up;
             c.since_ns = now;
             c.next_ping = now.saturating_add(c.policy.heartbeat_period_ns);
-            out(Action::Publish(i));
+            out(Action::Publish(i, c.snapshot()));
         }
     }
 
@@ -206,7 +220,7 @@ impl<const N: usize> Engine<N> {
                 // Faulted: make sure the remains never run again.
                 out(Action::Stop(i));
             }
-            out(Action::Publish(i));
+            out(Action::Publish(i, c.snapshot()));
             return;
         }
         if spent {
@@ -221,7 +235,7 @@ impl<const N: usize> Engine<N> {
         c.state = State::Restarting;
         c.since_ns = now;
         c.restart_at = Some(now.saturating_add(delay));
-        out(Action::Publish(i));
+        out(Action::Publish(i, c.snapshot()));
         if delay == 0 {
             self.restart(i, now, out);
         }
@@ -238,7 +252,7 @@ impl<const N: usize> Engine<N> {
         c.awaiting = false;
         c.missed = 0;
         out(Action::Restart(i));
-        out(Action::Publish(i));
+        out(Action::Publish(i, c.snapshot()));
     }
 
     /// The time passed: ends backoffs, sends due pings, detects hangs.
@@ -354,13 +368,20 @@ mod tests {
         let a = r.fail(0, crash(), 5 * MS);
         assert_eq!(
             a,
-            [Action::Log(0, crash()), Action::Record(0), Action::Inform(0), Action::Publish(0), Action::Restart(0), Action::Publish(0)]
+            [
+                Action::Log(0, crash()),
+                Action::Record(0),
+                Action::Inform(0),
+                Action::Publish(0, Snapshot { state: State::Restarting, generation: 0, restarts: 0 }),
+                Action::Restart(0),
+                Action::Publish(0, Snapshot { state: State::Starting, generation: 1, restarts: 1 })
+            ]
         );
         let c = &r.e.components[0];
         assert_eq!((c.state, c.generation, c.restarts), (State::Starting, 1, 1));
         r.alive(0, 6 * MS);
         assert_eq!(r.e.components[0].state, State::Up);
-        assert_eq!(r.actions, [Action::Publish(0)]);
+        assert_eq!(r.actions, [Action::Publish(0, Snapshot { state: State::Up, generation: 1, restarts: 1 })]);
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 #[cfg(feature = "load")]
 pub mod load;
+#[cfg(feature = "load")]
+pub mod tables;
 
 /// The most restarts a budget may allow within one window (RS keeps one
 /// timestamp per allowed restart).

@@ -149,7 +149,8 @@ pub fn parse(text: &str) -> Result<Policy, Vec<String>> {
     })
 }
 
-/// Loads `dir/<child>.toml` for every child of `supervisor`, in child-id order.
+/// Loads `dir/<child>.toml` for every child of `supervisor`, in the order
+/// `system.xml` declares the children (the order of `child::ALL`).
 pub fn load_dir(
     dir: &Path,
     sd: &sdf::SystemDescription,
@@ -158,8 +159,7 @@ pub fn load_dir(
     let Some(sup) = sd.pd(supervisor) else {
         return Err(vec![format!("{}: there is no protection domain `{supervisor}`", sd.file.display())]);
     };
-    let mut children: Vec<_> = sup.children.iter().collect();
-    children.sort_by_key(|c| c.id);
+    let children: Vec<_> = sup.children.iter().collect();
     let mut errors = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -305,8 +305,8 @@ mod tests {
         sdf::SystemDescription::parse(Path::new("system.xml"), xml).unwrap()
     }
 
-    fn dir_with(files: &[(&str, &str)]) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("policies-{}-{}", std::process::id(), files.len()));
+    fn dir_with(test: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("policies-{}-{test}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         for (name, text) in files {
@@ -316,10 +316,10 @@ mod tests {
     }
 
     #[test]
-    fn one_policy_per_child_in_child_order() {
-        let dir = dir_with(&[("blk.toml", GOOD), ("net.toml", GOOD)]);
+    fn one_policy_per_child_in_declaration_order() {
+        let dir = dir_with("order", &[("net.toml", GOOD), ("blk.toml", GOOD)]);
         let got = load_dir(&dir, &system(), "rs").unwrap();
-        assert_eq!(got.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["net", "blk"]);
+        assert_eq!(got.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["blk", "net"]);
         let code = to_rust(&got);
         assert!(code.contains("// net\n    ::recovery_policy::Policy { budget: 5, window_ns: 10000000000,"), "{code}");
         assert!(code.contains("when_budget_spent: ::recovery_policy::WhenBudgetSpent::Escalate"));
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn missing_and_stray_policies_are_build_errors() {
-        let dir = dir_with(&[("blk.toml", GOOD), ("ghost.toml", GOOD), ("notes.txt", "ignored")]);
+        let dir = dir_with("stray", &[("blk.toml", GOOD), ("ghost.toml", GOOD), ("notes.txt", "ignored")]);
         let errors = load_dir(&dir, &system(), "rs").unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].contains("ghost.toml: `ghost` is not a child of `rs`"), "{errors:?}");
@@ -337,7 +337,7 @@ mod tests {
 
     #[test]
     fn errors_in_a_file_name_the_file() {
-        let dir = dir_with(&[("blk.toml", "[restart]\nbudget = 1"), ("net.toml", GOOD), ("x.toml", "")]);
+        let dir = dir_with("named", &[("blk.toml", "[restart]\nbudget = 1"), ("net.toml", GOOD), ("x.toml", "")]);
         let errors = load_dir(&dir, &system(), "rs").unwrap_err();
         assert!(errors.iter().any(|e| e.contains("blk.toml: ") && e.contains("missing field")), "{errors:?}");
     }

@@ -1,25 +1,174 @@
-//! The reincarnation server (minimal form): the parent of every restartable PD.
-//! A child that faults is replaced by a fresh copy of itself.
+//! The reincarnation server (RS): the parent of every restartable PD.
+//!
+//! It detects failures three ways — kernel faults, missed heartbeats (pinged on
+//! each child's supervision channel every period, answered by the child's
+//! runtime), complaints from servers — and recovers each child by its policy
+//! (`policies/<child>.toml`, compiled in by build.rs): stop, fresh copy, new
+//! generation, publish. The decisions are `recovery-engine`'s; this file only
+//! carries them out.
+//!
+//! RS never blocks on, or calls into, a less trusted PD: it calls only the timer
+//! and the data store (top-level, higher priority, part of the trusted base) and
+//! only notifies its children and their servers.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use microkit::{debug_println, Child, Fault, FaultAction, Handler};
+extern crate alloc;
+
+use alloc::collections::VecDeque;
+
+use microkit::{arch_timer, debug_println, get_mr, Channel, Child, Fault, FaultAction, Handler, MessageInfo};
+use recovery_engine::{Action, Engine, Failure, Snapshot};
+use rs::{FailureText, StatusLine};
+use timer_api::TimerClient;
 
 microkit::include_system!("rs");
 
-struct Rs;
+#[allow(dead_code)]
+mod tables {
+    include!(concat!(env!("OUT_DIR"), "/rs_tables.rs"));
+}
+
+struct Rs {
+    engine: Engine<{ tables::N }>,
+    timer: TimerClient,
+    /// Actions still to carry out (escalations add more).
+    todo: VecDeque<Action>,
+}
+
+impl Rs {
+    fn component_of_child(child: Child) -> Option<usize> {
+        tables::CHILDREN.iter().position(|c| *c == child)
+    }
+
+    fn component_of_heartbeat(ch: Channel) -> Option<usize> {
+        tables::HEARTBEAT.iter().position(|h| *h == Some(ch))
+    }
+
+    /// Carries out queued actions, then sets the timer for the next backoff end.
+    fn drain(&mut self) {
+        while let Some(action) = self.todo.pop_front() {
+            self.perform(action);
+        }
+        if let Some(at) = self.engine.next_restart_at() {
+            let delay = at.saturating_sub(arch_timer::now_ns());
+            if let Err(e) = self.timer.set_timeout(delay) {
+                debug_println!("rs: cannot set a timeout: {e}");
+            }
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Log(i, failure) => {
+                debug_println!("rs: {} failed ({}); policy decides", tables::NAMES[i], FailureText(failure));
+            }
+            Action::Stop(i) => tables::CHILDREN[i].stop(),
+            Action::Restart(i) => {
+                tables::CHILDREN[i].restart();
+                if tables::HEARTBEAT[i].is_none() {
+                    // No supervision channel: no ready signal will come.
+                    let todo = &mut self.todo;
+                    self.engine.on_alive(i, arch_timer::now_ns(), &mut |a| todo.push_back(a));
+                }
+            }
+            Action::Ping(i) => {
+                if let Some(ch) = tables::HEARTBEAT[i] {
+                    ch.notify();
+                }
+            }
+            Action::Publish(i, snapshot) => self.publish(i, snapshot),
+            Action::Record(i) => self.record(i),
+            Action::Inform(i) => {
+                for ch in tables::INFORM[i] {
+                    ch.notify();
+                }
+            }
+            Action::Escalate(i) => {
+                debug_println!("rs: {} spent its restart budget; escalating to its dependants", tables::NAMES[i]);
+                let now = arch_timer::now_ns();
+                for &j in tables::ESCALATE[i] {
+                    let todo = &mut self.todo;
+                    self.engine.restart_for_escalation(j, now, &mut |a| todo.push_back(a));
+                }
+            }
+        }
+    }
+
+    /// Publishes component `i`'s state, generation and restart count.
+    fn publish(&mut self, i: usize, snapshot: Snapshot) {
+        let failure = self.engine.components[i].last_failure.map(|r| r.failure);
+        let line = StatusLine { name: tables::NAMES[i], snapshot, failure };
+        debug_println!("{line}");
+    }
+
+    /// Publishes component `i`'s last fault (the `@status` line carries it too).
+    fn record(&mut self, _i: usize) {}
+
+    fn with_engine(&mut self, f: impl FnOnce(&mut Engine<{ tables::N }>, &mut dyn FnMut(Action))) {
+        let todo = &mut self.todo;
+        f(&mut self.engine, &mut |a| todo.push_back(a));
+        self.drain();
+    }
+}
 
 impl Handler for Rs {
+    fn notified(&mut self, ch: Channel) {
+        let now = arch_timer::now_ns();
+        if ch == self.timer.channel() {
+            self.with_engine(|e, out| e.on_tick(now, &mut |a| out(a)));
+        } else if let Some(i) = Self::component_of_heartbeat(ch) {
+            self.with_engine(|e, out| e.on_alive(i, now, &mut |a| out(a)));
+        }
+    }
+
     fn fault(&mut self, child: Child, fault: Fault) -> FaultAction {
-        debug_println!("rs: child {} faulted ({fault}); restarting it", child.index());
-        child.restart();
+        let now = arch_timer::now_ns();
+        match Self::component_of_child(child) {
+            Some(i) => self.with_engine(|e, out| e.on_failure(i, Failure::Fault(fault), now, &mut |a| out(a))),
+            None => debug_println!("rs: fault of unknown child {} ({fault})", child.index()),
+        }
         FaultAction::Leave
+    }
+
+    fn protected(&mut self, ch: Channel, msg: MessageInfo) -> MessageInfo {
+        if msg.label() != rs_api::COMPLAIN || msg.count() != 1 {
+            return MessageInfo::new(rs_api::Error::BadRequest as u64, 0);
+        }
+        let about = get_mr(0);
+        let target = tables::COMPLAINTS.iter().find(|(rs_ch, their, _)| *rs_ch == ch.index() && *their as u64 == about);
+        let Some(&(_, _, i)) = target else {
+            return MessageInfo::new(rs_api::Error::NotADependency as u64, 0);
+        };
+        debug_println!("rs: a server complains about {}", tables::NAMES[i]);
+        let now = arch_timer::now_ns();
+        self.with_engine(|e, out| e.on_failure(i, Failure::Complaint, now, &mut |a| out(a)));
+        MessageInfo::new(rs_api::OK, 0)
     }
 }
 
 fn init() -> Rs {
-    debug_println!("rs: watching {} children", [child::COUNTER, child::PING, child::PONG].len());
-    Rs
+    let now = arch_timer::now_ns();
+    let engine = Engine::new(tables::POLICIES, now);
+    let timer = TimerClient::new(channel::TIMER);
+    if let Some(period) = engine.tick_period_ns() {
+        // Ticks at a tenth of the shortest heartbeat period bound the detection
+        // jitter; never faster than the timer allows.
+        let tick = (period / 10).max(timer_api::MIN_PERIOD_NS);
+        if let Err(e) = timer.set_periodic(tick) {
+            debug_println!("rs: cannot get ticks from the timer: {e}");
+        }
+    }
+    let mut rs = Rs { engine, timer, todo: VecDeque::new() };
+    debug_println!("rs: supervising {} components", tables::N);
+    for i in 0..tables::N {
+        rs.publish(i, rs.engine.components[i].snapshot());
+        if tables::HEARTBEAT[i].is_none() {
+            // No supervision channel: no ready signal will come.
+            rs.with_engine(|e, out| e.on_alive(i, now, &mut |a| out(a)));
+        }
+    }
+    rs
 }
 
 microkit::protection_domain!(init);
