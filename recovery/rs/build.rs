@@ -3,7 +3,10 @@
 fn main() {
     microkit_build::generate(&["rs"], "../../system.xml");
     let (system, sd) = microkit_build::system("../../system.xml");
-    let dir = system.parent().unwrap_or(std::path::Path::new(".")).join("policies");
+    let dir = system
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("policies");
     println!("cargo:rerun-if-changed={}", dir.display());
     let policies = match recovery_policy::load::load_dir(&dir, &sd, "rs") {
         Ok(p) => p,

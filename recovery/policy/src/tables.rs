@@ -14,8 +14,9 @@ use sdf::SystemDescription;
 use crate::load::to_rust;
 use crate::Policy;
 
-/// Rust source defining `NAMES`, `CHILDREN`, `HEARTBEAT`, `POLICIES`, `INFORM`,
-/// `ESCALATE` and `COMPLAINTS` for the supervisor PD `rs`. `policies` are in
+/// Rust source defining `N` and `TABLES: rs::Tables<N>` (and its parts as
+/// `NAMES`, `CHILDREN`, `HEARTBEAT`, `POLICIES`, `INFORM`, `ESCALATE`,
+/// `COMPLAINTS`) for the supervisor PD `rs`. `policies` are in
 /// the order `system.xml` declares the children (as [`crate::load::load_dir`]
 /// returns them).
 pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]) -> Result<String, String> {
@@ -103,6 +104,18 @@ pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]
          pub const COMPLAINTS: &[(u8, u8, usize)] = &[{}];",
         complaints.join(", ")
     );
+    let timer = rs_channels
+        .iter()
+        .filter(|c| c.peer == "timer" && c.can_ppcall)
+        .map(|c| c.id)
+        .min()
+        .ok_or_else(|| format!("`{rs}` needs a channel to the PD `timer` on which it may call (pp) the timer"))?;
+    let _ = writeln!(
+        out,
+        "pub const TABLES: ::rs::Tables<N> = ::rs::Tables {{ names: NAMES, children: CHILDREN, heartbeat: HEARTBEAT, \
+         policies: POLICIES, inform: INFORM, escalate: ESCALATE, complaints: COMPLAINTS, \
+         timer: ::microkit::Channel::new({timer}) }};"
+    );
     Ok(out)
 }
 
@@ -135,6 +148,8 @@ mod tests {
         <channel><end pd="rs" id="11" /><end pd="vfs" id="0" /></channel>
         <channel><end pd="rs" id="20" /><end pd="vfs" id="5" pp="true" /></channel>
         <channel><end pd="vfs" id="2" pp="true" /><end pd="blk" id="1" /></channel>
+        <channel><end pd="rs" id="0" pp="true" /><end pd="timer" id="1" /></channel>
+        <protection_domain name="timer" priority="254"><program_image path="timer.elf" /></protection_domain>
     </system>"#;
 
     #[test]
@@ -149,6 +164,15 @@ mod tests {
         assert!(t.contains("INFORM: [&[::microkit::Channel]; N] = [&[::microkit::Channel::new(20)], &[]];"), "{t}");
         assert!(t.contains("ESCALATE: [&[usize]; N] = [&[1], &[0]];"), "{t}");
         assert!(t.contains("COMPLAINTS: &[(u8, u8, usize)] = &[(20, 2, 0)];"), "{t}");
+        assert!(t.contains("timer: ::microkit::Channel::new(0) };"), "{t}");
+    }
+
+    #[test]
+    fn rs_needs_the_timer() {
+        let xml = XML.replace(r#"<channel><end pd="rs" id="0" pp="true" /><end pd="timer" id="1" /></channel>"#, "");
+        let sd = SystemDescription::parse(Path::new("s.xml"), &xml).unwrap();
+        let e = rs_tables(&sd, "rs", &[("blk".into(), policy(1)), ("vfs".into(), policy(0))]).unwrap_err();
+        assert!(e.contains("needs a channel to the PD `timer`"), "{e}");
     }
 
     #[test]

@@ -1,88 +1,200 @@
-//! What the reincarnation server reports: the `@status` console line, the one
-//! record of a component's state that both kernels print (`cargo xtask run`
-//! builds its status table from these lines), mirroring the keys RS publishes
-//! in the data store (`component.<name>.state|generation|restarts|last_fault`).
+//! The reincarnation server (RS): the parent of every restartable PD.
+//!
+//! It detects failures three ways — kernel faults, missed heartbeats (pinged on
+//! each child's supervision channel every period, answered by the child's
+//! runtime), complaints from servers — and recovers each child by its policy
+//! (`policies/<child>.toml`, compiled in by build.rs): stop, fresh copy, new
+//! generation, publish. The decisions are `recovery-engine`'s; this file only
+//! carries them out. The PD binary is a thin shell around [`Rs`] and the
+//! [`Tables`] generated for its system.
+//!
+//! RS never blocks on, or calls into, a less trusted PD: it calls only the timer
+//! and the data store (top-level, higher priority, part of the trusted base) and
+//! only notifies its children and their servers.
 #![no_std]
 #![forbid(unsafe_code)]
 
-use core::fmt;
+extern crate alloc;
 
-use recovery_engine::{Failure, Snapshot};
+mod status;
+mod tables;
 
-/// `@status pd=<name> state=<state> generation=<n> restarts=<n> fault=<fault|->`;
-/// the fault comes last because it contains spaces.
-pub struct StatusLine<'a> {
-    pub name: &'a str,
-    /// What is being published (the component may have moved on since).
-    pub snapshot: Snapshot,
-    /// The component's last failure.
-    pub failure: Option<Failure>,
+use alloc::collections::VecDeque;
+
+use microkit::{
+    Channel, Child, Fault, FaultAction, Handler, MessageInfo, arch_timer, debug_println, get_mr,
+};
+use recovery_engine::{Action, Engine, Failure, Snapshot};
+use timer_api::TimerClient;
+
+pub use status::{FailureText, StatusLine};
+pub use tables::Tables;
+
+pub struct Rs<const N: usize> {
+    tables: &'static Tables<N>,
+    engine: Engine<N>,
+    timer: TimerClient,
+    /// Actions still to carry out (escalations add more).
+    todo: VecDeque<Action>,
 }
 
-/// A failure as RS publishes it: the kernel's fault text, `hang` or `complaint`.
-pub struct FailureText(pub Failure);
+impl<const N: usize> Rs<N> {
+    fn component_of_child(&self, child: Child) -> Option<usize> {
+        self.tables.children.iter().position(|c| *c == child)
+    }
 
-impl fmt::Display for FailureText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Failure::Fault(fault) => write!(f, "{fault}"),
-            Failure::Hang => f.write_str("hang"),
-            Failure::Complaint => f.write_str("complaint"),
+    fn component_of_heartbeat(&self, ch: Channel) -> Option<usize> {
+        self.tables.heartbeat.iter().position(|h| *h == Some(ch))
+    }
+
+    /// Carries out queued actions, then sets the timer for the next backoff end.
+    fn drain(&mut self) {
+        while let Some(action) = self.todo.pop_front() {
+            self.perform(action);
         }
+        if let Some(at) = self.engine.next_restart_at() {
+            let delay = at.saturating_sub(arch_timer::now_ns());
+            if let Err(e) = self.timer.set_timeout(delay) {
+                debug_println!("rs: cannot set a timeout: {e}");
+            }
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Log(i, failure) => {
+                debug_println!(
+                    "rs: {} failed ({}); policy decides",
+                    self.tables.names[i],
+                    FailureText(failure)
+                );
+            }
+            Action::Stop(i) => self.tables.children[i].stop(),
+            Action::Restart(i) => {
+                self.tables.children[i].restart();
+                if self.tables.heartbeat[i].is_none() {
+                    // No supervision channel: no ready signal will come.
+                    let todo = &mut self.todo;
+                    self.engine
+                        .on_alive(i, arch_timer::now_ns(), &mut |a| todo.push_back(a));
+                }
+            }
+            Action::Ping(i) => {
+                if let Some(ch) = self.tables.heartbeat[i] {
+                    ch.notify();
+                }
+            }
+            Action::Publish(i, snapshot) => self.publish(i, snapshot),
+            Action::Record(i) => self.record(i),
+            Action::Inform(i) => {
+                for ch in self.tables.inform[i] {
+                    ch.notify();
+                }
+            }
+            Action::Escalate(i) => {
+                debug_println!(
+                    "rs: {} spent its restart budget; escalating to its dependants",
+                    self.tables.names[i]
+                );
+                let now = arch_timer::now_ns();
+                for &j in self.tables.escalate[i] {
+                    let todo = &mut self.todo;
+                    self.engine
+                        .restart_for_escalation(j, now, &mut |a| todo.push_back(a));
+                }
+            }
+        }
+    }
+
+    /// Publishes component `i`'s state, generation and restart count.
+    fn publish(&mut self, i: usize, snapshot: Snapshot) {
+        let failure = self.engine.components[i].last_failure.map(|r| r.failure);
+        let line = StatusLine {
+            name: self.tables.names[i],
+            snapshot,
+            failure,
+        };
+        debug_println!("{line}");
+    }
+
+    /// Publishes component `i`'s last fault (the `@status` line carries it too).
+    fn record(&mut self, _i: usize) {}
+
+    fn with_engine(&mut self, f: impl FnOnce(&mut Engine<N>, &mut dyn FnMut(Action))) {
+        let todo = &mut self.todo;
+        f(&mut self.engine, &mut |a| todo.push_back(a));
+        self.drain();
     }
 }
 
-impl fmt::Display for StatusLine<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.snapshot;
-        write!(
-            f,
-            "@status pd={} state={} generation={} restarts={} fault=",
-            self.name,
-            s.state.as_str(),
-            s.generation,
-            s.restarts
-        )?;
-        match self.failure {
-            Some(failure) => write!(f, "{}", FailureText(failure)),
-            None => f.write_str("-"),
+impl<const N: usize> Handler for Rs<N> {
+    fn notified(&mut self, ch: Channel) {
+        let now = arch_timer::now_ns();
+        if ch == self.timer.channel() {
+            self.with_engine(|e, out| e.on_tick(now, &mut |a| out(a)));
+        } else if let Some(i) = self.component_of_heartbeat(ch) {
+            self.with_engine(|e, out| e.on_alive(i, now, &mut |a| out(a)));
         }
+    }
+
+    fn fault(&mut self, child: Child, fault: Fault) -> FaultAction {
+        let now = arch_timer::now_ns();
+        match self.component_of_child(child) {
+            Some(i) => self
+                .with_engine(|e, out| e.on_failure(i, Failure::Fault(fault), now, &mut |a| out(a))),
+            None => debug_println!("rs: fault of unknown child {} ({fault})", child.index()),
+        }
+        FaultAction::Leave
+    }
+
+    fn protected(&mut self, ch: Channel, msg: MessageInfo) -> MessageInfo {
+        if msg.label() != rs_api::COMPLAIN || msg.count() != 1 {
+            return MessageInfo::new(rs_api::Error::BadRequest as u64, 0);
+        }
+        let about = get_mr(0);
+        let target = self
+            .tables
+            .complaints
+            .iter()
+            .find(|(rs_ch, their, _)| *rs_ch == ch.index() && *their as u64 == about);
+        let Some(&(_, _, i)) = target else {
+            return MessageInfo::new(rs_api::Error::NotADependency as u64, 0);
+        };
+        debug_println!("rs: a server complains about {}", self.tables.names[i]);
+        let now = arch_timer::now_ns();
+        self.with_engine(|e, out| e.on_failure(i, Failure::Complaint, now, &mut |a| out(a)));
+        MessageInfo::new(rs_api::OK, 0)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    extern crate std;
-    use super::*;
-    use microkit::{Fault, FaultKind};
-    use recovery_engine::{Engine, State};
-    use recovery_policy::{Actions, Policy, WhenBudgetSpent};
-    use std::string::ToString;
-
-    #[test]
-    fn status_lines() {
-        let p = Policy {
-            budget: 2,
-            window_ns: 10,
-            backoff_first_ns: 0,
-            backoff_max_ns: 0,
-            heartbeat_period_ns: 0,
-            heartbeat_misses: 0,
-            actions: Actions { restart: true, ..Actions::default() },
-            when_budget_spent: WhenBudgetSpent::Stop,
+impl<const N: usize> Rs<N> {
+    /// RS for one system: sets up its ticks and publishes every component.
+    pub fn new(tables: &'static Tables<N>) -> Self {
+        let now = arch_timer::now_ns();
+        let engine = Engine::new(tables.policies, now);
+        let timer = TimerClient::new(tables.timer);
+        if let Some(period) = engine.tick_period_ns() {
+            // Ticks at a tenth of the shortest heartbeat period bound the detection
+            // jitter; never faster than the timer allows.
+            let tick = (period / 10).max(timer_api::MIN_PERIOD_NS);
+            if let Err(e) = timer.set_periodic(tick) {
+                debug_println!("rs: cannot get ticks from the timer: {e}");
+            }
+        }
+        let mut rs = Rs {
+            tables,
+            engine,
+            timer,
+            todo: VecDeque::new(),
         };
-        let mut e = Engine::new([p], 0);
-        let line = |e: &Engine<1>| {
-            let c = &e.components[0];
-            StatusLine { name: "blk", snapshot: c.snapshot(), failure: c.last_failure.map(|r| r.failure) }.to_string()
-        };
-        assert_eq!(line(&e), "@status pd=blk state=starting generation=0 restarts=0 fault=-");
-        let fault = Fault { kind: FaultKind::VmFault, code: 0, addr: Some(0x10), pc: None };
-        e.on_failure(0, Failure::Fault(fault), 1, &mut |_| {});
-        assert_eq!(e.components[0].state, State::Starting);
-        assert_eq!(line(&e), "@status pd=blk state=starting generation=1 restarts=1 fault=vm-fault addr 0x10");
-        e.on_alive(0, 2, &mut |_| {});
-        e.on_failure(0, Failure::Hang, 3, &mut |_| {});
-        assert_eq!(line(&e), "@status pd=blk state=starting generation=2 restarts=2 fault=hang");
+        debug_println!("rs: supervising {N} components");
+        for i in 0..N {
+            rs.publish(i, rs.engine.components[i].snapshot());
+            if tables.heartbeat[i].is_none() {
+                // No supervision channel: no ready signal will come.
+                rs.with_engine(|e, out| e.on_alive(i, now, &mut |a| out(a)));
+            }
+        }
+        rs
     }
 }
