@@ -1,10 +1,15 @@
-//! The timer driver's state: per client a one-shot deadline and a period, and
-//! the one hardware deadline that serves them all.
+//! The timer driver: per client a one-shot deadline and a period ([`Timers`]),
+//! and the one hardware deadline that serves them all ([`TimerPd`], the PD's
+//! handler; the binary is a thin shell).
+//!
+//! The timer is part of the trusted base with RS (a top-level PD, not a child
+//! of RS): RS takes its heartbeat ticks from it, so RS cannot depend on
+//! restarting it. It never calls anyone and only notifies its clients.
 #![no_std]
 #![forbid(unsafe_code)]
 
-use microkit::CHANNEL_LIMIT;
-use timer_api::{Error, MIN_PERIOD_NS};
+use microkit::{CHANNEL_LIMIT, Channel, Handler, MessageInfo, arch_timer, get_mr, set_mr};
+use timer_api::{CANCEL, Error, MIN_PERIOD_NS, NOW, OK, SET_PERIODIC, SET_TIMEOUT};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Slot {
@@ -22,7 +27,9 @@ pub struct Timers {
 
 impl Default for Timers {
     fn default() -> Self {
-        Timers { slots: [Slot::default(); CHANNEL_LIMIT as usize] }
+        Timers {
+            slots: [Slot::default(); CHANNEL_LIMIT as usize],
+        }
     }
 }
 
@@ -54,7 +61,11 @@ impl Timers {
 
     /// The earliest deadline of any client: what the hardware is armed for.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.slots.iter().flat_map(|s| [s.timeout, s.ticks.map(|(_, due)| due)]).flatten().min()
+        self.slots
+            .iter()
+            .flat_map(|s| [s.timeout, s.ticks.map(|(_, due)| due)])
+            .flatten()
+            .min()
     }
 
     /// Clients whose deadline has come (bit n = channel n). A one-shot timeout
@@ -76,6 +87,67 @@ impl Timers {
             }
         }
         due
+    }
+}
+
+/// The timer PD's handler.
+pub struct TimerPd {
+    timers: Timers,
+    /// The channel of the ARM generic timer's IRQ.
+    irq: Channel,
+}
+
+impl TimerPd {
+    fn rearm(&self) {
+        arch_timer::set_deadline(self.timers.next_deadline());
+    }
+}
+
+impl Handler for TimerPd {
+    fn notified(&mut self, ch: Channel) {
+        if ch != self.irq {
+            return;
+        }
+        let due = self.timers.expire(arch_timer::now_ns());
+        for client in 0..microkit::CHANNEL_LIMIT {
+            if due & (1 << client) != 0 {
+                Channel::new(client).notify();
+            }
+        }
+        self.rearm();
+        ch.irq_ack();
+    }
+
+    fn protected(&mut self, ch: Channel, msg: MessageInfo) -> MessageInfo {
+        let now = arch_timer::now_ns();
+        let client = ch.index();
+        let result = match (msg.label(), msg.count()) {
+            (NOW, 0) => {
+                set_mr(0, now);
+                return MessageInfo::new(OK, 1);
+            }
+            (SET_TIMEOUT, 1) => self.timers.set_timeout(client, now, get_mr(0)),
+            (SET_PERIODIC, 1) => self.timers.set_periodic(client, now, get_mr(0)),
+            (CANCEL, 0) => self.timers.cancel(client),
+            _ => Err(Error::BadRequest),
+        };
+        self.rearm();
+        match result {
+            Ok(()) => MessageInfo::new(OK, 0),
+            Err(e) => MessageInfo::new(e as u64, 0),
+        }
+    }
+}
+
+impl TimerPd {
+    /// A fresh timer (the device disarmed: a known state after any restart),
+    /// whose interrupt arrives on `irq`.
+    pub fn new(irq: Channel) -> Self {
+        arch_timer::set_deadline(None);
+        TimerPd {
+            timers: Timers::default(),
+            irq,
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 #![forbid(unsafe_code)]
 
 use microkit::Fault;
-use recovery_policy::{Policy, WhenBudgetSpent, MAX_BUDGET};
+use recovery_policy::{MAX_BUDGET, Policy, WhenBudgetSpent};
 
 /// A component's state, as RS publishes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,10 +102,10 @@ pub struct Component {
     recent_next: usize,
     /// When a backoff ends.
     restart_at: Option<u64>,
-    /// When the next heartbeat ping is due, and whether the last is unanswered.
+    /// When the next heartbeat ping is due.
     next_ping: u64,
-    awaiting: bool,
-    missed: u32,
+    /// When it last said it was alive (ready or a heartbeat answer).
+    last_alive: u64,
     escalated: bool,
 }
 
@@ -124,15 +124,18 @@ impl Component {
             recent_next: 0,
             restart_at: None,
             next_ping: now,
-            awaiting: false,
-            missed: 0,
+            last_alive: now,
             escalated: false,
         }
     }
 
     /// Its state, generation and restart count now.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot { state: self.state, generation: self.generation, restarts: self.restarts }
+        Snapshot {
+            state: self.state,
+            generation: self.generation,
+            restarts: self.restarts,
+        }
     }
 
     fn budget(&self) -> usize {
@@ -142,7 +145,10 @@ impl Component {
     /// Restarts within the window that ends at `now`.
     fn restarts_in_window(&self, now: u64) -> usize {
         let from = now.saturating_sub(self.policy.window_ns);
-        self.recent[..self.recent_len].iter().filter(|&&t| t > from || from == 0).count()
+        self.recent[..self.recent_len]
+            .iter()
+            .filter(|&&t| t > from || from == 0)
+            .count()
     }
 
     fn note_restart(&mut self, now: u64) {
@@ -166,14 +172,17 @@ pub struct Engine<const N: usize> {
 impl<const N: usize> Engine<N> {
     /// Components that are all starting at `now` (the system just booted).
     pub fn new(policies: [Policy; N], now: u64) -> Self {
-        Engine { components: policies.map(|p| Component::new(p, now)) }
+        Engine {
+            components: policies.map(|p| Component::new(p, now)),
+        }
     }
 
     /// The component's runtime said it is ready, or answered a heartbeat.
     pub fn on_alive(&mut self, i: usize, now: u64, out: &mut impl FnMut(Action)) {
-        let Some(c) = self.components.get_mut(i) else { return };
-        c.awaiting = false;
-        c.missed = 0;
+        let Some(c) = self.components.get_mut(i) else {
+            return;
+        };
+        c.last_alive = now;
         if c.state == State::Starting {
             c.state = State::Up;
             c.since_ns = now;
@@ -184,13 +193,24 @@ impl<const N: usize> Engine<N> {
 
     /// The component failed. Stale reports (for a component that is already
     /// being restarted or is down) are ignored.
-    pub fn on_failure(&mut self, i: usize, failure: Failure, now: u64, out: &mut impl FnMut(Action)) {
-        let Some(c) = self.components.get_mut(i) else { return };
+    pub fn on_failure(
+        &mut self,
+        i: usize,
+        failure: Failure,
+        now: u64,
+        out: &mut impl FnMut(Action),
+    ) {
+        let Some(c) = self.components.get_mut(i) else {
+            return;
+        };
         if matches!(c.state, State::Restarting | State::Down) {
             return;
         }
         let policy = c.policy;
-        c.last_failure = Some(FailureRecord { failure, at_ns: now });
+        c.last_failure = Some(FailureRecord {
+            failure,
+            at_ns: now,
+        });
         if policy.actions.log {
             out(Action::Log(i, failure));
         }
@@ -212,7 +232,9 @@ impl<const N: usize> Engine<N> {
             c.escalated = false;
         }
         let spent = c.restarts_in_window(now) >= c.budget();
-        if policy.actions.stop || spent && (policy.when_budget_spent == WhenBudgetSpent::Stop || c.escalated) {
+        if policy.actions.stop
+            || spent && (policy.when_budget_spent == WhenBudgetSpent::Stop || c.escalated)
+        {
             c.state = State::Down;
             c.since_ns = now;
             c.restart_at = None;
@@ -242,15 +264,15 @@ impl<const N: usize> Engine<N> {
     }
 
     fn restart(&mut self, i: usize, now: u64, out: &mut impl FnMut(Action)) {
-        let Some(c) = self.components.get_mut(i) else { return };
+        let Some(c) = self.components.get_mut(i) else {
+            return;
+        };
         c.restart_at = None;
         c.generation += 1;
         c.restarts += 1;
         c.note_restart(now);
         c.state = State::Starting;
         c.since_ns = now;
-        c.awaiting = false;
-        c.missed = 0;
         out(Action::Restart(i));
         out(Action::Publish(i, c.snapshot()));
     }
@@ -260,20 +282,21 @@ impl<const N: usize> Engine<N> {
         for i in 0..N {
             let c = &mut self.components[i];
             match c.state {
-                State::Restarting if c.restart_at.is_some_and(|t| t <= now) => self.restart(i, now, out),
+                State::Restarting if c.restart_at.is_some_and(|t| t <= now) => {
+                    self.restart(i, now, out)
+                }
                 State::Starting if c.policy.heartbeat_period_ns != 0 => {
                     if now.saturating_sub(c.since_ns) >= c.policy.hang_timeout_ns() {
                         self.on_failure(i, Failure::Hang, now, out);
                     }
                 }
-                State::Up if c.policy.heartbeat_period_ns != 0 && now >= c.next_ping => {
-                    if c.awaiting {
-                        c.missed += 1;
-                    }
-                    if c.missed >= c.policy.heartbeat_misses {
+                State::Up if c.policy.heartbeat_period_ns != 0 => {
+                    // Silent for `misses` periods although pinged every period:
+                    // hung. A component that hangs is caught within
+                    // period × misses (plus a tick) of its last sign of life.
+                    if now.saturating_sub(c.last_alive) >= c.policy.hang_timeout_ns() {
                         self.on_failure(i, Failure::Hang, now, out);
-                    } else {
-                        c.awaiting = true;
+                    } else if now >= c.next_ping {
                         c.next_ping = now.saturating_add(c.policy.heartbeat_period_ns);
                         out(Action::Ping(i));
                     }
@@ -285,7 +308,9 @@ impl<const N: usize> Engine<N> {
 
     /// Restart component `i` as part of an escalation (it did not fail itself).
     pub fn restart_for_escalation(&mut self, i: usize, now: u64, out: &mut impl FnMut(Action)) {
-        let Some(c) = self.components.get(i) else { return };
+        let Some(c) = self.components.get(i) else {
+            return;
+        };
         if c.state != State::Down {
             out(Action::Stop(i));
             self.restart(i, now, out);
@@ -295,13 +320,21 @@ impl<const N: usize> Engine<N> {
     /// When the earliest backoff ends, if any component waits in one: RS sets a
     /// timeout for it, so backoffs are as exact as the timer.
     pub fn next_restart_at(&self) -> Option<u64> {
-        self.components.iter().filter(|c| c.state == State::Restarting).filter_map(|c| c.restart_at).min()
+        self.components
+            .iter()
+            .filter(|c| c.state == State::Restarting)
+            .filter_map(|c| c.restart_at)
+            .min()
     }
 
     /// The shortest heartbeat period of any component: how often RS needs a
     /// tick (`None` if no component has heartbeats).
     pub fn tick_period_ns(&self) -> Option<u64> {
-        self.components.iter().map(|c| c.policy.heartbeat_period_ns).filter(|&p| p != 0).min()
+        self.components
+            .iter()
+            .map(|c| c.policy.heartbeat_period_ns)
+            .filter(|&p| p != 0)
+            .min()
     }
 }
 
@@ -323,7 +356,13 @@ mod tests {
             backoff_max_ns: 40 * MS,
             heartbeat_period_ns: 100 * MS,
             heartbeat_misses: 3,
-            actions: Actions { log: true, record: true, restart: true, stop: false, inform: true },
+            actions: Actions {
+                log: true,
+                record: true,
+                restart: true,
+                stop: false,
+                inform: true,
+            },
             when_budget_spent: WhenBudgetSpent::Stop,
         }
     }
@@ -339,7 +378,10 @@ mod tests {
 
     impl<const N: usize> Run<N> {
         fn new(policies: [Policy; N]) -> Self {
-            let mut r = Run { e: Engine::new(policies, 0), actions: Vec::new() };
+            let mut r = Run {
+                e: Engine::new(policies, 0),
+                actions: Vec::new(),
+            };
             for i in 0..N {
                 r.alive(i, 0);
             }
@@ -372,16 +414,40 @@ mod tests {
                 Action::Log(0, crash()),
                 Action::Record(0),
                 Action::Inform(0),
-                Action::Publish(0, Snapshot { state: State::Restarting, generation: 0, restarts: 0 }),
+                Action::Publish(
+                    0,
+                    Snapshot {
+                        state: State::Restarting,
+                        generation: 0,
+                        restarts: 0
+                    }
+                ),
                 Action::Restart(0),
-                Action::Publish(0, Snapshot { state: State::Starting, generation: 1, restarts: 1 })
+                Action::Publish(
+                    0,
+                    Snapshot {
+                        state: State::Starting,
+                        generation: 1,
+                        restarts: 1
+                    }
+                )
             ]
         );
         let c = &r.e.components[0];
         assert_eq!((c.state, c.generation, c.restarts), (State::Starting, 1, 1));
         r.alive(0, 6 * MS);
         assert_eq!(r.e.components[0].state, State::Up);
-        assert_eq!(r.actions, [Action::Publish(0, Snapshot { state: State::Up, generation: 1, restarts: 1 })]);
+        assert_eq!(
+            r.actions,
+            [Action::Publish(
+                0,
+                Snapshot {
+                    state: State::Up,
+                    generation: 1,
+                    restarts: 1
+                }
+            )]
+        );
     }
 
     #[test]
@@ -454,21 +520,28 @@ mod tests {
             r.alive(0, k * MS);
         }
         let a = r.fail(0, crash(), 4 * MS);
-        assert!(a.contains(&Action::Escalate(0)) && a.contains(&Action::Restart(0)), "{a:?}");
+        assert!(
+            a.contains(&Action::Escalate(0)) && a.contains(&Action::Restart(0)),
+            "{a:?}"
+        );
         // The escalation's restart is the first of the fresh budget.
         for k in 5..=6 {
             assert!(r.fail(0, crash(), k * MS).contains(&Action::Restart(0)));
             r.alive(0, k * MS);
         }
         let a = r.fail(0, crash(), 7 * MS);
-        assert!(!a.contains(&Action::Escalate(0)) && !a.contains(&Action::Restart(0)), "{a:?}");
+        assert!(
+            !a.contains(&Action::Escalate(0)) && !a.contains(&Action::Restart(0)),
+            "{a:?}"
+        );
         assert_eq!(r.e.components[0].state, State::Down);
     }
 
     #[test]
     fn a_hang_is_detected_after_period_times_misses() {
         let mut r = Run::new([policy()]);
-        // Pings at 100, 200, 300 ms go unanswered; at 400 ms the third miss.
+        // Ready at 0; pings at 100 and 200 ms go unanswered; at 300 ms it has
+        // been silent for period × misses.
         let mut detected = None;
         for t in (10..=600).step_by(10) {
             let a = r.tick(t * MS);
@@ -478,8 +551,11 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(detected, Some(400));
-        assert_eq!(r.e.components[0].last_failure.unwrap().failure, Failure::Hang);
+        assert_eq!(detected, Some(300));
+        assert_eq!(
+            r.e.components[0].last_failure.unwrap().failure,
+            Failure::Hang
+        );
     }
 
     #[test]
