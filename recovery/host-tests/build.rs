@@ -1,4 +1,4 @@
-//! Two fixed test systems, each with its own RS build and policies.
+//! Fixed test systems, each with its own RS build and policies.
 fn main() {
     let systems = [
         (
@@ -11,6 +11,7 @@ fn main() {
             "thousand_rs",
             &["crashy"][..],
         ),
+        ("systems/bench/system.xml", "bench_rs", &["victim"][..]),
     ];
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     for (system, rs, programs) in systems {

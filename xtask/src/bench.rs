@@ -18,6 +18,15 @@ pub enum Bench {
         #[arg(long, default_value_t = 200)]
         restarts: usize,
     },
+    /// Crash and hang detection, fault -> "up" published (host kernel).
+    Recovery {
+        /// Crashes to time.
+        #[arg(long, default_value_t = 200)]
+        crashes: usize,
+        /// Hangs to time.
+        #[arg(long, default_value_t = 50)]
+        hangs: usize,
+    },
 }
 
 pub fn run(ws: &Workspace, what: Bench) -> Result<(), Error> {
@@ -26,6 +35,7 @@ pub fn run(ws: &Workspace, what: Bench) -> Result<(), Error> {
             round_trips(ws)?;
             restart_latency(ws, restarts)
         }
+        Bench::Recovery { crashes, hangs } => crate::bench_recovery::run(ws, crashes, hangs),
     }
 }
 
@@ -33,11 +43,20 @@ fn boot(ws: &Workspace) -> Result<(Machine, Receiver<Event>), Error> {
     let system = ws.load_system()?;
     let bin_dir = ws.build_host(&system)?;
     let (tx, rx) = mpsc::channel();
-    let machine = Machine::boot(Config { system, bin_dir, echo: false, subscribers: vec![tx] })?;
+    let machine = Machine::boot(Config {
+        system,
+        bin_dir,
+        echo: false,
+        subscribers: vec![tx],
+    })?;
     Ok((machine, rx))
 }
 
-fn next<T>(rx: &Receiver<Event>, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> Result<T, Error> {
+fn next<T>(
+    rx: &Receiver<Event>,
+    what: &str,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> Result<T, Error> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match rx.recv_timeout(left) {
@@ -55,9 +74,15 @@ fn next<T>(rx: &Receiver<Event>, what: &str, mut pick: impl FnMut(&Event) -> Opt
 /// Notification and PPC round trips, timed inside the client PD.
 fn round_trips(ws: &Workspace) -> Result<(), Error> {
     let system = ws.root.join("components/ipcbench/system.xml");
-    let bench_ws = Workspace { root: ws.root.clone(), system };
+    let bench_ws = Workspace {
+        root: ws.root.clone(),
+        system,
+    };
     let (machine, rx) = boot(&bench_ws)?;
-    println!("host kernel, IPC round trips (timed in bench_client, {}):", Path::new("components/ipcbench").display());
+    println!(
+        "host kernel, IPC round trips (timed in bench_client, {}):",
+        Path::new("components/ipcbench").display()
+    );
     loop {
         let line = next(&rx, "the benchmark PDs", |ev| match ev {
             Event::Output { pd, line, .. } if pd == "bench_client" => Some(line.clone()),
@@ -81,16 +106,29 @@ fn restart_latency(ws: &Workspace, restarts: usize) -> Result<(), Error> {
     let mut samples = Vec::with_capacity(restarts);
     for generation in 0..restarts as u64 {
         next(&rx, "counter up", |ev| match ev {
-            Event::Ready { pd: p, generation: g, .. } if p == pd && *g == generation => Some(()),
+            Event::Ready {
+                pd: p,
+                generation: g,
+                ..
+            } if p == pd && *g == generation => Some(()),
             _ => None,
         })?;
         machine.inject(pd, InjectKind::Crash)?;
         let fault_at = next(&rx, "the fault", |ev| match ev {
-            Event::Fault { pd: p, generation: g, at, .. } if p == pd && *g == generation => Some(*at),
+            Event::Fault {
+                pd: p,
+                generation: g,
+                at,
+                ..
+            } if p == pd && *g == generation => Some(*at),
             _ => None,
         })?;
         let init_at = next(&rx, "the fresh copy", |ev| match ev {
-            Event::Init { pd: p, generation: g, at } if p == pd && *g == generation + 1 => Some(*at),
+            Event::Init {
+                pd: p,
+                generation: g,
+                at,
+            } if p == pd && *g == generation + 1 => Some(*at),
             _ => None,
         })?;
         samples.push(init_at.duration_since(fault_at));

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_recovery;
 mod inject;
 mod run_host;
 mod sel4;
@@ -17,7 +18,10 @@ use clap::{Parser, Subcommand};
 use inject::Injection;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Build, run, check and measure a reincarnate system")]
+#[command(
+    name = "cargo xtask",
+    about = "Build, run, check and measure a reincarnate system"
+)]
 struct Cli {
     /// The system description (Microkit SDF).
     #[arg(long, global = true, default_value = "system.xml")]
@@ -82,23 +86,45 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Cmd::Run { target: RunTarget::Host, run_for, inject } => run_host::run(&ws, run_for, &inject),
-        Cmd::Run { target: RunTarget::Qemu, run_for, inject } => {
+        Cmd::Run {
+            target: RunTarget::Host,
+            run_for,
+            inject,
+        } => run_host::run(&ws, run_for, &inject),
+        Cmd::Run {
+            target: RunTarget::Qemu,
+            run_for,
+            inject,
+        } => {
             if inject.is_empty() {
-                ws.load_system().and_then(|sd| sel4::image(&ws, &sd)).and_then(|img| sel4::qemu(&img, run_for)).map(|_| ())
+                ws.load_system()
+                    .and_then(|sd| sel4::image(&ws, &sd))
+                    .and_then(|img| sel4::qemu(&img, run_for))
+                    .map(|_| ())
             } else {
                 Err("--inject is not available on QEMU yet".into())
             }
         }
         Cmd::Build { target } => ws.load_system().and_then(|sd| match target {
-            BuildTarget::Host => ws.build_host(&sd).map(|dir| println!("built host PDs in {}", dir.display())),
+            BuildTarget::Host => ws
+                .build_host(&sd)
+                .map(|dir| println!("built host PDs in {}", dir.display())),
             BuildTarget::Sel4 => sel4::build(&ws, &sd).map(|_| ()),
         }),
-        Cmd::Image => ws.load_system().and_then(|sd| sel4::image(&ws, &sd)).map(|img| println!("{}", img.display())),
+        Cmd::Image => ws
+            .load_system()
+            .and_then(|sd| sel4::image(&ws, &sd))
+            .map(|img| println!("{}", img.display())),
         Cmd::Check => ws.load_system().map(|sd| {
-            println!("{}: ok ({} protection domains)", ws.system.display(), sd.all_pds().len());
+            println!(
+                "{}: ok ({} protection domains)",
+                ws.system.display(),
+                sd.all_pds().len()
+            );
         }),
-        Cmd::Caps => ws.load_system().map(|sd| print!("{}", sdf::caps::report(&sd))),
+        Cmd::Caps => ws
+            .load_system()
+            .map(|sd| print!("{}", sdf::caps::report(&sd))),
         Cmd::Test => test::run(&ws),
         Cmd::Bench { what } => bench::run(&ws, what),
     };

@@ -15,7 +15,8 @@ pub const TARGET: &str = "aarch64-unknown-none";
 pub fn build(ws: &Workspace, sd: &SystemDescription) -> Result<PathBuf, Error> {
     let programs = sdf::codegen::program_names(sd);
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(&ws.root).args(["build", "--release", "--quiet", "--target", TARGET]);
+    cmd.current_dir(&ws.root)
+        .args(["build", "--release", "--quiet", "--target", TARGET]);
     for p in &programs {
         cmd.args(["--bin", p]);
     }
@@ -31,7 +32,11 @@ pub fn build(ws: &Workspace, sd: &SystemDescription) -> Result<PathBuf, Error> {
     for p in &programs {
         std::fs::copy(built.join(p), out.join(format!("{p}.elf")))?;
     }
-    println!("built {} PD ELFs for {TARGET} in {}", programs.len(), out.display());
+    println!(
+        "built {} PD ELFs for {TARGET} in {}",
+        programs.len(),
+        out.display()
+    );
     Ok(out)
 }
 
@@ -43,12 +48,20 @@ pub fn sdk() -> Option<PathBuf> {
 
 /// Builds `loader.img` with the SDK's `microkit` tool from the unchanged system.xml.
 pub fn image(ws: &Workspace, sd: &SystemDescription) -> Result<PathBuf, Error> {
-    let sdk = sdk().ok_or("MICROKIT_SDK is not set (or has no bin/microkit): the image needs a Microkit SDK")?;
+    let sdk = sdk().ok_or(
+        "MICROKIT_SDK is not set (or has no bin/microkit): the image needs a Microkit SDK",
+    )?;
     let elfs = build(ws, sd)?;
     let image = elfs.join("loader.img");
     let status = Command::new(sdk.join("bin").join("microkit"))
         .arg(&ws.system)
-        .args(["--board", "qemu_virt_aarch64", "--config", "debug", "--search-path"])
+        .args([
+            "--board",
+            "qemu_virt_aarch64",
+            "--config",
+            "debug",
+            "--search-path",
+        ])
         .arg(&elfs)
         .arg("-o")
         .arg(&image)
@@ -65,10 +78,21 @@ pub fn image(ws: &Workspace, sd: &SystemDescription) -> Result<PathBuf, Error> {
 /// `run_for` if given. Returns what the console printed.
 pub fn qemu(image: &std::path::Path, run_for: Option<Duration>) -> Result<String, Error> {
     let mut cmd = Command::new("qemu-system-aarch64");
-    cmd.args(["-machine", "virt,virtualization=on", "-cpu", "cortex-a53", "-m", "2G", "-nographic"])
-        .args(["-global", "virtio-mmio.force-legacy=false"])
-        .arg("-device")
-        .arg(format!("loader,file={},addr=0x70000000,cpu-num=0", image.display()));
+    cmd.args([
+        "-machine",
+        "virt,virtualization=on",
+        "-cpu",
+        "cortex-a53",
+        "-m",
+        "2G",
+        "-nographic",
+    ])
+    .args(["-global", "virtio-mmio.force-legacy=false"])
+    .arg("-device")
+    .arg(format!(
+        "loader,file={},addr=0x70000000,cpu-num=0",
+        image.display()
+    ));
     let Some(run_for) = run_for else {
         cmd.status()?;
         return Ok(String::new());

@@ -21,14 +21,23 @@ impl Workspace {
             .parent()
             .ok_or("xtask is not inside the workspace")?
             .to_path_buf();
-        let system = if system.is_absolute() { system.to_path_buf() } else { std::env::current_dir()?.join(system) };
+        let system = if system.is_absolute() {
+            system.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(system)
+        };
         Ok(Workspace { root, system })
     }
 
     /// Loads and validates the system description; every error is printed.
     pub fn load_system(&self) -> Result<SystemDescription, Error> {
         SystemDescription::load(&self.system).map_err(|errors| {
-            format!("{} error(s) in {}:\n{errors}", errors.len(), self.system.display()).into()
+            format!(
+                "{} error(s) in {}:\n{errors}",
+                errors.len(),
+                self.system.display()
+            )
+            .into()
         })
     }
 
@@ -45,7 +54,8 @@ impl Workspace {
     pub fn build_host(&self, sd: &SystemDescription) -> Result<PathBuf, Error> {
         let programs = sdf::codegen::program_names(sd);
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(&self.root).args(["build", "--release", "--quiet"]);
+        cmd.current_dir(&self.root)
+            .args(["build", "--release", "--quiet"]);
         for p in &programs {
             cmd.args(["--bin", p]);
         }
