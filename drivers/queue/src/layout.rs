@@ -99,7 +99,7 @@ impl Layout {
         if pairs > MAX_PAIRS {
             return Err(LayoutError::TooManyPairs(pairs));
         }
-        if offset % 8 != 0 {
+        if !offset.is_multiple_of(8) {
             return Err(LayoutError::Misaligned(offset));
         }
         // Bounded by MAX_PAIRS and MAX_CAPACITY: no overflow in `bytes`.
@@ -184,7 +184,7 @@ mod tests {
         // Rings stay 64-aligned even with one slot.
         assert_eq!(RingLayout::bytes(1), 192);
         let at = Layout::new(4096, 1, 3).unwrap();
-        assert!(at.ring(2, RingKind::Active).unwrap().offset() % 64 == 0);
+        assert!(at.ring(2, RingKind::Active).unwrap().offset().is_multiple_of(64));
         assert_eq!(at.end(), 4096 + Layout::bytes_for(1, 3));
     }
 

@@ -121,7 +121,7 @@ impl SharedMem for HeapMem {
 
     fn word(&self, offset: usize) -> Result<&AtomicU64, MemError> {
         self.check(offset, 8)?;
-        if offset % 8 != 0 {
+        if !offset.is_multiple_of(8) {
             return Err(MemError::Misaligned { offset });
         }
         self.words.get(offset / 8).ok_or(MemError::OutOfBounds { offset, len: 8, size: self.size })

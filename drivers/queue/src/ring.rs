@@ -44,7 +44,7 @@ impl RingLayout {
         if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
             return Err(LayoutError::BadCapacity(capacity));
         }
-        if offset % 8 != 0 {
+        if !offset.is_multiple_of(8) {
             return Err(LayoutError::Misaligned(offset));
         }
         match offset.checked_add(Self::bytes(capacity)) {

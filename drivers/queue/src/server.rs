@@ -78,10 +78,10 @@ impl Tracker {
     }
 
     fn release(&mut self, id: u32) {
-        if let Some(slot) = self.slots.get_mut(id as usize) {
-            if slot.take().is_some() {
-                self.free.push(id);
-            }
+        if let Some(slot) = self.slots.get_mut(id as usize)
+            && slot.take().is_some()
+        {
+            self.free.push(id);
         }
     }
 

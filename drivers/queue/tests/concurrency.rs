@@ -169,7 +169,7 @@ fn one_ring_moves_millions_in_order_between_spinning_threads() {
                 while let Err(e) = p.enqueue(d) {
                     assert_eq!(e, driver_queue::QueueError::Full);
                     spins += 1;
-                    if spins % 64 == 0 { thread::yield_now() } else { std::hint::spin_loop() }
+                    if spins.is_multiple_of(64) { thread::yield_now() } else { std::hint::spin_loop() }
                 }
             }
         });
@@ -185,7 +185,7 @@ fn one_ring_moves_millions_in_order_between_spinning_threads() {
                     }
                     None => {
                         spins += 1;
-                        if spins % 64 == 0 { thread::yield_now() } else { std::hint::spin_loop() }
+                        if spins.is_multiple_of(64) { thread::yield_now() } else { std::hint::spin_loop() }
                     }
                 }
             }
@@ -209,7 +209,7 @@ impl SpinBarrier {
         let mut spins = 0u32;
         while self.arrived.load(SeqCst) < 2 * round {
             spins += 1;
-            if spins % 1024 == 0 { thread::yield_now() } else { std::hint::spin_loop() }
+            if spins.is_multiple_of(1024) { thread::yield_now() } else { std::hint::spin_loop() }
         }
     }
 }
