@@ -55,9 +55,6 @@ pub enum QueueError {
     BadAttach { value: u64 },
     /// The queue set was laid out for another shape (capacity, pairs).
     LayoutMismatch { found: u64, expected: u64 },
-    /// The server reset the queues since this driver attached (now at `epoch`):
-    /// drop all queue state and attach again.
-    Reset { epoch: u64 },
     /// The driver is not attached to the current epoch yet.
     NotAttached,
     /// No such queue pair.
@@ -111,7 +108,6 @@ impl fmt::Display for QueueError {
             QueueError::LayoutMismatch { found, expected } => {
                 write!(f, "queue set shape {found:#x}, expected {expected:#x}")
             }
-            QueueError::Reset { epoch } => write!(f, "queues were reset (epoch {epoch})"),
             QueueError::NotAttached => f.write_str("driver not attached"),
             QueueError::NoSuchPair(i) => write!(f, "no queue pair {i}"),
             QueueError::Rejected { desc, reason } => write!(f, "own descriptor {:#x}+{}: {reason}", desc.offset, desc.len),

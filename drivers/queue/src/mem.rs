@@ -204,6 +204,15 @@ mod tests {
     }
 
     #[test]
+    fn region_errors_map_one_to_one() {
+        use microkit::RegionError;
+        assert_eq!(MemError::from(RegionError::ReadOnly), MemError::ReadOnly);
+        assert_eq!(MemError::from(RegionError::Misaligned { offset: 4, align: 8 }), MemError::Misaligned { offset: 4 });
+        let oob = RegionError::OutOfBounds { offset: 1, len: 2, size: 3 };
+        assert_eq!(MemError::from(oob), MemError::OutOfBounds { offset: 1, len: 2, size: 3 });
+    }
+
+    #[test]
     fn byte_copies_are_bounds_checked() {
         let m = HeapMem::new(16);
         assert_eq!(m.write_bytes(10, &[0; 7]), Err(MemError::OutOfBounds { offset: 10, len: 7, size: 16 }));

@@ -16,6 +16,13 @@ const BUF: u64 = 64;
 /// A wait this long means a wake-up was lost.
 const LOST: Duration = Duration::from_secs(20);
 
+/// The tests here each want both cores: they take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn count(release: u64, debug: u64) -> u64 {
     if cfg!(debug_assertions) { debug } else { release }
 }
@@ -58,6 +65,7 @@ struct Side {
 /// notifications per the signalling protocol.
 #[test]
 fn a_free_active_pair_moves_millions_with_blocking_waits() {
+    let _serial = serial();
     let n = count(4_000_000, 200_000);
     let active_ring = RingLayout::new(0, CAPACITY).unwrap();
     let free_ring = RingLayout::new(active_ring.end(), CAPACITY).unwrap();
@@ -156,6 +164,7 @@ fn a_free_active_pair_moves_millions_with_blocking_waits() {
 /// One ring, no signalling, both sides spinning: raw throughput and order.
 #[test]
 fn one_ring_moves_millions_in_order_between_spinning_threads() {
+    let _serial = serial();
     let n = count(10_000_000, 300_000);
     let ring = RingLayout::new(0, 1024).unwrap();
     let mem = HeapMem::new(ring.end());
@@ -223,6 +232,7 @@ impl SpinBarrier {
 /// rounds lost their wake-up and this test failed.)
 #[test]
 fn the_lost_wake_up_race_never_loses() {
+    let _serial = serial();
     let rounds = count(300_000, 20_000);
     let ring = RingLayout::new(0, 4).unwrap();
     let mem = HeapMem::new(ring.end());
