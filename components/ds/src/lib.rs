@@ -135,3 +135,16 @@ macro_rules! pd {
         ::microkit::protection_domain!(init);
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tables_fit_comfortably_in_a_pd_heap() {
+        // A PD's heap on seL4 is 256 KiB (microkit runtime); DS takes at most half.
+        let bytes = core::mem::size_of::<store::Slot>() * ENTRIES
+            + core::mem::size_of::<store::Subscription>() * SUBSCRIPTIONS;
+        assert!(bytes <= 128 * 1024, "{bytes} bytes");
+    }
+}
