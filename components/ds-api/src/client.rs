@@ -125,8 +125,9 @@ impl<T: Transport> DsClient<T> {
     }
 
     /// Subscribes to every key that starts with `prefix` (the empty prefix is every
-    /// key) and that this PD may read. DS notifies this PD's channel on each
-    /// change; read them with [`next_change`](Self::next_change). Subscribing
+    /// key) and that this PD may read. DS notifies this PD on its channel to DS on
+    /// each change (handle it in `notified`); read the changes with
+    /// [`next_change`](Self::next_change). Subscribing
     /// twice to one prefix is one subscription. Subscriptions outlive a restart of
     /// the subscriber (its identity is its channel).
     pub fn subscribe(&self, prefix: &str) -> Result<(), DsError> {

@@ -32,6 +32,29 @@
 //! "../../system.xml")` in its `build.rs`: the build script reads `system.xml` and
 //! writes the table of DS's clients (channel id, PD name, shared buffer region),
 //! checking the rules DS relies on (see `ds-build`).
+//!
+//! # Wiring DS into a system
+//!
+//! DS is a top-level PD above all its clients; each client has a channel on which
+//! it calls DS and a buffer region of its own, mapped read-write by both:
+//!
+//! ```xml
+//! <memory_region name="ds_net" size="0x1000" />
+//! <protection_domain name="ds" priority="254" stack_size="0x10000">
+//!     <program_image path="ds.elf" />
+//!     <map mr="ds_net" vaddr="0x5000000" perms="rw" />
+//! </protection_domain>
+//! <!-- in the client `net`: -->
+//!     <map mr="ds_net" vaddr="0x5000000" perms="rw" />
+//! <channel>
+//!     <end pd="net" id="3" pp="true" />
+//!     <end pd="ds" id="1" />
+//! </channel>
+//! ```
+//!
+//! The client then uses `DsClient::new(channel::DS, region::ds_net())` and, if it
+//! subscribes, reads changes in `notified(channel::DS)`. RS is a client like any
+//! other; its PD must be called [`RS_NAME`](ds_api::RS_NAME) (`rs`).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
