@@ -94,6 +94,7 @@ impl fmt::Display for Fault {
                 write!(f, " signal {}", self.code)?
             }
             FaultKind::CapFault if self.code != 0 => write!(f, " syscall {}", self.code)?,
+            FaultKind::Unknown => write!(f, " code {}", self.code)?,
             _ => {}
         }
         if let Some(addr) = self.addr {
@@ -142,5 +143,6 @@ mod tests {
     fn display_names_the_address() {
         let fault = Fault { kind: FaultKind::VmFault, code: 11, addr: Some(0x10), pc: None };
         assert_eq!(format!("{fault}"), "vm-fault addr 0x10");
+        assert_eq!(format!("{}", Fault { code: 9, ..Fault::new(FaultKind::Unknown) }), "unknown code 9");
     }
 }

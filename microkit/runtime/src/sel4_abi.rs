@@ -72,6 +72,10 @@ pub mod fault_label {
     #[allow(dead_code)] // Microkit sets no timeout endpoints: decoded as Unknown
     pub const TIMEOUT: u64 = 5;
     pub const VM_FAULT: u64 = 6;
+    /// A trap to the hypervisor-mode kernel (`CONFIG_ARM_HYPERVISOR_SUPPORT`, as in
+    /// the SDK's `qemu_virt_aarch64` configs) of a thread without a virtual CPU, e.g.
+    /// a read of a system register the kernel does not export (`CNTVCT_EL0`).
+    pub const VCPU_FAULT: u64 = 8;
 }
 
 /// Virtual address of the IPC buffer (Microkit: one page below the top of the
@@ -230,6 +234,8 @@ pub fn decode_fault(label: u64, mrs: &[u64]) -> Fault {
         fault_label::UNKNOWN_SYSCALL => {
             Fault { kind: FaultKind::CapFault, code: mr(12), addr: None, pc: Some(mr(8)) }
         }
+        // HSR (the ESR of the trap); no PC in the message.
+        fault_label::VCPU_FAULT => Fault { kind: FaultKind::UserException, code: mr(0), addr: None, pc: None },
         other => Fault { code: other, ..Fault::new(FaultKind::Unknown) },
     }
 }
@@ -340,6 +346,8 @@ mod tests {
         let f = decode_fault(fault_label::UNKNOWN_SYSCALL, &mrs);
         assert_eq!((f.kind, f.code, f.pc), (FaultKind::CapFault, 77, Some(0x20_0300)));
         assert_eq!(decode_fault(fault_label::DEBUG_EXCEPTION, &[0x20_0400, 3]).kind, FaultKind::UserException);
+        let f = decode_fault(fault_label::VCPU_FAULT, &[0x6230_0000]);
+        assert_eq!((f.kind, f.code, f.pc), (FaultKind::UserException, 0x6230_0000, None));
         assert_eq!(decode_fault(42, &[]), Fault { code: 42, ..Fault::new(FaultKind::Unknown) });
         // A short (untrusted-length) message reads missing registers as 0.
         assert_eq!(decode_fault(fault_label::VM_FAULT, &[1]).addr, Some(0));
