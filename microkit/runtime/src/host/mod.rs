@@ -153,6 +153,10 @@ pub(crate) fn stop(child: u8) {
     invoke(ToKernel::Stop(child))
 }
 
+pub(crate) fn inject(child: u8, kind: crate::inject::InjectKind) {
+    invoke(ToKernel::Inject(child, kind))
+}
+
 pub(crate) fn debug_write(bytes: &[u8]) {
     let mut rest = bytes;
     while !rest.is_empty() {
