@@ -2,9 +2,13 @@
 //!
 //! Everything here is pure logic so it compiles and is unit-tested on the host;
 //! the seL4 backend (`src/sel4/`) only adds the system calls and statics.
-//! Values were checked against seL4 16.0.0 (MCS, aarch64, `CONFIG_HARDWARE_DEBUG_API`
-//! on, as in the Microkit SDK's `qemu_virt_aarch64` debug and release configs) and
-//! Microkit 2.3.
+//! Values were checked against seL4 16.0.0 (MCS, aarch64, hypervisor support) and
+//! Microkit 2.3. The SDK's `debug` config has `CONFIG_HARDWARE_DEBUG_API` on; its
+//! `release` config does not (`KernelVerificationBuild` stays on there), which
+//! renumbers the invocation labels after the TCB's four debug methods: see
+//! [`label`]. A PD built for a release kernel (`REINCARNATE_SEL4_CONFIG=release`,
+//! set by `cargo xtask build --target sel4 --config release`) is compiled with the
+//! `reincarnate_sel4_release` cfg.
 
 use crate::fault::{Fault, FaultKind};
 
@@ -53,14 +57,22 @@ pub mod cap {
     }
 }
 
-/// Invocation labels (seL4 16.0.0, MCS, hardware debug API on: the label numbering
-/// depends on the kernel configuration).
+/// Invocation labels (seL4 16.0.0, MCS). The numbering depends on the kernel
+/// configuration: with the hardware debug API (debug config) the TCB has four more
+/// methods (Set/Get/UnsetBreakpoint, ConfigureSingleStepping) before `SetTLSBase`,
+/// so every label from there on is 4 higher than on a release kernel.
 pub mod label {
     pub const TCB_WRITE_REGISTERS: u64 = 3;
     pub const TCB_SUSPEND: u64 = 12;
     #[allow(dead_code)] // not used yet: a stopped child is restarted, not resumed
     pub const TCB_RESUME: u64 = 13;
-    pub const IRQ_ACK_IRQ: u64 = 31;
+    /// `IRQAckIRQ` with the hardware debug API (the SDK's debug config).
+    pub const IRQ_ACK_IRQ_DEBUG_API: u64 = 31;
+    /// `IRQAckIRQ` without it (the SDK's release config).
+    pub const IRQ_ACK_IRQ_NO_DEBUG_API: u64 = IRQ_ACK_IRQ_DEBUG_API - 4;
+    /// `IRQAckIRQ` on the kernel this PD is built for.
+    pub const IRQ_ACK_IRQ: u64 =
+        if cfg!(reincarnate_sel4_release) { IRQ_ACK_IRQ_NO_DEBUG_API } else { IRQ_ACK_IRQ_DEBUG_API };
 }
 
 /// Fault message labels (`seL4_FaultType`, aarch64).
@@ -311,6 +323,8 @@ mod tests {
     #[test]
     fn invocation_words() {
         assert_eq!(invocation_info(label::IRQ_ACK_IRQ, 0), 0x1f000);
+        // The SDK's release kernel (no hardware debug API): 27, as its libsel4 says.
+        assert_eq!(label::IRQ_ACK_IRQ_NO_DEBUG_API, 27);
         assert_eq!(invocation_error(0x1f000 | 3), 0x1f);
         assert_eq!(invocation_error(3), 0);
     }

@@ -145,6 +145,9 @@ pub(crate) fn inject(child: u8, kind: InjectKind) {
 }
 
 pub(crate) fn debug_write(bytes: &[u8]) {
+    if !crate::DEBUG_OUTPUT {
+        return;
+    }
     for &b in bytes {
         syscall::debug_put_char(b);
     }
