@@ -67,6 +67,10 @@ impl Handler for Pd {
 
 fn init() -> Pd {
     debug_println!("test_supervisor: clock {} at {} {}/s", clock::COUNTER, clock::frequency(), clock::UNIT);
+    // Shows what `--inject` compiled in (this test carries out its own injections).
+    for entry in microkit::inject_schedule().iter() {
+        debug_println!("test_supervisor: compiled-in injection {entry} (not carried out by this test)");
+    }
     Pd { logic: Supervisor::new() }
 }
 
