@@ -11,7 +11,7 @@ fn main() {
             "thousand_rs",
             &["crashy"][..],
         ),
-        ("systems/bench/system.xml", "bench_rs", &["victim"][..]),
+        ("systems/bench/system.xml", "bench_recovery_rs", &["victim"][..]),
     ];
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     for (system, rs, programs) in systems {

@@ -224,6 +224,13 @@ impl Kernel {
                 }
                 None => self.cap_fault(i, &format!("stopped child {c}, which it does not have")),
             },
+            ToKernel::Inject(c, kind) => match self.child(i, c) {
+                Some(child) => {
+                    self.inject(child, kind);
+                    self.done(i);
+                }
+                None => self.cap_fault(i, &format!("injected into child {c}, which it does not have")),
+            },
             ToKernel::FaultReport(f) => self.pds[i].report = Some(f),
             ToKernel::TimerSet(deadline) => {
                 if self.layout.pds[i].arch_timer.is_some() {
@@ -332,11 +339,11 @@ impl Kernel {
     }
 
     fn reply(&mut self, callee: usize, info: MessageInfo, mrs: &Mrs) {
-        if let Some(caller) = self.pds[callee].serving.take() {
-            if self.pds[caller].calling == Some(callee) {
-                self.pds[caller].calling = None;
-                self.send(caller, ToPd::Reply(info), mrs);
-            }
+        if let Some(caller) = self.pds[callee].serving.take()
+            && self.pds[caller].calling == Some(callee)
+        {
+            self.pds[caller].calling = None;
+            self.send(caller, ToPd::Reply(info), mrs);
         }
     }
 
@@ -357,10 +364,10 @@ impl Kernel {
 
     fn kill(&mut self, i: usize) {
         self.arch_timer.reset_if_owner(i);
-        if let Some(p) = self.pds[i].process.take() {
-            if let Err(e) = process::kill(&p) {
-                self.bus.log(format!("cannot kill {}: {e}", self.name(i)));
-            }
+        if let Some(p) = self.pds[i].process.take()
+            && let Err(e) = process::kill(&p)
+        {
+            self.bus.log(format!("cannot kill {}: {e}", self.name(i)));
         }
         self.pds[i].waiting = false;
         if let Some(caller) = self.pds[i].serving.take() {

@@ -89,10 +89,10 @@ impl Layout {
                 }
                 let mut children = [None; CHANNEL_LIMIT as usize];
                 for child in &pd.children {
-                    if let (Some(id), Some(idx)) = (child.id, index_of(&child.name)) {
-                        if let Some(slot) = children.get_mut(id as usize) {
-                            *slot = Some(idx);
-                        }
+                    if let (Some(id), Some(idx)) = (child.id, index_of(&child.name))
+                        && let Some(slot) = children.get_mut(id as usize)
+                    {
+                        *slot = Some(idx);
                     }
                 }
                 let irqs = pd.irqs.iter().filter(|i| i.id < CHANNEL_LIMIT).fold(0u64, |acc, i| acc | 1 << i.id);

@@ -7,7 +7,7 @@
 use crate::channel::{Channel, ChannelSet, Child};
 use crate::fault::{Fault, FaultAction};
 use crate::handler::Handler;
-use crate::inject::{self, InjectKind};
+use crate::inject::InjectKind;
 use crate::message::MessageInfo;
 
 /// One thing the kernel delivers to a PD.
@@ -54,9 +54,23 @@ pub fn handle<H: Handler>(handler: &mut H, event: Event, supervisor: Option<Chan
             FaultAction::Leave => Reply::None,
         },
         Event::Inject(kind) => {
-            inject::perform(kind);
+            perform_injection(kind);
             Reply::None
         }
+    }
+}
+
+/// Carries out an injected failure in the calling PD. Returns only for kinds
+/// that do not end the PD (none today).
+pub(crate) fn perform_injection(kind: InjectKind) {
+    crate::debug_println!("{}: injected {}", crate::pd_name(), kind);
+    match kind {
+        InjectKind::Crash => crate::backend::wild_write(InjectKind::CRASH_ADDRESS),
+        InjectKind::Panic => panic!("injected panic"),
+        InjectKind::Hang => loop {
+            core::hint::spin_loop();
+        },
+        InjectKind::Exit => crate::backend::exit(1),
     }
 }
 

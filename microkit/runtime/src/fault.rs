@@ -25,6 +25,22 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// All kinds.
+    pub const ALL: [FaultKind; 7] = [
+        FaultKind::VmFault,
+        FaultKind::UserException,
+        FaultKind::Panic,
+        FaultKind::Exit,
+        FaultKind::CapFault,
+        FaultKind::Killed,
+        FaultKind::Unknown,
+    ];
+
+    /// Inverse of [`FaultKind::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// Wire code of the kind (stable; used by the host protocol and the data store).
     pub const fn code(self) -> u64 {
         match self {
@@ -94,6 +110,7 @@ impl fmt::Display for Fault {
                 write!(f, " signal {}", self.code)?
             }
             FaultKind::CapFault if self.code != 0 => write!(f, " syscall {}", self.code)?,
+            FaultKind::Unknown => write!(f, " code {}", self.code)?,
             _ => {}
         }
         if let Some(addr) = self.addr {
@@ -124,17 +141,11 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for kind in [
-            FaultKind::VmFault,
-            FaultKind::UserException,
-            FaultKind::Panic,
-            FaultKind::Exit,
-            FaultKind::CapFault,
-            FaultKind::Killed,
-            FaultKind::Unknown,
-        ] {
+        for kind in FaultKind::ALL {
             assert_eq!(FaultKind::from_code(kind.code()), kind);
+            assert_eq!(FaultKind::from_name(kind.name()), Some(kind));
         }
+        assert_eq!(FaultKind::from_name("oops"), None);
         assert_eq!(FaultKind::from_code(999), FaultKind::Unknown);
     }
 
@@ -142,5 +153,6 @@ mod tests {
     fn display_names_the_address() {
         let fault = Fault { kind: FaultKind::VmFault, code: 11, addr: Some(0x10), pc: None };
         assert_eq!(format!("{fault}"), "vm-fault addr 0x10");
+        assert_eq!(format!("{}", Fault { code: 9, ..Fault::new(FaultKind::Unknown) }), "unknown code 9");
     }
 }

@@ -33,6 +33,7 @@ mod message;
 mod region;
 #[cfg_attr(not(target_os = "none"), allow(dead_code))]
 mod sel4_abi;
+pub mod status;
 
 #[cfg(not(target_os = "none"))]
 pub mod host;
@@ -45,17 +46,26 @@ pub mod sel4;
 use sel4 as backend;
 
 pub use channel::{Channel, ChannelSet, Child, ChildSpec, CHANNEL_LIMIT};
-pub use debug::DebugWriter;
+pub use debug::{DebugWriter, DEBUG_OUTPUT};
 pub use dispatch::Event;
 pub use fault::{Fault, FaultAction, FaultKind};
 pub use handler::Handler;
-pub use inject::{InjectKind, ParseInjectKindError};
+pub use inject::{InjectKind, InjectSchedule, ParseInjectKindError, ScheduleError, ScheduledInjection, SCHEDULE_ENV};
 pub use message::{get_mr, set_mr, MessageInfo, MSG_MAX_LENGTH};
 pub use region::{Region, RegionError};
 
 /// Name of this protection domain, as `system.xml` gives it.
 pub fn pd_name() -> &'static str {
     backend::pd_name()
+}
+
+/// The fault-injection schedule compiled into this PD: the value of
+/// `REINCARNATE_INJECT` when it was built (`cargo xtask run --target qemu --inject
+/// PD:KIND@TIME`), or an empty schedule. The runtime's build script rejects a
+/// malformed one, so this never fails; the PD that carries the schedule out (the
+/// reincarnation server) reads it with [`InjectSchedule::iter`].
+pub fn inject_schedule() -> InjectSchedule<'static> {
+    InjectSchedule::parse(option_env!("REINCARNATE_INJECT").unwrap_or("")).unwrap_or(InjectSchedule::EMPTY)
 }
 
 /// Runs a protection domain: start-up, then `init`, then the event loop forever.

@@ -159,6 +159,10 @@ pub(crate) fn timer_set(deadline_ns: Option<u64>) {
     invoke(ToKernel::TimerSet(deadline_ns.map_or(0, |d| d.max(1))))
 }
 
+pub(crate) fn inject(child: u8, kind: crate::inject::InjectKind) {
+    invoke(ToKernel::Inject(child, kind))
+}
+
 pub(crate) fn debug_write(bytes: &[u8]) {
     let mut rest = bytes;
     while !rest.is_empty() {

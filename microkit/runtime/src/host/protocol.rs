@@ -55,6 +55,8 @@ pub enum ToKernel {
     /// Arm the ARM generic timer model for this deadline (ns on the monotonic
     /// clock), or disarm it (0). Only for the PD holding the timer's IRQ.
     TimerSet(u64),
+    /// Make a child fail on purpose.
+    Inject(u8, InjectKind),
 }
 
 /// Something the kernel delivers to a PD.
@@ -70,7 +72,7 @@ pub enum ToPd {
     Reply(MessageInfo),
     /// Fail on purpose.
     Inject(InjectKind),
-    /// The last `Notify`, `IrqAck`, `Restart` or `Stop` is done: like the seL4
+    /// The last `Notify`, `IrqAck`, `Restart`, `Stop` or `Inject` is done: like the seL4
     /// system calls they stand for, they complete before the PD goes on.
     Done,
 }
@@ -111,6 +113,7 @@ mod tag {
     pub const STOP: u64 = 9;
     pub const FAULT_REPORT: u64 = 10;
     pub const TIMER_SET: u64 = 20;
+    pub const INJECT_CHILD: u64 = 11;
 
     pub const NOTIFIED: u64 = 101;
     pub const PROTECTED: u64 = 102;
@@ -157,6 +160,10 @@ impl Reader<'_> {
     fn id(&mut self) -> Result<u8, ProtocolError> {
         let id = self.word()?;
         if id < CHANNEL_LIMIT as u64 { Ok(id as u8) } else { Err(ProtocolError::BadId(id)) }
+    }
+    fn inject_kind(&mut self) -> Result<InjectKind, ProtocolError> {
+        let code = self.word()?;
+        InjectKind::from_code(code).ok_or(ProtocolError::BadInject(code))
     }
     fn info_and_mrs(&mut self, mrs: &mut Mrs) -> Result<MessageInfo, ProtocolError> {
         let info = MessageInfo::from_word(self.word()?);
@@ -225,13 +232,18 @@ pub fn encode_to_kernel(msg: &ToKernel, mrs: &Mrs, out: &mut [u8; FRAME_BYTES]) 
             w.word(tag::TIMER_SET);
             w.word(deadline);
         }
+        ToKernel::Inject(child, kind) => {
+            w.word(tag::INJECT_CHILD);
+            w.word(child as u64);
+            w.word(kind.code());
+        }
     }
     w.len
 }
 
 /// Decodes a system call from an untrusted PD; message registers go to `mrs`.
 pub fn decode_to_kernel(frame: &[u8], mrs: &mut Mrs) -> Result<ToKernel, ProtocolError> {
-    if frame.len() % 8 != 0 {
+    if !frame.len().is_multiple_of(8) {
         return Err(ProtocolError::BadLength(frame.len()));
     }
     let mut r = Reader { words: frame };
@@ -250,6 +262,10 @@ pub fn decode_to_kernel(frame: &[u8], mrs: &mut Mrs) -> Result<ToKernel, Protoco
         tag::STOP => ToKernel::Stop(r.id()?),
         tag::FAULT_REPORT => ToKernel::FaultReport(r.fault()?),
         tag::TIMER_SET => ToKernel::TimerSet(r.word()?),
+        tag::INJECT_CHILD => {
+            let child = r.id()?;
+            ToKernel::Inject(child, r.inject_kind()?)
+        }
         other => return Err(ProtocolError::BadTag(other)),
     };
     r.end(frame.len())?;
@@ -291,7 +307,7 @@ pub fn encode_to_pd(msg: &ToPd, mrs: &Mrs, out: &mut [u8; FRAME_BYTES]) -> usize
 
 /// Decodes an event from the kernel; message registers go to `mrs`.
 pub fn decode_to_pd(frame: &[u8], mrs: &mut Mrs) -> Result<ToPd, ProtocolError> {
-    if frame.len() % 8 != 0 {
+    if !frame.len().is_multiple_of(8) {
         return Err(ProtocolError::BadLength(frame.len()));
     }
     let mut r = Reader { words: frame };
@@ -306,10 +322,7 @@ pub fn decode_to_pd(frame: &[u8], mrs: &mut Mrs) -> Result<ToPd, ProtocolError> 
             ToPd::Fault(child, r.fault()?)
         }
         tag::REPLY => ToPd::Reply(r.info_and_mrs(mrs)?),
-        tag::INJECT => {
-            let code = r.word()?;
-            ToPd::Inject(InjectKind::from_code(code).ok_or(ProtocolError::BadInject(code))?)
-        }
+        tag::INJECT => ToPd::Inject(r.inject_kind()?),
         tag::DONE => ToPd::Done,
         other => return Err(ProtocolError::BadTag(other)),
     };
@@ -345,6 +358,8 @@ mod tests {
             ToKernel::FaultReport(fault),
             ToKernel::TimerSet(123_456_789),
             ToKernel::ReplyRecv(MessageInfo::new(5, 1)),
+            ToKernel::Inject(0, InjectKind::Crash),
+            ToKernel::Inject(61, InjectKind::Exit),
         ] {
             assert_eq!(round_trip_kernel(msg, &mrs).0, msg);
         }
@@ -386,5 +401,11 @@ mod tests {
         // A call that claims three message registers but carries one.
         assert!(decode_to_kernel(&words(&[tag::CALL, 1, 3, 5]), &mut mrs).is_err());
         assert_eq!(decode_to_pd(&words(&[tag::INJECT, 0]), &mut mrs), Err(ProtocolError::BadInject(0)));
+        // A child injection: id in range, a known kind, nothing more.
+        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 2, 2]), &mut mrs), Ok(ToKernel::Inject(2, InjectKind::Panic)));
+        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 62, 1]), &mut mrs), Err(ProtocolError::BadId(62)));
+        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 1, 5]), &mut mrs), Err(ProtocolError::BadInject(5)));
+        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 1]), &mut mrs), Err(ProtocolError::BadLength(0)));
+        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 1, 1, 0]), &mut mrs), Err(ProtocolError::BadLength(32)));
     }
 }

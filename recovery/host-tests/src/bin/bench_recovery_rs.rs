@@ -1,10 +1,10 @@
 //! The reincarnation server, built for the `bench` system.
 #![forbid(unsafe_code)]
 
-microkit::include_system!("bench_rs");
+microkit::include_system!("bench_recovery_rs");
 
 mod tables {
-    include!(concat!(env!("OUT_DIR"), "/bench_rs_tables.rs"));
+    include!(concat!(env!("OUT_DIR"), "/bench_recovery_rs_tables.rs"));
 }
 
 fn init() -> rs::Rs<{ tables::N }> {
