@@ -22,11 +22,17 @@ pub enum FaultKind {
     Killed,
     /// Anything else (`code` is the raw kernel value).
     Unknown,
+    /// Not from the kernel: the supervisor found the PD hung (missed heartbeats,
+    /// or it never finished `init`).
+    Hang,
+    /// Not from the kernel: a server that depends on the PD reported it
+    /// misbehaving.
+    Complaint,
 }
 
 impl FaultKind {
     /// All kinds.
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 9] = [
         FaultKind::VmFault,
         FaultKind::UserException,
         FaultKind::Panic,
@@ -34,6 +40,8 @@ impl FaultKind {
         FaultKind::CapFault,
         FaultKind::Killed,
         FaultKind::Unknown,
+        FaultKind::Hang,
+        FaultKind::Complaint,
     ];
 
     /// Inverse of [`FaultKind::name`].
@@ -51,6 +59,8 @@ impl FaultKind {
             FaultKind::CapFault => 5,
             FaultKind::Killed => 6,
             FaultKind::Unknown => 7,
+            FaultKind::Hang => 8,
+            FaultKind::Complaint => 9,
         }
     }
 
@@ -63,6 +73,8 @@ impl FaultKind {
             4 => FaultKind::Exit,
             5 => FaultKind::CapFault,
             6 => FaultKind::Killed,
+            8 => FaultKind::Hang,
+            9 => FaultKind::Complaint,
             _ => FaultKind::Unknown,
         }
     }
@@ -77,6 +89,8 @@ impl FaultKind {
             FaultKind::CapFault => "cap-fault",
             FaultKind::Killed => "killed",
             FaultKind::Unknown => "unknown",
+            FaultKind::Hang => "hang",
+            FaultKind::Complaint => "complaint",
         }
     }
 }

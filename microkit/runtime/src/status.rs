@@ -6,7 +6,7 @@
 //! @status pd=ping state=up generation=0 restarts=0 fault=-
 //! ```
 //!
-//! `state` is `up`, `restarting`, `down` or `stopped`; `fault` (always last) is
+//! `state` is `starting`, `up`, `restarting`, `down` or `stopped`; `fault` (always last) is
 //! the last fault's kind ([`FaultKind::name`]) with its address and PC where
 //! known, or `-`. A supervisor prints a [`StatusLine`] with `debug_println!("{line}")`;
 //! `cargo xtask run --target qemu --for ...` parses the console with
@@ -22,6 +22,8 @@ pub const STATUS_MARK: &str = "@status";
 /// Life-cycle state of a PD as its supervisor sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PdState {
+    /// A fresh copy was started; its `init` has not finished yet.
+    Starting,
     /// Running (its `init` finished, or it has not faulted).
     Up,
     /// Faulted and being restarted.
@@ -34,11 +36,13 @@ pub enum PdState {
 
 impl PdState {
     /// All states.
-    pub const ALL: [PdState; 4] = [PdState::Up, PdState::Restarting, PdState::Down, PdState::Stopped];
+    pub const ALL: [PdState; 5] =
+        [PdState::Starting, PdState::Up, PdState::Restarting, PdState::Down, PdState::Stopped];
 
     /// The name in a status line.
     pub const fn name(self) -> &'static str {
         match self {
+            PdState::Starting => "starting",
             PdState::Up => "up",
             PdState::Restarting => "restarting",
             PdState::Down => "down",

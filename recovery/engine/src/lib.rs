@@ -14,25 +14,9 @@
 use microkit::Fault;
 use recovery_policy::{MAX_BUDGET, Policy, WhenBudgetSpent};
 
-/// A component's state, as RS publishes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    Starting,
-    Up,
-    Restarting,
-    Down,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Starting => "starting",
-            State::Up => "up",
-            State::Restarting => "restarting",
-            State::Down => "down",
-        }
-    }
-}
+/// A component's state, as RS publishes it (`Stopped` is not used: RS stops a
+/// component only to restart it, or for good as `Down`).
+pub use microkit::status::PdState as State;
 
 /// What RS publishes about a component at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +36,18 @@ pub enum Failure {
     Hang,
     /// A server that depends on it reported it misbehaving.
     Complaint,
+}
+
+impl Failure {
+    /// The failure as a fault record: the kernel's fault, or a fault of kind
+    /// `Hang` or `Complaint`.
+    pub fn as_fault(self) -> Fault {
+        match self {
+            Failure::Fault(f) => f,
+            Failure::Hang => Fault::new(microkit::FaultKind::Hang),
+            Failure::Complaint => Fault::new(microkit::FaultKind::Complaint),
+        }
+    }
 }
 
 /// The last failure, with when it happened.

@@ -163,11 +163,24 @@ pub fn rs_tables(
         .ok_or_else(|| {
             format!("`{rs}` needs a channel to the PD `timer` on which it may call (pp) the timer")
         })?;
+    // The data store, if there is one: RS calls it and shares a buffer with it.
+    let ds = match rs_channels.iter().filter(|c| c.peer == "ds" && c.can_ppcall).map(|c| c.id).min() {
+        None => "None".to_string(),
+        Some(ch) => {
+            let ds_maps: Vec<&str> = sd.pd("ds").map(|d| d.maps.iter().map(|m| m.mr.as_str()).collect()).unwrap_or_default();
+            let buffer = sup
+                .maps
+                .iter()
+                .find(|m| ds_maps.contains(&m.mr.as_str()))
+                .ok_or_else(|| format!("`{rs}` calls `ds` but maps no buffer region that `ds` maps too"))?;
+            format!("Some((::microkit::Channel::new({ch}), crate::region::{}))", sdf::codegen::fn_name(&buffer.mr))
+        }
+    };
     let _ = writeln!(
         out,
         "pub const TABLES: ::rs::Tables<N> = ::rs::Tables {{ names: NAMES, children: CHILDREN, heartbeat: HEARTBEAT, \
          policies: POLICIES, inform: INFORM, escalate: ESCALATE, complaints: COMPLAINTS, \
-         timer: ::microkit::Channel::new({timer}) }};"
+         timer: ::microkit::Channel::new({timer}), ds: {ds} }};"
     );
     Ok(out)
 }
@@ -239,7 +252,7 @@ mod tests {
             t.contains("COMPLAINTS: &[(u8, u8, usize)] = &[(20, 2, 0)];"),
             "{t}"
         );
-        assert!(t.contains("timer: ::microkit::Channel::new(0) };"), "{t}");
+        assert!(t.contains("timer: ::microkit::Channel::new(0), ds: None };"), "{t}");
     }
 
     #[test]

@@ -20,6 +20,9 @@ mod status;
 mod tables;
 
 use alloc::collections::VecDeque;
+use alloc::format;
+
+use ds_api::DsClient;
 
 use microkit::{
     Channel, Child, Fault, FaultAction, Handler, MessageInfo, arch_timer, debug_println, get_mr,
@@ -27,13 +30,17 @@ use microkit::{
 use recovery_engine::{Action, Engine, Failure, Snapshot};
 use timer_api::TimerClient;
 
-pub use status::{FailureText, StatusLine};
+pub use status::status_line;
 pub use tables::Tables;
 
 pub struct Rs<const N: usize> {
     tables: &'static Tables<N>,
     engine: Engine<N>,
     timer: TimerClient,
+    /// The data store, where RS publishes `component.<name>.*`.
+    ds: Option<DsClient>,
+    /// The last publication failed (report only the first of a series).
+    ds_failing: bool,
     /// Actions still to carry out (escalations add more).
     todo: VecDeque<Action>,
 }
@@ -66,7 +73,7 @@ impl<const N: usize> Rs<N> {
                 debug_println!(
                     "rs: {} failed ({}); policy decides",
                     self.tables.names[i],
-                    FailureText(failure)
+                    failure.as_fault()
                 );
             }
             Action::Stop(i) => self.tables.children[i].stop(),
@@ -106,19 +113,37 @@ impl<const N: usize> Rs<N> {
         }
     }
 
-    /// Publishes component `i`'s state, generation and restart count.
+    /// Publishes component `i`'s state, generation and restart count: in DS
+    /// (if the system has one) and as an `@status` line.
     fn publish(&mut self, i: usize, snapshot: Snapshot) {
+        let name = self.tables.names[i];
+        self.put(name, ds_api::component::STATE, snapshot.state.name().as_bytes());
+        self.put(name, ds_api::component::GENERATION, format!("{}", snapshot.generation).as_bytes());
+        self.put(name, ds_api::component::RESTARTS, format!("{}", snapshot.restarts).as_bytes());
         let failure = self.engine.components[i].last_failure.map(|r| r.failure);
-        let line = StatusLine {
-            name: self.tables.names[i],
-            snapshot,
-            failure,
-        };
-        debug_println!("{line}");
+        debug_println!("{}", status_line(name, snapshot, failure));
     }
 
-    /// Publishes component `i`'s last fault (the `@status` line carries it too).
-    fn record(&mut self, _i: usize) {}
+    /// Publishes component `i`'s last failure in DS: the fault and when (ns).
+    fn record(&mut self, i: usize) {
+        if let Some(r) = self.engine.components[i].last_failure {
+            let text = format!("{} at {}", r.failure.as_fault(), r.at_ns);
+            self.put(self.tables.names[i], ds_api::component::LAST_FAULT, text.as_bytes());
+        }
+    }
+
+    fn put(&mut self, name: &str, field: &str, value: &[u8]) {
+        let Some(ds) = &self.ds else { return };
+        let result = ds_api::Key::component(name, field).and_then(|key| ds.put(key.as_str(), value));
+        if let Err(e) = result {
+            if !self.ds_failing {
+                debug_println!("rs: cannot publish {name}.{field} in DS: {e}");
+            }
+            self.ds_failing = true;
+        } else {
+            self.ds_failing = false;
+        }
+    }
 
     fn with_engine(&mut self, f: impl FnOnce(&mut Engine<N>, &mut dyn FnMut(Action))) {
         let todo = &mut self.todo;
@@ -181,12 +206,8 @@ impl<const N: usize> Rs<N> {
                 debug_println!("rs: cannot get ticks from the timer: {e}");
             }
         }
-        let mut rs = Rs {
-            tables,
-            engine,
-            timer,
-            todo: VecDeque::new(),
-        };
+        let ds = tables.ds.map(|(ch, region)| DsClient::new(ch, region()));
+        let mut rs = Rs { tables, engine, timer, ds, ds_failing: false, todo: VecDeque::new() };
         debug_println!("rs: supervising {N} components");
         for i in 0..N {
             rs.publish(i, rs.engine.components[i].snapshot());
