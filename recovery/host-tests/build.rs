@@ -4,15 +4,21 @@ fn main() {
         (
             "systems/recovery/system.xml",
             "recovery_rs",
-            &["flaky", "stuck", "driver", "server", "flooder"][..],
+            &["flaky", "stuck", "driver", "server", "flooder", "watcher"][..],
         ),
         (
             "systems/thousand/system.xml",
             "thousand_rs",
             &["crashy"][..],
         ),
-        ("systems/bench/system.xml", "bench_recovery_rs", &["victim"][..]),
+        (
+            "systems/bench/system.xml",
+            "bench_recovery_rs",
+            &["victim"][..],
+        ),
     ];
+    ds_build::generate("recovery_ds", "systems/recovery/system.xml");
+    ds_build::generate("thousand_ds", "systems/thousand/system.xml");
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     for (system, rs, programs) in systems {
         let mut all = programs.to_vec();

@@ -3,7 +3,10 @@
 fn main() {
     microkit_build::generate(&["rs"], "../../system.xml");
     let (system, sd) = microkit_build::system("../../system.xml");
-    let policies = system.parent().unwrap_or(std::path::Path::new(".")).join("policies");
+    let policies = system
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("policies");
     println!("cargo:rerun-if-changed={}", policies.display());
     let tables = recovery_policy::tables::for_system(&system, &sd).unwrap_or_else(|errors| {
         for e in &errors {

@@ -50,6 +50,10 @@ enum Cmd {
         /// seL4 kernel configuration (`--target qemu` only).
         #[arg(long, default_value = "debug")]
         config: KernelConfig,
+        /// Show a live status table, refreshed in place (like `top`), with the
+        /// last console lines under it (host kernel).
+        #[arg(long)]
+        status: bool,
     },
     /// Build every PD of the system: `host` binaries or `sel4` ELFs.
     Build {
@@ -108,8 +112,13 @@ fn main() -> ExitCode {
         | Cmd::Build { target: BuildTarget::Host, config: KernelConfig::Release } => {
             Err("--config applies to seL4 only (--target qemu for run, --target sel4 for build)".into())
         }
-        Cmd::Run { target: RunTarget::Host, run_for, inject, .. } => run_host::run(&ws, run_for, &inject),
-        Cmd::Run { target: RunTarget::Qemu, run_for, inject, config } => run_qemu::run(&ws, run_for, &inject, config),
+        Cmd::Run { target: RunTarget::Host, run_for, inject, status, .. } => run_host::run(&ws, run_for, &inject, status),
+        Cmd::Run { target: RunTarget::Qemu, status: true, .. } => {
+            Err("--status is for the host kernel; on QEMU the table is printed at the end (--for)".into())
+        }
+        Cmd::Run { target: RunTarget::Qemu, run_for, inject, config, .. } => {
+            run_qemu::run(&ws, run_for, &inject, config)
+        }
         Cmd::Build { target, config } => ws.load_system().and_then(|sd| match target {
             BuildTarget::Host => ws.build_host(&sd).map(|dir| println!("built host PDs in {}", dir.display())),
             BuildTarget::Sel4 => sel4::build(&ws, &sd, &sel4::Options { config, inject: Vec::new() }).map(|_| ()),

@@ -13,8 +13,8 @@ pub fn run(ws: &Workspace, run_for: Option<Duration>, inject: &[Injection], conf
     let image = sel4::image(ws, &sd, &opts)?;
     if !inject.is_empty() {
         println!(
-            "[xtask] note: on seL4 xtask does not inject anything itself; the schedule takes effect only \
-             if a PD of the system carries out microkit::inject_schedule() (the reincarnation server's job)"
+            "[xtask] the injection schedule is compiled into the PDs; the reincarnation server carries it \
+             out (times count from its start)"
         );
     }
     let Some(run_for) = run_for else {

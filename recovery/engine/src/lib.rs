@@ -249,6 +249,12 @@ impl<const N: usize> Engine<N> {
             out(Action::Escalate(i));
         }
         let delay = policy.backoff_ns(c.streak);
+        if delay != 0 && !running {
+            // The faulted thread waits for a fault reply that will not come:
+            // stop it while it backs off (on seL4 this also retires the
+            // pending reply; callers of it are answered with PEER_FAULTED).
+            out(Action::Stop(i));
+        }
         c.streak = c.streak.saturating_add(1);
         c.state = State::Restarting;
         c.since_ns = now;
@@ -455,10 +461,14 @@ mod tests {
         let mut delays = Vec::new();
         for _ in 0..5 {
             now += MS;
-            r.fail(0, crash(), now);
+            let a = r.fail(0, crash(), now);
             match r.e.next_restart_at() {
                 Some(at) => {
                     delays.push(at - now);
+                    assert!(
+                        a.contains(&Action::Stop(0)),
+                        "a faulted component is stopped during its backoff: {a:?}"
+                    );
                     assert!(r.tick(at - 1).is_empty(), "not before the backoff ends");
                     assert!(r.tick(at).contains(&Action::Restart(0)));
                     now = at;

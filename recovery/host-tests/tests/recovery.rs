@@ -65,7 +65,7 @@ impl Console {
                         return (line, at);
                     }
                 }
-                Ok(Event::Fault { pd: p, .. }) if p == "rs" || p == "timer" => {
+                Ok(Event::Fault { pd: p, .. }) if ["rs", "timer", "ds"].contains(&p.as_str()) => {
                     panic!("{p} itself faulted");
                 }
                 Ok(_) => {}
@@ -153,11 +153,20 @@ fn crash_hang_complaint_backoff_and_budget() {
         .unwrap();
     console.wait(
         "rs",
-        "@status pd=driver state=restarting generation=1 restarts=1 fault=vm-fault addr 0x10",
+        "@status pd=driver state=restarting generation=1 restarts=1 fault=vm-fault addr=0x10",
     );
     console.wait("driver", "driver: boot 3");
     console.wait("rs", "@status pd=driver state=up generation=2 restarts=2");
     console.wait("server", "informed that a driver failed");
+    // ... and published in DS: the subscriber is notified and reads the new
+    // generation, the state and the fault.
+    console.wait("watcher", "watcher: component.driver.generation = 2");
+    console.wait(
+        "watcher",
+        "watcher: component.driver.last_fault = vm-fault addr 0x10",
+    );
+    let (line, _) = console.wait("watcher", "watcher: component.driver.state = up");
+    assert_eq!(line, "watcher: component.driver.state = up");
 
     // A hang: the driver stops answering heartbeats; caught within
     // period × misses (2 × 50 ms) plus a tick, and restarted.
@@ -202,7 +211,7 @@ fn rs_survives_a_thousand_crashes_in_a_row() {
     console.wait("crashy", "crashy: boot 1001: staying up");
     console.wait(
         "rs",
-        "@status pd=crashy state=up generation=1000 restarts=1000 fault=vm-fault addr 0x10",
+        "@status pd=crashy state=up generation=1000 restarts=1000 fault=vm-fault addr=0x10",
     );
     // RS still works: one more crash is recovered like the first.
     machine
@@ -215,7 +224,7 @@ fn rs_survives_a_thousand_crashes_in_a_row() {
     let status = machine.shutdown().unwrap();
     let crashy = status.iter().find(|s| s.name == "crashy").unwrap();
     assert_eq!(crashy.restarts, 1001, "the kernel counted every restart");
-    for pd in ["rs", "timer"] {
+    for pd in ["rs", "timer", "ds"] {
         let s = status.iter().find(|s| s.name == pd).unwrap();
         assert!(s.last_fault.is_none(), "{pd}: {:?}", s.last_fault);
     }

@@ -21,11 +21,13 @@ mod tables;
 
 use alloc::collections::VecDeque;
 use alloc::format;
+use alloc::vec::Vec;
 
 use ds_api::DsClient;
 
 use microkit::{
-    Channel, Child, Fault, FaultAction, Handler, MessageInfo, arch_timer, debug_println, get_mr,
+    Channel, Child, Fault, FaultAction, Handler, InjectKind, MessageInfo, arch_timer,
+    debug_println, get_mr,
 };
 use recovery_engine::{Action, Engine, Failure, Snapshot};
 use timer_api::TimerClient;
@@ -41,6 +43,9 @@ pub struct Rs<const N: usize> {
     ds: Option<DsClient>,
     /// The last publication failed (report only the first of a series).
     ds_failing: bool,
+    /// Failures to inject at a time after boot (`--inject` on seL4, compiled in
+    /// as `REINCARNATE_INJECT`): (component, kind, when in ns), by time.
+    injections: VecDeque<(usize, InjectKind, u64)>,
     /// Actions still to carry out (escalations add more).
     todo: VecDeque<Action>,
 }
@@ -117,9 +122,21 @@ impl<const N: usize> Rs<N> {
     /// (if the system has one) and as an `@status` line.
     fn publish(&mut self, i: usize, snapshot: Snapshot) {
         let name = self.tables.names[i];
-        self.put(name, ds_api::component::STATE, snapshot.state.name().as_bytes());
-        self.put(name, ds_api::component::GENERATION, format!("{}", snapshot.generation).as_bytes());
-        self.put(name, ds_api::component::RESTARTS, format!("{}", snapshot.restarts).as_bytes());
+        self.put(
+            name,
+            ds_api::component::STATE,
+            snapshot.state.name().as_bytes(),
+        );
+        self.put(
+            name,
+            ds_api::component::GENERATION,
+            format!("{}", snapshot.generation).as_bytes(),
+        );
+        self.put(
+            name,
+            ds_api::component::RESTARTS,
+            format!("{}", snapshot.restarts).as_bytes(),
+        );
         let failure = self.engine.components[i].last_failure.map(|r| r.failure);
         debug_println!("{}", status_line(name, snapshot, failure));
     }
@@ -128,13 +145,30 @@ impl<const N: usize> Rs<N> {
     fn record(&mut self, i: usize) {
         if let Some(r) = self.engine.components[i].last_failure {
             let text = format!("{} at {}", r.failure.as_fault(), r.at_ns);
-            self.put(self.tables.names[i], ds_api::component::LAST_FAULT, text.as_bytes());
+            self.put(
+                self.tables.names[i],
+                ds_api::component::LAST_FAULT,
+                text.as_bytes(),
+            );
+        }
+    }
+
+    /// Carries out the scheduled injections that are due.
+    fn inject_due(&mut self, now: u64) {
+        while let Some(&(i, kind, _)) = self.injections.front().filter(|(_, _, at)| *at <= now) {
+            self.injections.pop_front();
+            debug_println!(
+                "rs: injecting {kind} into {} (schedule)",
+                self.tables.names[i]
+            );
+            self.tables.children[i].inject(kind);
         }
     }
 
     fn put(&mut self, name: &str, field: &str, value: &[u8]) {
         let Some(ds) = &self.ds else { return };
-        let result = ds_api::Key::component(name, field).and_then(|key| ds.put(key.as_str(), value));
+        let result =
+            ds_api::Key::component(name, field).and_then(|key| ds.put(key.as_str(), value));
         if let Err(e) = result {
             if !self.ds_failing {
                 debug_println!("rs: cannot publish {name}.{field} in DS: {e}");
@@ -156,6 +190,7 @@ impl<const N: usize> Handler for Rs<N> {
     fn notified(&mut self, ch: Channel) {
         let now = arch_timer::now_ns();
         if ch == self.timer.channel() {
+            self.inject_due(now);
             self.with_engine(|e, out| e.on_tick(now, &mut |a| out(a)));
         } else if let Some(i) = self.component_of_heartbeat(ch) {
             self.with_engine(|e, out| e.on_alive(i, now, &mut |a| out(a)));
@@ -198,7 +233,25 @@ impl<const N: usize> Rs<N> {
         let now = arch_timer::now_ns();
         let engine = Engine::new(tables.policies, now);
         let timer = TimerClient::new(tables.timer);
-        if let Some(period) = engine.tick_period_ns() {
+        let mut injections: Vec<(usize, InjectKind, u64)> = microkit::inject_schedule()
+            .iter()
+            .filter_map(|s| {
+                let i = tables.names.iter().position(|n| *n == s.pd)?;
+                Some((
+                    i,
+                    s.kind,
+                    now.saturating_add(s.at.as_nanos().min(u64::MAX as u128) as u64),
+                ))
+            })
+            .collect();
+        injections.sort_by_key(|(_, _, at)| *at);
+        let tick = match engine.tick_period_ns() {
+            Some(period) => Some(period),
+            // Injections need ticks even without heartbeats.
+            None if !injections.is_empty() => Some(100_000_000),
+            None => None,
+        };
+        if let Some(period) = tick {
             // Ticks at a tenth of the shortest heartbeat period bound the detection
             // jitter; never faster than the timer allows.
             let tick = (period / 10).max(timer_api::MIN_PERIOD_NS);
@@ -207,7 +260,15 @@ impl<const N: usize> Rs<N> {
             }
         }
         let ds = tables.ds.map(|(ch, region)| DsClient::new(ch, region()));
-        let mut rs = Rs { tables, engine, timer, ds, ds_failing: false, todo: VecDeque::new() };
+        let mut rs = Rs {
+            tables,
+            engine,
+            timer,
+            ds,
+            ds_failing: false,
+            injections: injections.into(),
+            todo: VecDeque::new(),
+        };
         debug_println!("rs: supervising {N} components");
         for i in 0..N {
             rs.publish(i, rs.engine.components[i].snapshot());

@@ -1,7 +1,7 @@
 //! The component `cargo xtask bench recovery` crashes and hangs over and over.
 #![forbid(unsafe_code)]
 
-use microkit::{debug_println, Handler};
+use microkit::{Handler, debug_println};
 
 microkit::include_system!("victim");
 
