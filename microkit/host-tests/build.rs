@@ -1,3 +1,3 @@
 fn main() {
-    microkit_build::generate(&["supervisor", "prober", "fresh", "ipc_client", "ipc_server"], "system.xml");
+    microkit_build::generate(&["supervisor", "prober", "fresh", "ipc_client", "ipc_server", "injectee"], "system.xml");
 }

@@ -27,6 +27,9 @@ pub struct DeviceArgs {
     pub host_port: u16,
 }
 
+/// File beside `loader.img` with QEMU's device arguments, one a line.
+pub const QEMU_ARGS: &str = "qemu-args";
+
 /// The default disk image, created (zeroed, 16 MiB) if missing.
 pub fn default_disk(root: &Path) -> Result<PathBuf, Error> {
     let path = root.join("target").join("reincarnate-disk.img");
@@ -39,8 +42,11 @@ pub fn default_disk(root: &Path) -> Result<PathBuf, Error> {
 
 impl DeviceArgs {
     /// The host kernel's device configuration.
-    pub fn host(&self, root: &Path) -> Result<DeviceConfig, Error> {
+    /// The host kernel's device configuration (`live`: the terminal shows the
+    /// live status view, so the console cannot have it).
+    pub fn host(&self, root: &Path, live: bool) -> Result<DeviceConfig, Error> {
         let console = match self.console.as_str() {
+            "stdio" if live => ConsoleIo::Discard,
             "stdio" => ConsoleIo::Stdio,
             "none" => ConsoleIo::Discard,
             other => match other.strip_prefix("socket:") {
@@ -57,6 +63,13 @@ impl DeviceArgs {
             None => default_disk(root)?,
         };
         Ok(DeviceConfig { disk: Some(disk), console, net, mac: None })
+    }
+
+    /// Writes [`QEMU_ARGS`] beside `image`.
+    pub fn write_qemu_args(&self, root: &Path, sd: &SystemDescription, image: &Path) -> Result<(), Error> {
+        let args = self.qemu(root, sd)?;
+        std::fs::write(image.with_file_name(QEMU_ARGS), args.join("\n") + "\n")?;
+        Ok(())
     }
 
     /// QEMU's devices, each pinned to the slot system.xml gives it.

@@ -3,10 +3,14 @@
 
 mod bench;
 mod bench_drivers;
+mod bench_recovery;
 mod devices;
 mod inject;
+mod qemu;
 mod run_host;
+mod run_qemu;
 mod sel4;
+mod status;
 mod test;
 mod workspace;
 
@@ -17,6 +21,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use inject::Injection;
+use sel4::KernelConfig;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Build, run, check and measure a reincarnate system")]
@@ -30,37 +35,58 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Boot the system on the host kernel (Ctrl-C stops it).
+    /// Boot the system on the host kernel (Ctrl-C stops it) or on seL4/QEMU.
     Run {
         /// Where: `host` (the host kernel) or `qemu` (seL4 on QEMU; needs MICROKIT_SDK).
         #[arg(long, default_value = "host")]
         target: RunTarget,
-        /// Run for this long, stop, and print the status table (e.g. 5s).
+        /// Run for this long, stop, and print the status table (e.g. 5s). On QEMU
+        /// the table comes from the `@status` lines on the console.
         #[arg(long = "for", value_parser = humantime::parse_duration)]
         run_for: Option<Duration>,
-        /// Inject a fault: PD:KIND@TIME, KIND one of crash, panic, hang, exit (repeatable).
+        /// Inject a fault: PD:KIND@TIME, KIND one of crash, panic, hang, exit
+        /// (repeatable). On QEMU the schedule is compiled into the PDs
+        /// (REINCARNATE_INJECT) and carried out inside the system.
         #[arg(long, value_parser = Injection::parse)]
         inject: Vec<Injection>,
         #[command(flatten)]
         devices: devices::DeviceArgs,
+        /// seL4 kernel configuration (`--target qemu` only).
+        #[arg(long, default_value = "debug")]
+        config: KernelConfig,
+        /// Show a live status table, refreshed in place (like `top`), with the
+        /// last console lines under it (host kernel).
+        #[arg(long)]
+        status: bool,
     },
     /// Build every PD of the system: `host` binaries or `sel4` ELFs.
     Build {
         #[arg(long, default_value = "host")]
         target: BuildTarget,
+        /// seL4 kernel configuration the PDs are for (`--target sel4` only):
+        /// `release` compiles debug output out (a release kernel has no debug console).
+        #[arg(long, default_value = "debug")]
+        config: KernelConfig,
     },
     /// Build loader.img with the Microkit SDK (MICROKIT_SDK).
-    Image,
+    Image {
+        /// Microkit SDK configuration (`debug` or `release`).
+        #[arg(long, default_value = "debug")]
+        config: KernelConfig,
+    },
     /// Validate the system description; print every error.
     Check,
     /// Print the capabilities of every PD (least-privilege audit).
     Caps,
     /// Run everything CI runs.
     Test,
-    /// Measure and print figures.
+    /// Measure and print figures: `bench [ipc]` on the host kernel, `bench --target qemu` on seL4.
     Bench {
+        /// Where: `host` (the host kernel) or `qemu` (seL4 on QEMU; needs MICROKIT_SDK).
+        #[arg(long, default_value = "host")]
+        target: RunTarget,
         #[command(subcommand)]
-        what: bench::Bench,
+        what: Option<bench::Bench>,
     },
 }
 
@@ -86,31 +112,34 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Cmd::Run { target: RunTarget::Host, run_for, inject, devices } => run_host::run(&ws, run_for, &inject, &devices),
-        Cmd::Run { target: RunTarget::Qemu, run_for, inject, devices } => {
-            if inject.is_empty() {
-                ws.load_system()
-                    .and_then(|sd| {
-                        let img = sel4::image(&ws, &sd)?;
-                        let args = devices.qemu(&ws.root, &sd)?;
-                        sel4::qemu(&img, &args, run_for)
-                    })
-                    .map(|_| ())
-            } else {
-                Err("--inject is not available on QEMU yet".into())
-            }
+        Cmd::Run { target: RunTarget::Host, config: KernelConfig::Release, .. }
+        | Cmd::Build { target: BuildTarget::Host, config: KernelConfig::Release } => {
+            Err("--config applies to seL4 only (--target qemu for run, --target sel4 for build)".into())
         }
-        Cmd::Build { target } => ws.load_system().and_then(|sd| match target {
+        Cmd::Run { target: RunTarget::Host, run_for, inject, status, devices, .. } => {
+            run_host::run(&ws, run_for, &inject, status, &devices)
+        }
+        Cmd::Run { target: RunTarget::Qemu, status: true, .. } => {
+            Err("--status is for the host kernel; on QEMU the table is printed at the end (--for)".into())
+        }
+        Cmd::Run { target: RunTarget::Qemu, run_for, inject, config, devices, .. } => {
+            run_qemu::run(&ws, run_for, &inject, config, &devices)
+        }
+        Cmd::Build { target, config } => ws.load_system().and_then(|sd| match target {
             BuildTarget::Host => ws.build_host(&sd).map(|dir| println!("built host PDs in {}", dir.display())),
-            BuildTarget::Sel4 => sel4::build(&ws, &sd).map(|_| ()),
+            BuildTarget::Sel4 => sel4::build(&ws, &sd, &sel4::Options { config, inject: Vec::new() }).map(|_| ()),
         }),
-        Cmd::Image => ws.load_system().and_then(|sd| sel4::image(&ws, &sd)).map(|img| println!("{}", img.display())),
+        Cmd::Image { config } => ws
+            .load_system()
+            .and_then(|sd| sel4::image(&ws, &sd, &sel4::Options { config, inject: Vec::new() }))
+            .map(|img| println!("{}", img.display())),
         Cmd::Check => ws.load_system().map(|sd| {
             println!("{}: ok ({} protection domains)", ws.system.display(), sd.all_pds().len());
         }),
         Cmd::Caps => ws.load_system().map(|sd| print!("{}", sdf::caps::report(&sd))),
         Cmd::Test => test::run(&ws),
-        Cmd::Bench { what } => bench::run(&ws, what),
+        Cmd::Bench { target: RunTarget::Host, what } => bench::run(&ws, what.unwrap_or_default()),
+        Cmd::Bench { target: RunTarget::Qemu, what } => bench::run_qemu(&ws, what.unwrap_or_default()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

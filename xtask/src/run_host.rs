@@ -1,15 +1,81 @@
 //! `cargo xtask run`: the system on the host kernel.
+//!
+//! The status table (at the end, and live with `--status`) is what the system
+//! publishes: the reincarnation server's `@status` lines for the components it
+//! supervises, and the host kernel's own view for the PDs nobody supervises
+//! (the trusted base: RS itself, the data store, the timer).
 
-use std::sync::mpsc;
+use std::collections::VecDeque;
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use host_kernel::{status_table, Config, Machine};
+use host_kernel::{Config, Event, Machine, PdStatus};
 
-use crate::devices::DeviceArgs;
 use crate::inject::Injection;
+use crate::devices::DeviceArgs;
+use crate::status::{self, Known, Row};
 use crate::workspace::{Error, Workspace};
 
-pub fn run(ws: &Workspace, run_for: Option<Duration>, injections: &[Injection], devices: &DeviceArgs) -> Result<(), Error> {
+/// How often the live view is redrawn.
+const REFRESH: Duration = Duration::from_millis(250);
+/// Console lines shown under the live table.
+const TAIL: usize = 12;
+
+/// What the console said so far.
+struct Console {
+    rx: Receiver<Event>,
+    status_lines: Vec<String>,
+    tail: VecDeque<String>,
+}
+
+impl Console {
+    fn pump(&mut self) {
+        while let Ok(ev) = self.rx.try_recv() {
+            let text = match ev {
+                Event::Output { pd, line, .. } => {
+                    if line.contains(microkit::status::STATUS_MARK) {
+                        self.status_lines.push(line.clone());
+                    }
+                    format!("[{pd}] {line}")
+                }
+                Event::Log { line, .. } => format!("[kernel] {line}"),
+                _ => continue,
+            };
+            if self.tail.len() == TAIL {
+                self.tail.pop_front();
+            }
+            self.tail.push_back(text);
+        }
+    }
+
+    /// Rows from the `@status` lines, the kernel's view for the other PDs.
+    fn rows(&self, kernel: &[PdStatus]) -> Vec<Row> {
+        let names: Vec<String> = kernel.iter().map(|k| k.name.clone()).collect();
+        let (mut rows, errors) = status::from_console(&names, self.status_lines.iter().map(String::as_str));
+        for e in errors {
+            eprintln!("[xtask] {e}");
+        }
+        for row in rows.iter_mut().filter(|r| r.last.is_none()) {
+            if let Some(k) = kernel.iter().find(|k| k.name == row.pd) {
+                row.last = Some(Known {
+                    state: k.state_name(),
+                    generation: k.generation,
+                    restarts: k.restarts,
+                    fault: k.last_fault,
+                });
+            }
+        }
+        rows
+    }
+}
+
+pub fn run(
+    ws: &Workspace,
+    run_for: Option<Duration>,
+    injections: &[Injection],
+    live: bool,
+    devices: &DeviceArgs,
+) -> Result<(), Error> {
     let sd = ws.load_system()?;
     for i in injections {
         if sd.pd(&i.pd).is_none() {
@@ -21,14 +87,19 @@ pub fn run(ws: &Workspace, run_for: Option<Duration>, injections: &[Injection], 
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })?;
-    let devices = devices.host(&ws.root)?;
-    let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: true, subscribers: Vec::new() }, devices)?;
+    let (tx, rx) = mpsc::channel();
+    let devices = devices.host(&ws.root, live)?;
+    let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: !live, subscribers: vec![tx] }, devices)?;
+    let mut console = Console { rx, status_lines: Vec::new(), tail: VecDeque::new() };
     let start = Instant::now();
     let mut pending: Vec<&Injection> = injections.iter().collect();
     pending.sort_by_key(|i| i.at);
     let mut pending = pending.into_iter().peekable();
     loop {
-        let next = [pending.peek().map(|i| i.at), run_for].into_iter().flatten().min();
+        let mut next = [pending.peek().map(|i| i.at), run_for].into_iter().flatten().min();
+        if live {
+            next = Some(next.map_or(start.elapsed() + REFRESH, |n| n.min(start.elapsed() + REFRESH)));
+        }
         let wait = next.map(|at| at.saturating_sub(start.elapsed()));
         let stopped = match wait {
             Some(wait) => stop_rx.recv_timeout(wait).is_ok(),
@@ -39,14 +110,33 @@ pub fn run(ws: &Workspace, run_for: Option<Duration>, injections: &[Injection], 
             break;
         }
         while let Some(i) = pending.next_if(|i| i.at <= start.elapsed()) {
-            println!("[xtask] injecting {} into {} at {:?}", i.kind, i.pd, start.elapsed());
+            let line = format!("[xtask] injecting {} into {} at {:?}", i.kind, i.pd, start.elapsed());
+            if live {
+                console.tail.push_back(line);
+            } else {
+                println!("{line}");
+            }
             machine.inject(&i.pd, i.kind)?;
+        }
+        if live {
+            console.pump();
+            let rows = console.rows(&machine.status()?);
+            // Home, clear, table, console tail.
+            print!("\x1b[H\x1b[2J{} after {:.1?} (Ctrl-C stops)\n\n{}", ws.system.display(), start.elapsed(), status::table(&rows));
+            println!();
+            for line in &console.tail {
+                println!("{line}");
+            }
         }
         if run_for.is_some_and(|d| start.elapsed() >= d) {
             break;
         }
     }
-    let status = machine.shutdown()?;
-    print!("\n{}", status_table(&status));
+    let kernel = machine.status()?;
+    machine.shutdown()?;
+    // Lines printed just before the end are still on their way.
+    std::thread::sleep(Duration::from_millis(50));
+    console.pump();
+    print!("\n{}", status::table(&console.rows(&kernel)));
     Ok(())
 }

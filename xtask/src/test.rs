@@ -1,8 +1,15 @@
 //! `cargo xtask test`: everything CI runs.
 
+use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
+use crate::qemu::{Outcome, Qemu};
+use crate::sel4::{self, KernelConfig, Options};
 use crate::workspace::{Error, Workspace};
+
+/// How long a QEMU boot test may take (it takes a few seconds).
+const QEMU_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn step(ws: &Workspace, what: &str, args: &[&str]) -> Result<(), Error> {
     println!("[xtask test] {what}: cargo {}", args.join(" "));
@@ -14,20 +21,98 @@ pub fn run(ws: &Workspace) -> Result<(), Error> {
     step(ws, "unit and host-kernel tests", &["test", "--workspace", "--release"])?;
     let sd = ws.load_system()?;
     println!("[xtask test] cross-build of every PD for seL4");
-    crate::sel4::build(ws, &sd)?;
-    match crate::sel4::sdk() {
+    let debug_elfs = sel4::build(ws, &sd, &Options::default())?;
+    release_has_no_debug_output(ws, &debug_elfs)?;
+    match sel4::sdk() {
         None => println!("[xtask test] SKIPPED: seL4 image and QEMU boot tests: MICROKIT_SDK is not set"),
         Some(_) => {
-            let image = crate::sel4::image(ws, &sd)?;
-            let devices = crate::devices::DeviceArgs { console: "none".into(), ..Default::default() }.qemu(&ws.root, &sd)?;
-            let console = crate::sel4::qemu(&image, &devices, Some(std::time::Duration::from_secs(30)))?;
-            let needed = ["MON|INFO: Microkit Monitor started!", "counter: boot 1", "ping: pong answered label 0 checksum 1462 (correct)", "blk_client: done"];
-            let missing: Vec<_> = needed.iter().filter(|n| !console.contains(*n)).collect();
-            if !missing.is_empty() {
-                return Err(format!("QEMU boot: the console never printed {missing:?}").into());
-            }
-            println!("[xtask test] QEMU boot: every PD reported");
+            boot_main_system(ws)?;
+            recovery_test_system(ws)?;
         }
     }
     Ok(())
+}
+
+/// PDs built for a release kernel must not call `seL4_DebugPutChar` (the kernel
+/// has no such system call); the debug build must (else this check proves nothing).
+fn release_has_no_debug_output(ws: &Workspace, debug_elfs: &Path) -> Result<(), Error> {
+    println!("[xtask test] cross-build for a release kernel: debug output must be compiled out");
+    let sd = ws.load_system()?;
+    let release_elfs = sel4::build(ws, &sd, &Options { config: KernelConfig::Release, inject: Vec::new() })?;
+    let mut checked = 0;
+    for program in sdf::codegen::program_names(&sd) {
+        let file = format!("{program}.elf");
+        let debug = std::fs::read(debug_elfs.join(&file))?;
+        let release = std::fs::read(release_elfs.join(&file))?;
+        if !sel4::contains_debug_put_char(&debug) {
+            return Err(format!("{file} (debug): no seL4_DebugPutChar found; the check is out of date").into());
+        }
+        if sel4::contains_debug_put_char(&release) {
+            return Err(format!("{file} (release) still calls seL4_DebugPutChar").into());
+        }
+        checked += 1;
+    }
+    println!("[xtask test] release config: no seL4_DebugPutChar in {checked} PD ELFs (present in the debug ones)");
+    Ok(())
+}
+
+/// Boots the main system and waits until every PD reported.
+fn boot_main_system(ws: &Workspace) -> Result<(), Error> {
+    let sd = ws.load_system()?;
+    let image = sel4::image(ws, &sd, &Options::default())?;
+    let needed = ["MON|INFO: Microkit Monitor started!", "counter: boot 1", "ping: pong answered label 0 checksum 1462 (correct)"];
+    let mut qemu = Qemu::spawn(&image, false)?;
+    let mut seen = vec![false; needed.len()];
+    qemu.run_until(QEMU_TIMEOUT, |line| {
+        for (n, s) in needed.iter().zip(seen.iter_mut()) {
+            *s |= line.text.contains(n);
+        }
+        seen.iter().all(|s| *s)
+    });
+    qemu.stop();
+    let missing: Vec<_> = needed.iter().zip(&seen).filter(|(_, s)| !**s).map(|(n, _)| *n).collect();
+    if !missing.is_empty() {
+        return Err(format!("QEMU boot of {}: the console never printed {missing:?}; it printed:\n{}", ws.system.display(), qemu.console_text()).into());
+    }
+    println!("[xtask test] QEMU boot of system.xml: every PD reported");
+    Ok(())
+}
+
+/// Boots `microkit/qemu-tests/system.xml` and checks its console against
+/// `microkit/qemu-tests/expected.txt`, in order.
+fn recovery_test_system(ws: &Workspace) -> Result<(), Error> {
+    let test_ws = Workspace { root: ws.root.clone(), system: ws.root.join("microkit/qemu-tests/system.xml") };
+    let sd = test_ws.load_system()?;
+    let image = sel4::image(&test_ws, &sd, &Options::default())?;
+    println!("[xtask test] QEMU recovery test: booting {}", image.display());
+    let mut qemu = Qemu::spawn(&image, false)?;
+    let mut texts: Vec<String> = Vec::new();
+    let mut verdict = Ok(false);
+    let outcome = qemu.run_until(QEMU_TIMEOUT, |line| {
+        texts.push(line.text.clone());
+        verdict = qemu_tests::check_console(texts.iter().map(String::as_str)).map_err(|e| e.to_string());
+        !matches!(verdict, Ok(false))
+    });
+    qemu.stop();
+    let console = qemu.console_text();
+    match verdict {
+        Ok(true) => {
+            let at = qemu.console.last().map(|l| l.at).unwrap_or_default();
+            println!(
+                "[xtask test] QEMU recovery test: passed ({} expected lines in order, {:.1} s after QEMU started)",
+                qemu_tests::expected_lines().count(),
+                at.as_secs_f64()
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!("QEMU recovery test: {e}\nthe console:\n{console}").into()),
+        Ok(false) => {
+            let missing = qemu_tests::first_missing(texts.iter().map(String::as_str)).unwrap_or("?");
+            let why = match outcome {
+                Outcome::Exited => "QEMU ended".to_string(),
+                _ => format!("timed out after {QEMU_TIMEOUT:?}"),
+            };
+            Err(format!("QEMU recovery test: {why} before the console showed {missing:?}\nthe console:\n{console}").into())
+        }
+    }
 }

@@ -21,14 +21,23 @@ impl Workspace {
             .parent()
             .ok_or("xtask is not inside the workspace")?
             .to_path_buf();
-        let system = if system.is_absolute() { system.to_path_buf() } else { std::env::current_dir()?.join(system) };
+        let system = if system.is_absolute() {
+            system.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(system)
+        };
         Ok(Workspace { root, system })
     }
 
     /// Loads and validates the system description; every error is printed.
     pub fn load_system(&self) -> Result<SystemDescription, Error> {
         SystemDescription::load(&self.system).map_err(|errors| {
-            format!("{} error(s) in {}:\n{errors}", errors.len(), self.system.display()).into()
+            format!(
+                "{} error(s) in {}:\n{errors}",
+                errors.len(),
+                self.system.display()
+            )
+            .into()
         })
     }
 
@@ -40,6 +49,8 @@ impl Workspace {
         (self.system != default).then_some(("REINCARNATE_SYSTEM", self.system.as_path()))
     }
 
+    /// Builds the host binary of every program in the system (release);
+    /// returns the directory holding them.
     /// The workspace packages that hold `programs` (binaries), so a build selects
     /// only them: building `--bin`s alone would resolve features for every member,
     /// and host-only crates (the host kernel, xtask) would switch on `std`
@@ -70,12 +81,11 @@ impl Workspace {
         Ok(out)
     }
 
-    /// Builds the host binary of every program in the system (release);
-    /// returns the directory holding them.
     pub fn build_host(&self, sd: &SystemDescription) -> Result<PathBuf, Error> {
         let programs = sdf::codegen::program_names(sd);
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(&self.root).args(["build", "--release", "--quiet"]);
+        cmd.current_dir(&self.root)
+            .args(["build", "--release", "--quiet"]);
         for p in self.packages_of(&programs)? {
             cmd.args(["-p", &p]);
         }

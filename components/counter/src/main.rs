@@ -1,10 +1,13 @@
-//! Counts its own boots three ways: in `.data`, in `.bss` and in a shared region.
-//! A fresh copy after a restart starts the statics over; the region keeps counting.
+//! Counts its own boots four ways: in `.data`, in `.bss`, in a shared region and
+//! in its private state in the data store. A fresh copy after a restart starts
+//! the statics over; the region keeps counting; the state it backed up in DS
+//! comes back with `restore`.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use ds_api::DsClient;
 use microkit::{debug_println, Handler};
 
 microkit::include_system!("counter");
@@ -18,6 +21,21 @@ struct Counter;
 
 impl Handler for Counter {}
 
+/// The private state kept in DS: the number of boots it has backed up.
+fn restore_and_backup(ds: &DsClient) -> Result<u64, ds_api::DsError> {
+    let mut blob = [0u8; 8];
+    let before = match ds.restore(&mut blob)? {
+        Some(8) => u64::from_le_bytes(blob),
+        Some(n) => {
+            debug_println!("counter: ignoring a backed-up state of {n} bytes");
+            0
+        }
+        None => 0,
+    };
+    ds.backup(&(before + 1).to_le_bytes())?;
+    Ok(before + 1)
+}
+
 fn init() -> Counter {
     let data = DATA_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
     let bss = BSS_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
@@ -27,6 +45,10 @@ fn init() -> Counter {
         debug_println!("counter: cannot record the boot: {e}");
     }
     debug_println!("counter: boot {boots}: data counter {data}, bss counter {bss}");
+    match restore_and_backup(&DsClient::new(channel::DS, region::ds_counter())) {
+        Ok(n) => debug_println!("counter: state in DS restored and backed up: boot {n}"),
+        Err(e) => debug_println!("counter: no state in DS: {e}"),
+    }
     Counter
 }
 

@@ -18,9 +18,10 @@ use std::path::PathBuf;
 /// Environment variable naming the system description to build for.
 pub const SYSTEM_ENV: &str = "REINCARNATE_SYSTEM";
 
-/// Generates the constants of each program; stops the build with every error of
-/// the system description if it is invalid.
-pub fn generate(programs: &[&str], default_system: &str) {
+/// The system description this build is for (see the crate docs), loaded and
+/// validated; stops the build with every error if it is invalid. Registers the
+/// file and the variable with cargo, so a change rebuilds.
+pub fn system(default_system: &str) -> (PathBuf, sdf::SystemDescription) {
     println!("cargo:rerun-if-env-changed={SYSTEM_ENV}");
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let path = match std::env::var(SYSTEM_ENV) {
@@ -28,16 +29,47 @@ pub fn generate(programs: &[&str], default_system: &str) {
         _ => manifest_dir.join(default_system),
     };
     println!("cargo:rerun-if-changed={}", path.display());
-    let sd = match sdf::SystemDescription::load(&path) {
-        Ok(sd) => sd,
+    match sdf::SystemDescription::load(&path) {
+        Ok(sd) => (path, sd),
         Err(errors) => {
             eprintln!("{errors}");
             panic!("{} is not a valid system description ({} errors above)", path.display(), errors.len());
         }
-    };
+    }
+}
+
+/// Loads the system description at `path` (relative to the crate), ignoring
+/// `$REINCARNATE_SYSTEM`: for test crates whose PDs belong to fixed systems.
+pub fn fixed_system(path: &str) -> (PathBuf, sdf::SystemDescription) {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let path = manifest_dir.join(path);
+    println!("cargo:rerun-if-changed={}", path.display());
+    match sdf::SystemDescription::load(&path) {
+        Ok(sd) => (path, sd),
+        Err(errors) => {
+            eprintln!("{errors}");
+            panic!("{} is not a valid system description ({} errors above)", path.display(), errors.len());
+        }
+    }
+}
+
+/// Generates the constants of each program; stops the build with every error of
+/// the system description if it is invalid.
+pub fn generate(programs: &[&str], default_system: &str) {
+    let (path, sd) = system(default_system);
+    write_modules(programs, &path, &sd);
+}
+
+/// [`generate`] for a fixed system (see [`fixed_system`]).
+pub fn generate_fixed(programs: &[&str], system: &str) {
+    let (path, sd) = fixed_system(system);
+    write_modules(programs, &path, &sd);
+}
+
+fn write_modules(programs: &[&str], path: &std::path::Path, sd: &sdf::SystemDescription) {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo for build scripts"));
     for program in programs {
-        let text = match sdf::codegen::program_module(&sd, program) {
+        let text = match sdf::codegen::program_module(sd, program) {
             Ok(text) => text,
             Err(e) => panic!("{}: program {program}: {e}", path.display()),
         };

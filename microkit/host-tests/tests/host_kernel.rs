@@ -151,6 +151,44 @@ fn injected_faults_reach_the_parent_with_their_kind() {
     }
 }
 
+#[test]
+fn a_parent_injects_faults_into_its_child_and_sees_each_fault() {
+    let (_m, rx) = boot();
+    let mut lines = Vec::new();
+    wait_for(&rx, "the supervisor's injections into injectee", |ev| {
+        let line = output_of(ev, "supervisor").filter(|l| l.contains("injectee"))?;
+        lines.push(line.to_string());
+        line.contains("injectee up after").then_some(())
+    });
+    let pc = |l: &str| l.split(" pc 0x").next().map(String::from);
+    let lines: Vec<String> = lines.iter().filter_map(|l| pc(l)).collect();
+    assert_eq!(
+        lines,
+        [
+            "supervisor: injecting crash into injectee",
+            "supervisor: injectee faulted: vm-fault addr 0x10",
+            "supervisor: injecting panic into injectee",
+            "supervisor: injectee faulted: panic",
+            "supervisor: injecting exit into injectee",
+            "supervisor: injectee faulted: exit status 1",
+            "supervisor: injectee up after 3 injections",
+        ]
+    );
+}
+
+#[test]
+fn injecting_into_a_pd_that_is_not_ones_child_is_a_cap_fault() {
+    let (_m, rx) = boot();
+    let prefix = "supervisor: inject_stranger faulted: ";
+    let line = wait_for(&rx, prefix, |ev| {
+        if let Some(l) = output_of(ev, "inject_stranger") {
+            assert!(!l.contains("went through"), "the injection went through: {l}");
+        }
+        output_of(ev, "supervisor").and_then(|l| l.strip_prefix(prefix)).map(String::from)
+    });
+    assert_eq!(line, "cap-fault");
+}
+
 fn alive(pid: u32) -> bool {
     // Not a zombie of ours: reaped processes disappear from /proc.
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))

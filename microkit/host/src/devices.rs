@@ -56,13 +56,17 @@ pub enum NetIo {
 /// How to attach the devices of a system.
 #[derive(Default)]
 pub struct DeviceConfig {
-    /// The raw disk image of the block device.
+    /// The raw disk image of the block device; `None`: a zeroed 16 MiB scratch
+    /// disk in memory (nothing persists).
     pub disk: Option<PathBuf>,
     pub console: ConsoleIo,
     pub net: NetIo,
     /// The network device's MAC address (default 52:54:00:12:34:56, QEMU's).
     pub mac: Option<[u8; 6]>,
 }
+
+/// Size of the scratch disk used when no image is given.
+const SCRATCH_DISK: u64 = 16 << 20;
 
 /// A device and where it sits.
 #[derive(Clone)]
@@ -222,11 +226,15 @@ pub(crate) fn build(
         let irq: virtio_model::Irq = Arc::new(move || r(irq_no));
         let device = match slot.kind {
             Kind::Blk => {
-                let path = disk.clone().ok_or_else(|| {
-                    io::Error::other(format!("the system has a block device (slot {}): give it a disk image", slot.slot))
-                })?;
-                let blk = virtio_model::blk::Blk::open(&path)
-                    .map_err(|e| io::Error::new(e.kind(), format!("disk image {}: {e}", path.display())))?;
+                let blk = match &disk {
+                    Some(path) => virtio_model::blk::Blk::open(path)
+                        .map_err(|e| io::Error::new(e.kind(), format!("disk image {}: {e}", path.display())))?,
+                    None => {
+                        let fd = rustix::fs::memfd_create("scratch-disk", rustix::fs::MemfdFlags::CLOEXEC)?;
+                        rustix::fs::ftruncate(&fd, SCRATCH_DISK)?;
+                        virtio_model::blk::Blk::new(std::fs::File::from(fd), false)?
+                    }
+                };
                 Device::new(blk, mem, irq)
             }
             Kind::Console => attach_console(console.take().unwrap_or_default(), mem, irq)?,

@@ -20,6 +20,7 @@ use microkit::host::protocol::{self, Mrs, ToKernel, ToPd, FRAME_BYTES};
 use microkit::{Fault, FaultKind, InjectKind, MessageInfo, MSG_MAX_LENGTH};
 
 use crate::devices::{DeviceTable, IrqLines};
+use crate::arch_timer::ArchTimer;
 use crate::events::{Bus, Event};
 use crate::layout::{Layout, Route};
 use crate::process::{self, Ending, Process, Regions};
@@ -67,6 +68,7 @@ pub struct Kernel {
     bus: Bus,
     devices: DeviceTable,
     irq_lines: IrqLines,
+    arch_timer: ArchTimer,
 }
 
 impl Kernel {
@@ -90,7 +92,7 @@ impl Kernel {
             })
             .collect();
         let irq_lines = IrqLines::new(&layout);
-        Ok(Kernel { layout, regions, pds, bus, devices: DeviceTable::default(), irq_lines })
+        Ok(Kernel { layout, regions, pds, bus, devices: DeviceTable::default(), irq_lines, arch_timer: ArchTimer::default() })
     }
 
     pub(crate) fn layout(&self) -> &Layout {
@@ -266,7 +268,22 @@ impl Kernel {
                 }
                 None => self.cap_fault(i, &format!("stopped child {c}, which it does not have")),
             },
+            ToKernel::Inject(c, kind) => match self.child(i, c) {
+                Some(child) => {
+                    self.inject(child, kind);
+                    self.done(i);
+                }
+                None => self.cap_fault(i, &format!("injected into child {c}, which it does not have")),
+            },
             ToKernel::FaultReport(f) => self.pds[i].report = Some(f),
+            ToKernel::TimerSet(deadline) => {
+                if self.layout.pds[i].arch_timer.is_some() {
+                    self.arch_timer.set(i, deadline);
+                    self.done(i);
+                } else {
+                    self.cap_fault(i, "programmed the ARM generic timer without holding its IRQ")
+                }
+            }
         }
     }
 
@@ -366,11 +383,11 @@ impl Kernel {
     }
 
     fn reply(&mut self, callee: usize, info: MessageInfo, mrs: &Mrs) {
-        if let Some(caller) = self.pds[callee].serving.take() {
-            if self.pds[caller].calling == Some(callee) {
-                self.pds[caller].calling = None;
-                self.send(caller, ToPd::Reply(info), mrs);
-            }
+        if let Some(caller) = self.pds[callee].serving.take()
+            && self.pds[caller].calling == Some(callee)
+        {
+            self.pds[caller].calling = None;
+            self.send(caller, ToPd::Reply(info), mrs);
         }
     }
 
@@ -390,10 +407,11 @@ impl Kernel {
     }
 
     fn kill(&mut self, i: usize) {
-        if let Some(p) = self.pds[i].process.take() {
-            if let Err(e) = process::kill(&p) {
-                self.bus.log(format!("cannot kill {}: {e}", self.name(i)));
-            }
+        self.arch_timer.reset_if_owner(i);
+        if let Some(p) = self.pds[i].process.take()
+            && let Err(e) = process::kill(&p)
+        {
+            self.bus.log(format!("cannot kill {}: {e}", self.name(i)));
         }
         self.pds[i].waiting = false;
         if let Some(caller) = self.pds[i].serving.take() {
@@ -455,6 +473,20 @@ impl Kernel {
     pub fn inject(&mut self, i: usize, kind: InjectKind) {
         self.pds[i].queue.push_front(Pending::Inject(kind));
         self.deliver(i);
+    }
+
+    /// Nanoseconds until the ARM generic timer model fires, if it is armed.
+    pub fn timer_due_in(&self) -> Option<u64> {
+        self.arch_timer.due_in(microkit::clock::now())
+    }
+
+    /// Delivers the timer interrupt if its deadline has passed.
+    pub fn on_time(&mut self) {
+        if let Some(i) = self.arch_timer.fire(microkit::clock::now()) {
+            if let Some(ch) = self.layout.pds[i].arch_timer {
+                self.signal(i, 1 << ch);
+            }
+        }
     }
 
     /// Stops every PD.

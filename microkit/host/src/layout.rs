@@ -59,6 +59,8 @@ pub struct PdSpec {
     pub irqs: u64,
     /// (IRQ number, channel id) of each IRQ.
     pub irq_lines: Vec<(u64, u8)>,
+    /// Channel id of the ARM generic timer's IRQ, if this PD holds it.
+    pub arch_timer: Option<u8>,
     pub maps: Vec<MapSpec>,
 }
 
@@ -94,13 +96,18 @@ impl Layout {
                 }
                 let mut children = [None; CHANNEL_LIMIT as usize];
                 for child in &pd.children {
-                    if let (Some(id), Some(idx)) = (child.id, index_of(&child.name)) {
-                        if let Some(slot) = children.get_mut(id as usize) {
-                            *slot = Some(idx);
-                        }
+                    if let (Some(id), Some(idx)) = (child.id, index_of(&child.name))
+                        && let Some(slot) = children.get_mut(id as usize)
+                    {
+                        *slot = Some(idx);
                     }
                 }
                 let irqs = pd.irqs.iter().filter(|i| i.id < CHANNEL_LIMIT).fold(0u64, |acc, i| acc | 1 << i.id);
+                let arch_timer = pd
+                    .irqs
+                    .iter()
+                    .find(|i| i.irq == microkit::arch_timer::IRQ && i.id < CHANNEL_LIMIT)
+                    .map(|i| i.id);
                 let maps = pd
                     .maps
                     .iter()
@@ -121,6 +128,7 @@ impl Layout {
                     routes,
                     irqs,
                     irq_lines: pd.irqs.iter().filter(|i| i.id < CHANNEL_LIMIT).map(|i| (i.irq, i.id)).collect(),
+                    arch_timer,
                     maps,
                 }
             })

@@ -5,6 +5,7 @@
 //! machine and in CI.
 
 mod devices;
+mod arch_timer;
 mod events;
 mod kernel;
 mod layout;

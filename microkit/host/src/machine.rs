@@ -185,7 +185,12 @@ fn run(mut kernel: Kernel, commands: Receiver<Command>, wake: &OwnedFd) {
             let mut fds: Vec<PollFd<'_>> = std::iter::once(PollFd::new(wake, PollFlags::IN))
                 .chain(sources.iter().map(|(fd, _)| PollFd::from_borrowed_fd(*fd, PollFlags::IN)))
                 .collect();
-            if let Err(e) = rustix::event::poll(&mut fds, None) {
+            // Wake up for the timer model's deadline.
+            let timeout = kernel.timer_due_in().map(|ns| rustix::event::Timespec {
+                tv_sec: (ns / 1_000_000_000) as _,
+                tv_nsec: (ns % 1_000_000_000) as _,
+            });
+            if let Err(e) = rustix::event::poll(&mut fds, timeout.as_ref()) {
                 if e != rustix::io::Errno::INTR {
                     eprintln!("[kernel] poll failed: {e}");
                 }
@@ -198,6 +203,7 @@ fn run(mut kernel: Kernel, commands: Receiver<Command>, wake: &OwnedFd) {
                 .map(|(_, (_, source))| *source)
                 .collect()
         };
+        kernel.on_time();
         for source in ready {
             match source {
                 Source::Control(i) => kernel.on_control(i),

@@ -1,6 +1,7 @@
 //! Channels (notifications, protected procedure calls, IRQs) and children.
 
 use crate::backend;
+use crate::inject::InjectKind;
 use crate::message::MessageInfo;
 
 /// Channel, IRQ and child ids are below this bound (Microkit: badge bits 62 and 63
@@ -70,6 +71,35 @@ impl Child {
     pub fn stop(self) {
         backend::stop(self.0)
     }
+
+    /// Makes the child fail on purpose, as `kind` says (fault injection: how a
+    /// parent, a test or the reincarnation server exercises recovery). A crash,
+    /// panic or exit then reaches this PD's [`Handler::fault`](crate::Handler::fault)
+    /// like any other fault of the child; a hang is noticed only by its silence.
+    ///
+    /// On seL4 the child's thread is redirected at once, whatever it was doing
+    /// (even blocked in a receive or a call), to the runtime's injection entry
+    /// (`TCB_WriteRegisters`); what it was doing is lost. On the host kernel the
+    /// child fails when it next waits for an event (at once if it is waiting).
+    /// Only a PD's own children can be injected into (on the host kernel, any
+    /// other id is a `CapFault` of the caller; on seL4 it holds no TCB capability
+    /// for them and the invocation fails).
+    pub fn inject(self, kind: InjectKind) {
+        backend::inject(self.0, kind)
+    }
+}
+
+/// A child as `system.xml` declares it (generated as `child::ALL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildSpec {
+    /// The child PD's name.
+    pub name: &'static str,
+    /// The child.
+    pub child: Child,
+    /// This PD's end of the child's supervision channel, if it has one: notifying
+    /// it is a heartbeat ping, which the child's runtime answers on the same
+    /// channel from its event loop (see [`crate::run`]).
+    pub heartbeat: Option<Channel>,
 }
 
 /// The set of channels signalled in one notification badge.

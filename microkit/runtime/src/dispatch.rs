@@ -7,7 +7,7 @@
 use crate::channel::{Channel, ChannelSet, Child};
 use crate::fault::{Fault, FaultAction};
 use crate::handler::Handler;
-use crate::inject::{self, InjectKind};
+use crate::inject::InjectKind;
 use crate::message::MessageInfo;
 
 /// One thing the kernel delivers to a PD.
@@ -34,12 +34,17 @@ pub enum Reply {
     ResumeFault,
 }
 
-/// Handles one event and says what to reply with.
-pub fn handle<H: Handler>(handler: &mut H, event: Event) -> Reply {
+/// Handles one event and says what to reply with. A heartbeat ping on the
+/// `supervisor` channel is answered here, and the handler never sees it.
+pub fn handle<H: Handler>(handler: &mut H, event: Event, supervisor: Option<Channel>) -> Reply {
     match event {
         Event::Notified(set) => {
             for channel in set {
-                handler.notified(channel);
+                if Some(channel) == supervisor {
+                    channel.notify();
+                } else {
+                    handler.notified(channel);
+                }
             }
             Reply::None
         }
@@ -49,18 +54,32 @@ pub fn handle<H: Handler>(handler: &mut H, event: Event) -> Reply {
             FaultAction::Leave => Reply::None,
         },
         Event::Inject(kind) => {
-            inject::perform(kind);
+            perform_injection(kind);
             Reply::None
         }
     }
 }
 
+/// Carries out an injected failure in the calling PD. Returns only for kinds
+/// that do not end the PD (none today).
+pub(crate) fn perform_injection(kind: InjectKind) {
+    crate::debug_println!("{}: injected {}", crate::pd_name(), kind);
+    match kind {
+        InjectKind::Crash => crate::backend::wild_write(InjectKind::CRASH_ADDRESS),
+        InjectKind::Panic => panic!("injected panic"),
+        InjectKind::Hang => loop {
+            core::hint::spin_loop();
+        },
+        InjectKind::Exit => crate::backend::exit(1),
+    }
+}
+
 /// Runs the handler forever.
-pub(crate) fn event_loop<H: Handler>(handler: &mut H) -> ! {
+pub(crate) fn event_loop<H: Handler>(handler: &mut H, supervisor: Option<Channel>) -> ! {
     let mut reply = Reply::None;
     loop {
         let event = crate::backend::reply_recv(reply);
-        reply = handle(handler, event);
+        reply = handle(handler, event, supervisor);
     }
 }
 
@@ -92,14 +111,14 @@ mod tests {
     #[test]
     fn a_coalesced_badge_calls_notified_once_per_channel() {
         let mut h = Recorder::default();
-        assert_eq!(handle(&mut h, Event::Notified(ChannelSet::from_badge(0b1001))), Reply::None);
+        assert_eq!(handle(&mut h, Event::Notified(ChannelSet::from_badge(0b1001)), None), Reply::None);
         assert_eq!(h.notified, [0, 3]);
     }
 
     #[test]
     fn protected_calls_reply_with_the_handler_result() {
         let mut h = Recorder::default();
-        let reply = handle(&mut h, Event::Protected(Channel::new(2), MessageInfo::new(40, 0)));
+        let reply = handle(&mut h, Event::Protected(Channel::new(2), MessageInfo::new(40, 0)), None);
         assert_eq!(reply, Reply::Call(MessageInfo::new(42, 1)));
     }
 
@@ -107,8 +126,8 @@ mod tests {
     fn faults_reply_only_when_the_parent_resumes() {
         let mut h = Recorder::default();
         let vm = Fault::new(FaultKind::VmFault);
-        assert_eq!(handle(&mut h, Event::Fault(Child::new(0), vm)), Reply::None);
-        assert_eq!(handle(&mut h, Event::Fault(Child::new(1), vm)), Reply::ResumeFault);
+        assert_eq!(handle(&mut h, Event::Fault(Child::new(0), vm), None), Reply::None);
+        assert_eq!(handle(&mut h, Event::Fault(Child::new(1), vm), None), Reply::ResumeFault);
         assert_eq!(h.faults, [(0, FaultKind::VmFault), (1, FaultKind::VmFault)]);
     }
 }

@@ -22,9 +22,33 @@ pub enum FaultKind {
     Killed,
     /// Anything else (`code` is the raw kernel value).
     Unknown,
+    /// Not from the kernel: the supervisor found the PD hung (missed heartbeats,
+    /// or it never finished `init`).
+    Hang,
+    /// Not from the kernel: a server that depends on the PD reported it
+    /// misbehaving.
+    Complaint,
 }
 
 impl FaultKind {
+    /// All kinds.
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::VmFault,
+        FaultKind::UserException,
+        FaultKind::Panic,
+        FaultKind::Exit,
+        FaultKind::CapFault,
+        FaultKind::Killed,
+        FaultKind::Unknown,
+        FaultKind::Hang,
+        FaultKind::Complaint,
+    ];
+
+    /// Inverse of [`FaultKind::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// Wire code of the kind (stable; used by the host protocol and the data store).
     pub const fn code(self) -> u64 {
         match self {
@@ -35,6 +59,8 @@ impl FaultKind {
             FaultKind::CapFault => 5,
             FaultKind::Killed => 6,
             FaultKind::Unknown => 7,
+            FaultKind::Hang => 8,
+            FaultKind::Complaint => 9,
         }
     }
 
@@ -47,6 +73,8 @@ impl FaultKind {
             4 => FaultKind::Exit,
             5 => FaultKind::CapFault,
             6 => FaultKind::Killed,
+            8 => FaultKind::Hang,
+            9 => FaultKind::Complaint,
             _ => FaultKind::Unknown,
         }
     }
@@ -61,6 +89,8 @@ impl FaultKind {
             FaultKind::CapFault => "cap-fault",
             FaultKind::Killed => "killed",
             FaultKind::Unknown => "unknown",
+            FaultKind::Hang => "hang",
+            FaultKind::Complaint => "complaint",
         }
     }
 }
@@ -94,6 +124,7 @@ impl fmt::Display for Fault {
                 write!(f, " signal {}", self.code)?
             }
             FaultKind::CapFault if self.code != 0 => write!(f, " syscall {}", self.code)?,
+            FaultKind::Unknown => write!(f, " code {}", self.code)?,
             _ => {}
         }
         if let Some(addr) = self.addr {
@@ -124,17 +155,11 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for kind in [
-            FaultKind::VmFault,
-            FaultKind::UserException,
-            FaultKind::Panic,
-            FaultKind::Exit,
-            FaultKind::CapFault,
-            FaultKind::Killed,
-            FaultKind::Unknown,
-        ] {
+        for kind in FaultKind::ALL {
             assert_eq!(FaultKind::from_code(kind.code()), kind);
+            assert_eq!(FaultKind::from_name(kind.name()), Some(kind));
         }
+        assert_eq!(FaultKind::from_name("oops"), None);
         assert_eq!(FaultKind::from_code(999), FaultKind::Unknown);
     }
 
@@ -142,5 +167,6 @@ mod tests {
     fn display_names_the_address() {
         let fault = Fault { kind: FaultKind::VmFault, code: 11, addr: Some(0x10), pc: None };
         assert_eq!(format!("{fault}"), "vm-fault addr 0x10");
+        assert_eq!(format!("{}", Fault { code: 9, ..Fault::new(FaultKind::Unknown) }), "unknown code 9");
     }
 }

@@ -21,6 +21,7 @@
 #[cfg(not(target_os = "none"))]
 extern crate std;
 
+pub mod arch_timer;
 mod channel;
 pub mod clock;
 mod debug;
@@ -32,6 +33,7 @@ mod message;
 mod region;
 #[cfg_attr(not(target_os = "none"), allow(dead_code))]
 mod sel4_abi;
+pub mod status;
 
 #[cfg(not(target_os = "none"))]
 pub mod host;
@@ -43,12 +45,12 @@ pub mod sel4;
 #[cfg(target_os = "none")]
 use sel4 as backend;
 
-pub use channel::{Channel, ChannelSet, Child, CHANNEL_LIMIT};
-pub use debug::DebugWriter;
+pub use channel::{Channel, ChannelSet, Child, ChildSpec, CHANNEL_LIMIT};
+pub use debug::{DebugWriter, DEBUG_OUTPUT};
 pub use dispatch::Event;
 pub use fault::{Fault, FaultAction, FaultKind};
 pub use handler::Handler;
-pub use inject::{InjectKind, ParseInjectKindError};
+pub use inject::{InjectKind, InjectSchedule, ParseInjectKindError, ScheduleError, ScheduledInjection, SCHEDULE_ENV};
 pub use message::{get_mr, set_mr, MessageInfo, MSG_MAX_LENGTH};
 pub use region::{Region, RegionError};
 
@@ -57,29 +59,50 @@ pub fn pd_name() -> &'static str {
     backend::pd_name()
 }
 
+/// The fault-injection schedule compiled into this PD: the value of
+/// `REINCARNATE_INJECT` when it was built (`cargo xtask run --target qemu --inject
+/// PD:KIND@TIME`), or an empty schedule. The runtime's build script rejects a
+/// malformed one, so this never fails; the PD that carries the schedule out (the
+/// reincarnation server) reads it with [`InjectSchedule::iter`].
+pub fn inject_schedule() -> InjectSchedule<'static> {
+    InjectSchedule::parse(option_env!("REINCARNATE_INJECT").unwrap_or("")).unwrap_or(InjectSchedule::EMPTY)
+}
+
 /// Runs a protection domain: start-up, then `init`, then the event loop forever.
-pub fn run<H: Handler>(init: fn() -> H) -> ! {
+///
+/// `supervisor` is the PD's supervision channel to its parent (generated as
+/// `SUPERVISOR` from `system.xml`). On it the runtime, not the handler, speaks a
+/// liveness protocol with the parent: one notification when `init` has returned
+/// ("ready"), and one answer to every heartbeat ping, sent from the event loop.
+/// A PD stuck in `init` or in a handler answers nothing, and its parent (the
+/// reincarnation server) can tell that it hangs.
+pub fn run<H: Handler>(init: fn() -> H, supervisor: Option<Channel>) -> ! {
     backend::start();
     let mut handler = init();
-    dispatch::event_loop(&mut handler)
+    if let Some(ch) = supervisor {
+        ch.notify();
+    }
+    dispatch::event_loop(&mut handler, supervisor)
 }
 
 /// Declares the entry point of a protection domain binary.
 ///
-/// `protection_domain!(init)` where `fn init() -> impl Handler`.
+/// `protection_domain!(init)` where `fn init() -> impl Handler`. Expects the
+/// constants of [`include_system!`] at the crate root (it uses `SUPERVISOR`).
 #[macro_export]
+#[allow(clippy::crate_in_macro_def)] // `SUPERVISOR` is the PD crate's, on purpose
 macro_rules! protection_domain {
     ($init:path) => {
         #[cfg(not(target_os = "none"))]
         fn main() {
-            $crate::run($init)
+            $crate::run($init, crate::SUPERVISOR)
         }
 
         /// Called by the runtime's `_start` (seL4) after the image reset.
         #[cfg(target_os = "none")]
         #[unsafe(no_mangle)]
         extern "C" fn __reincarnate_pd_main() -> ! {
-            $crate::run($init)
+            $crate::run($init, crate::SUPERVISOR)
         }
     };
 }

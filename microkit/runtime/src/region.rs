@@ -71,7 +71,7 @@ impl Region {
         if end.is_none_or(|end| end > self.size) {
             return Err(RegionError::OutOfBounds { offset, len, size: self.size });
         }
-        if offset % align != 0 {
+        if !offset.is_multiple_of(align) {
             return Err(RegionError::Misaligned { offset, align });
         }
         Ok(self.base + offset)

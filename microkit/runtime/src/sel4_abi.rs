@@ -2,9 +2,13 @@
 //!
 //! Everything here is pure logic so it compiles and is unit-tested on the host;
 //! the seL4 backend (`src/sel4/`) only adds the system calls and statics.
-//! Values were checked against seL4 16.0.0 (MCS, aarch64, `CONFIG_HARDWARE_DEBUG_API`
-//! on, as in the Microkit SDK's `qemu_virt_aarch64` debug and release configs) and
-//! Microkit 2.3.
+//! Values were checked against seL4 16.0.0 (MCS, aarch64, hypervisor support) and
+//! Microkit 2.3. The SDK's `debug` config has `CONFIG_HARDWARE_DEBUG_API` on; its
+//! `release` config does not (`KernelVerificationBuild` stays on there), which
+//! renumbers the invocation labels after the TCB's four debug methods: see
+//! [`label`]. A PD built for a release kernel (`REINCARNATE_SEL4_CONFIG=release`,
+//! set by `cargo xtask build --target sel4 --config release`) is compiled with the
+//! `reincarnate_sel4_release` cfg.
 
 use crate::fault::{Fault, FaultKind};
 
@@ -53,14 +57,22 @@ pub mod cap {
     }
 }
 
-/// Invocation labels (seL4 16.0.0, MCS, hardware debug API on: the label numbering
-/// depends on the kernel configuration).
+/// Invocation labels (seL4 16.0.0, MCS). The numbering depends on the kernel
+/// configuration: with the hardware debug API (debug config) the TCB has four more
+/// methods (Set/Get/UnsetBreakpoint, ConfigureSingleStepping) before `SetTLSBase`,
+/// so every label from there on is 4 higher than on a release kernel.
 pub mod label {
     pub const TCB_WRITE_REGISTERS: u64 = 3;
     pub const TCB_SUSPEND: u64 = 12;
     #[allow(dead_code)] // not used yet: a stopped child is restarted, not resumed
     pub const TCB_RESUME: u64 = 13;
-    pub const IRQ_ACK_IRQ: u64 = 31;
+    /// `IRQAckIRQ` with the hardware debug API (the SDK's debug config).
+    pub const IRQ_ACK_IRQ_DEBUG_API: u64 = 31;
+    /// `IRQAckIRQ` without it (the SDK's release config).
+    pub const IRQ_ACK_IRQ_NO_DEBUG_API: u64 = IRQ_ACK_IRQ_DEBUG_API - 4;
+    /// `IRQAckIRQ` on the kernel this PD is built for.
+    pub const IRQ_ACK_IRQ: u64 =
+        if cfg!(reincarnate_sel4_release) { IRQ_ACK_IRQ_NO_DEBUG_API } else { IRQ_ACK_IRQ_DEBUG_API };
 }
 
 /// Fault message labels (`seL4_FaultType`, aarch64).
@@ -72,6 +84,10 @@ pub mod fault_label {
     #[allow(dead_code)] // Microkit sets no timeout endpoints: decoded as Unknown
     pub const TIMEOUT: u64 = 5;
     pub const VM_FAULT: u64 = 6;
+    /// A trap to the hypervisor-mode kernel (`CONFIG_ARM_HYPERVISOR_SUPPORT`, as in
+    /// the SDK's `qemu_virt_aarch64` configs) of a thread without a virtual CPU, e.g.
+    /// a read of a system register the kernel does not export (`CNTVCT_EL0`).
+    pub const VCPU_FAULT: u64 = 8;
 }
 
 /// Virtual address of the IPC buffer (Microkit: one page below the top of the
@@ -230,6 +246,8 @@ pub fn decode_fault(label: u64, mrs: &[u64]) -> Fault {
         fault_label::UNKNOWN_SYSCALL => {
             Fault { kind: FaultKind::CapFault, code: mr(12), addr: None, pc: Some(mr(8)) }
         }
+        // HSR (the ESR of the trap); no PC in the message.
+        fault_label::VCPU_FAULT => Fault { kind: FaultKind::UserException, code: mr(0), addr: None, pc: None },
         other => Fault { code: other, ..Fault::new(FaultKind::Unknown) },
     }
 }
@@ -305,6 +323,8 @@ mod tests {
     #[test]
     fn invocation_words() {
         assert_eq!(invocation_info(label::IRQ_ACK_IRQ, 0), 0x1f000);
+        // The SDK's release kernel (no hardware debug API): 27, as its libsel4 says.
+        assert_eq!(label::IRQ_ACK_IRQ_NO_DEBUG_API, 27);
         assert_eq!(invocation_error(0x1f000 | 3), 0x1f);
         assert_eq!(invocation_error(3), 0);
     }
@@ -340,6 +360,8 @@ mod tests {
         let f = decode_fault(fault_label::UNKNOWN_SYSCALL, &mrs);
         assert_eq!((f.kind, f.code, f.pc), (FaultKind::CapFault, 77, Some(0x20_0300)));
         assert_eq!(decode_fault(fault_label::DEBUG_EXCEPTION, &[0x20_0400, 3]).kind, FaultKind::UserException);
+        let f = decode_fault(fault_label::VCPU_FAULT, &[0x6230_0000]);
+        assert_eq!((f.kind, f.code, f.pc), (FaultKind::UserException, 0x6230_0000, None));
         assert_eq!(decode_fault(42, &[]), Fault { code: 42, ..Fault::new(FaultKind::Unknown) });
         // A short (untrusted-length) message reads missing registers as 0.
         assert_eq!(decode_fault(fault_label::VM_FAULT, &[1]).addr, Some(0));

@@ -204,7 +204,42 @@ fn body(sd: &SystemDescription, pd: &ProtectionDomain, me: &str) -> Result<Strin
             "    pub const {name}: ::microkit::Child = ::microkit::Child::new({id});"
         );
     }
+    let _ = writeln!(
+        out,
+        "    /// Every child, with the channel that carries its heartbeats."
+    );
+    out.push_str("    pub const ALL: &[::microkit::ChildSpec] = &[\n");
+    for c in &pd.children {
+        let id = c.id.unwrap_or_default();
+        let heartbeat = match supervision_channel(sd, &c.name, &pd.name) {
+            Some(end) => format!("::core::option::Option::Some(::microkit::Channel::new({}))", end.peer_id),
+            None => "::core::option::Option::None".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "        ::microkit::ChildSpec {{ name: {:?}, child: ::microkit::Child::new({id}), heartbeat: {heartbeat} }},",
+            c.name
+        );
+    }
+    out.push_str("    ];\n");
     out.push_str("}\n");
+
+    // Supervision.
+    let supervisor = sd
+        .parent_of(&pd.name)
+        .and_then(|parent| supervision_channel(sd, &pd.name, &parent.name));
+    let _ = writeln!(
+        out,
+        "/// The channel to `{me}`'s parent on which the runtime answers heartbeats."
+    );
+    let _ = writeln!(
+        out,
+        "pub const SUPERVISOR: ::core::option::Option<::microkit::Channel> = {};",
+        match supervisor {
+            Some(end) => format!("::core::option::Option::Some(::microkit::Channel::new({}))", end.id),
+            None => "::core::option::Option::None".to_string(),
+        }
+    );
 
     // Regions.
     let bases: Vec<String> = pd.maps.iter().map(|m| fn_name(&m.mr)).collect();
@@ -309,6 +344,16 @@ fn body(sd: &SystemDescription, pd: &ProtectionDomain, me: &str) -> Result<Strin
     }
     out.push_str("}\n");
     Ok(out)
+}
+
+/// The supervision channel of `child`: its lowest-numbered channel to `parent`
+/// on which both ends may notify and neither may call: the parent pings, the
+/// child's runtime answers. (A channel with `pp` is a service channel.)
+pub fn supervision_channel(sd: &SystemDescription, child: &str, parent: &str) -> Option<crate::ChannelEnd> {
+    sd.channels_of(child)
+        .into_iter()
+        .filter(|c| c.peer == parent && c.can_notify && c.peer_can_notify && !c.can_ppcall && !c.peer_can_ppcall)
+        .min_by_key(|c| c.id)
 }
 
 fn abilities(who: &str, notify: bool, pp: bool) -> String {
@@ -445,7 +490,12 @@ pub mod irq {
 }
 /// Child protection domains of `ping`, named after the child.
 pub mod child {
+    /// Every child, with the channel that carries its heartbeats.
+    pub const ALL: &[::microkit::ChildSpec] = &[
+    ];
 }
+/// The channel to `ping`'s parent on which the runtime answers heartbeats.
+pub const SUPERVISOR: ::core::option::Option<::microkit::Channel> = ::core::option::Option::None;
 /// Memory regions mapped into `ping`.
 pub mod region {
     // `shared_buf`: 0x1000 bytes at 0x4000000, rw, cached.
@@ -479,7 +529,7 @@ pub mod setvar {
                 "pub mod child {\n    /// `crashy` (id 0), program `crashy.elf`.\n    \
              pub const CRASHY: ::microkit::Child = ::microkit::Child::new(0);\n    \
              /// `worker2` (id 1), program `worker.elf`.\n    \
-             pub const WORKER2: ::microkit::Child = ::microkit::Child::new(1);\n}\n"
+             pub const WORKER2: ::microkit::Child = ::microkit::Child::new(1);\n"
             ),
             "{rs}"
         );
@@ -490,6 +540,10 @@ pub mod setvar {
         assert!(rs.contains(
             "::microkit::setvar_region!(shared_buf, shared_vaddr, 0x4000000, 0x1000, r);"
         ));
+        // rs may not notify crashy on their channel: no heartbeats for it.
+        assert!(rs.contains(
+            "::microkit::ChildSpec { name: \"crashy\", child: ::microkit::Child::new(0), heartbeat: ::core::option::Option::None },"
+        ), "{rs}");
         assert!(rs.contains("pub mod irq {\n}\n"));
         assert!(rs.contains("pub mod setvar {\n}\n"));
 
@@ -516,6 +570,33 @@ pub mod setvar {
     }
 
     #[test]
+    fn supervision_channel_is_the_lowest_two_way_channel_to_the_parent() {
+        let text = r#"<system>
+            <protection_domain name="rs" priority="200">
+                <program_image path="rs.elf" />
+                <protection_domain name="drv" id="4" priority="100">
+                    <program_image path="drv.elf" />
+                </protection_domain>
+            </protection_domain>
+            <channel><end pd="rs" id="9" /><end pd="drv" id="1" notify="false" /></channel>
+            <channel><end pd="rs" id="7" /><end pd="drv" id="3" /></channel>
+            <channel><end pd="rs" id="2" /><end pd="drv" id="5" /></channel>
+        </system>"#;
+        let sd = SystemDescription::parse(Path::new("s.xml"), text).unwrap();
+        let drv = program_module(&sd, "drv").unwrap();
+        assert!(drv.contains(
+            "pub const SUPERVISOR: ::core::option::Option<::microkit::Channel> = \
+             ::core::option::Option::Some(::microkit::Channel::new(3));"
+        ), "{drv}");
+        let rs = program_module(&sd, "rs").unwrap();
+        assert!(rs.contains(
+            "::microkit::ChildSpec { name: \"drv\", child: ::microkit::Child::new(4), \
+             heartbeat: ::core::option::Option::Some(::microkit::Channel::new(7)) },"
+        ), "{rs}");
+        assert!(rs.contains("pub const SUPERVISOR: ::core::option::Option<::microkit::Channel> = ::core::option::Option::None;"));
+    }
+
+    #[test]
     fn shared_image_with_same_layout() {
         let text = program_module(&rich(), "worker").unwrap();
         assert_eq!(
@@ -528,7 +609,11 @@ pub mod setvar {
              /// IRQs of `worker`, delivered as notifications on their channel id.\n\
              pub mod irq {\n}\n\
              /// Child protection domains of `worker`, named after the child.\n\
-             pub mod child {\n}\n\
+             pub mod child {\n    \
+             /// Every child, with the channel that carries its heartbeats.\n    \
+             pub const ALL: &[::microkit::ChildSpec] = &[\n    ];\n}\n\
+             /// The channel to `worker`'s parent on which the runtime answers heartbeats.\n\
+             pub const SUPERVISOR: ::core::option::Option<::microkit::Channel> = ::core::option::Option::None;\n\
              /// Memory regions mapped into `worker`.\n\
              pub mod region {\n}\n\
              /// Values the Microkit tool patches into `worker`'s setvar symbols.\n\

@@ -13,6 +13,7 @@ const STUB: &str = r#"
 impl Channel { pub const fn new(id: u8) -> Channel { Channel(id) } pub const fn index(self) -> u8 { self.0 } }
 #[derive(Clone, Copy)] pub struct Child(u8);
 impl Child { pub const fn new(id: u8) -> Child { Child(id) } pub const fn index(self) -> u8 { self.0 } }
+pub struct ChildSpec { pub name: &'static str, pub child: Child, pub heartbeat: Option<Channel> }
 pub struct Region { pub vaddr: usize, pub size: usize, pub perms: &'static str }
 #[macro_export] macro_rules! region {
     ($name:ident, $vaddr:expr, $size:expr, $perms:ident) => {

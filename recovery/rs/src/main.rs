@@ -1,25 +1,15 @@
-//! The reincarnation server (minimal form): the parent of every restartable PD.
-//! A child that faults is replaced by a fresh copy of itself.
+//! The reincarnation server PD: [`rs::Rs`] with the tables of this system.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use microkit::{debug_println, Child, Fault, FaultAction, Handler};
-
 microkit::include_system!("rs");
 
-struct Rs;
-
-impl Handler for Rs {
-    fn fault(&mut self, child: Child, fault: Fault) -> FaultAction {
-        debug_println!("rs: child {} faulted ({fault}); restarting it", child.index());
-        child.restart();
-        FaultAction::Leave
-    }
+mod tables {
+    include!(concat!(env!("OUT_DIR"), "/rs_tables.rs"));
 }
 
-fn init() -> Rs {
-    debug_println!("rs: watching {} children", [child::COUNTER, child::PING, child::PONG, child::VIRTIO_BLK, child::BLK_CLIENT, child::VIRTIO_CONSOLE, child::CONSOLE_CLIENT, child::VIRTIO_NET, child::NET_CLIENT].len());
-    Rs
+fn init() -> rs::Rs<{ tables::N }> {
+    rs::Rs::new(&tables::TABLES)
 }
 
 microkit::protection_domain!(init);

@@ -1,5 +1,5 @@
-//! Times notification round trips (notify the server, wait for its notification)
-//! and protected procedure calls, then prints median and p99.
+//! Once bench_rs says go: times notification round trips (notify the server, wait
+//! for its notification) and protected procedure calls, then prints median and p99.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -16,16 +16,25 @@ struct Client {
 }
 
 impl Client {
-    fn report(name: &str, samples: &mut [u64]) {
-        if let Some((median, p99)) = ipcbench::median_p99(samples) {
-            debug_println!("bench {name}: median {median} {} p99 {p99} {} over {} rounds", clock::UNIT, clock::UNIT, samples.len());
+    fn ppc_round_trips(&mut self) {
+        for sample in self.samples.iter_mut() {
+            let start = clock::now();
+            channel::BENCH_SERVER.pp_call(MessageInfo::new(0, 1));
+            *sample = clock::now() - start;
         }
+        ipcbench::report("ppc_rtt", &mut self.samples, "rounds");
     }
 }
 
 impl Handler for Client {
-    fn notified(&mut self, _ch: Channel) {
+    fn notified(&mut self, ch: Channel) {
         let now = clock::now();
+        if ch == channel::BENCH_RS {
+            // Restarts are done: go.
+            self.sent_at = clock::now();
+            channel::BENCH_SERVER.notify();
+            return;
+        }
         self.samples[self.done] = now - self.sent_at;
         self.done += 1;
         if self.done < ROUNDS {
@@ -33,22 +42,16 @@ impl Handler for Client {
             channel::BENCH_SERVER.notify();
             return;
         }
-        Self::report("notify_rtt", &mut self.samples);
-        for sample in self.samples.iter_mut() {
-            let start = clock::now();
-            channel::BENCH_SERVER.pp_call(MessageInfo::new(0, 1));
-            *sample = clock::now() - start;
-        }
-        Self::report("ppc_rtt", &mut self.samples);
+        ipcbench::report("notify_rtt", &mut self.samples, "rounds");
+        self.ppc_round_trips();
         debug_println!("bench done");
     }
 }
 
 fn init() -> Client {
-    let mut client = Client { samples: [0; ROUNDS], done: 0, sent_at: 0 };
-    client.sent_at = clock::now();
-    channel::BENCH_SERVER.notify();
-    client
+    debug_println!("bench_client: ready");
+    channel::BENCH_RS.notify();
+    Client { samples: [0; ROUNDS], done: 0, sent_at: 0 }
 }
 
 microkit::protection_domain!(init);

@@ -2,7 +2,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use microkit::{Channel, Handler, MessageInfo};
+use microkit::{debug_println, Channel, Handler, MessageInfo};
 
 microkit::include_system!("bench_server");
 
@@ -19,6 +19,7 @@ impl Handler for Server {
 }
 
 fn init() -> Server {
+    debug_println!("bench_server: ready");
     Server
 }
 

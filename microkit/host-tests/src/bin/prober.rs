@@ -28,6 +28,11 @@ fn init() -> Prober {
             let bound = std::net::UdpSocket::bind("127.0.0.1:0");
             debug_println!("probe: socket returned {:?}", bound.map(|_| ()));
         }
+        "inject_stranger" => {
+            debug_println!("probe: injecting into a child it does not have");
+            microkit::Child::new(0).inject(microkit::InjectKind::Crash);
+            debug_println!("probe: the injection went through");
+        }
         other => debug_println!("probe: nothing to do for {other}"),
     }
     Prober

@@ -1,11 +1,18 @@
-//! Parent of the probes: prints every fault it receives, restarts only `fresh`.
+//! Parent of the probes: prints every fault it receives, restarts only `fresh`
+//! and `injectee`. Each time `injectee` reports that it is up, the supervisor
+//! injects the next of [`INJECTIONS`] into it.
 #![forbid(unsafe_code)]
 
-use microkit::{debug_println, Child, Fault, FaultAction, Handler};
+use microkit::{debug_println, Channel, Child, Fault, FaultAction, Handler, InjectKind};
 
 microkit::include_system!("supervisor");
 
-struct Supervisor;
+/// What the supervisor injects into `injectee`, one per boot of it.
+const INJECTIONS: [InjectKind; 3] = [InjectKind::Crash, InjectKind::Panic, InjectKind::Exit];
+
+struct Supervisor {
+    injected: usize,
+}
 
 fn name(c: Child) -> &'static str {
     match c {
@@ -14,14 +21,30 @@ fn name(c: Child) -> &'static str {
         child::OPEN_FILE => "open_file",
         child::OPEN_SOCKET => "open_socket",
         child::FRESH => "fresh",
+        child::INJECTEE => "injectee",
+        child::INJECT_STRANGER => "inject_stranger",
         _ => "?",
     }
 }
 
 impl Handler for Supervisor {
+    fn notified(&mut self, ch: Channel) {
+        if ch != channel::INJECTEE {
+            return;
+        }
+        match INJECTIONS.get(self.injected) {
+            Some(&kind) => {
+                debug_println!("supervisor: injecting {kind} into injectee");
+                self.injected += 1;
+                child::INJECTEE.inject(kind);
+            }
+            None => debug_println!("supervisor: injectee up after {} injections", self.injected),
+        }
+    }
+
     fn fault(&mut self, c: Child, fault: Fault) -> FaultAction {
         debug_println!("supervisor: {} faulted: {fault}", name(c));
-        if c == child::FRESH {
+        if c == child::FRESH || c == child::INJECTEE {
             c.restart();
         }
         FaultAction::Leave
@@ -29,7 +52,7 @@ impl Handler for Supervisor {
 }
 
 fn init() -> Supervisor {
-    Supervisor
+    Supervisor { injected: 0 }
 }
 
 microkit::protection_domain!(init);

@@ -174,6 +174,16 @@ pub fn mmio_write(paddr: u64, width: u8, value: u64) {
     invoke(ToKernel::MmioWrite { paddr, width, value })
 }
 
+/// Arms (or, with `None`, disarms) the host kernel's ARM generic timer model.
+pub(crate) fn timer_set(deadline_ns: Option<u64>) {
+    // 0 means "disarmed"; a deadline of 0 is long past, so 1 fires at once too.
+    invoke(ToKernel::TimerSet(deadline_ns.map_or(0, |d| d.max(1))))
+}
+
+pub(crate) fn inject(child: u8, kind: crate::inject::InjectKind) {
+    invoke(ToKernel::Inject(child, kind))
+}
+
 pub(crate) fn debug_write(bytes: &[u8]) {
     let mut rest = bytes;
     while !rest.is_empty() {

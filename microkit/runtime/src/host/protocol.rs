@@ -57,6 +57,11 @@ pub enum ToKernel {
     MmioRead { paddr: u64, width: u8 },
     /// Write a device register; answered with [`ToPd::Done`].
     MmioWrite { paddr: u64, width: u8, value: u64 },
+    /// Arm the ARM generic timer model for this deadline (ns on the monotonic
+    /// clock), or disarm it (0). Only for the PD holding the timer's IRQ.
+    TimerSet(u64),
+    /// Make a child fail on purpose.
+    Inject(u8, InjectKind),
 }
 
 /// Something the kernel delivers to a PD.
@@ -72,7 +77,7 @@ pub enum ToPd {
     Reply(MessageInfo),
     /// Fail on purpose.
     Inject(InjectKind),
-    /// The last `Notify`, `IrqAck`, `Restart` or `Stop` is done: like the seL4
+    /// The last `Notify`, `IrqAck`, `Restart`, `Stop` or `Inject` is done: like the seL4
     /// system calls they stand for, they complete before the PD goes on.
     Done,
     /// The value of the device register an `MmioRead` asked for.
@@ -118,8 +123,10 @@ mod tag {
     pub const STOP: u64 = 9;
     pub const FAULT_REPORT: u64 = 10;
     // Device registers (virtio-mmio models): numbered apart from the rest.
-    pub const MMIO_READ: u64 = 20;
-    pub const MMIO_WRITE: u64 = 21;
+    pub const MMIO_READ: u64 = 30;
+    pub const MMIO_WRITE: u64 = 31;
+    pub const TIMER_SET: u64 = 20;
+    pub const INJECT_CHILD: u64 = 11;
 
     pub const NOTIFIED: u64 = 101;
     pub const PROTECTED: u64 = 102;
@@ -167,6 +174,10 @@ impl Reader<'_> {
     fn id(&mut self) -> Result<u8, ProtocolError> {
         let id = self.word()?;
         if id < CHANNEL_LIMIT as u64 { Ok(id as u8) } else { Err(ProtocolError::BadId(id)) }
+    }
+    fn inject_kind(&mut self) -> Result<InjectKind, ProtocolError> {
+        let code = self.word()?;
+        InjectKind::from_code(code).ok_or(ProtocolError::BadInject(code))
     }
     fn info_and_mrs(&mut self, mrs: &mut Mrs) -> Result<MessageInfo, ProtocolError> {
         let info = MessageInfo::from_word(self.word()?);
@@ -248,13 +259,22 @@ pub fn encode_to_kernel(msg: &ToKernel, mrs: &Mrs, out: &mut [u8; FRAME_BYTES]) 
             w.word(width as u64);
             w.word(value);
         }
+        ToKernel::TimerSet(deadline) => {
+            w.word(tag::TIMER_SET);
+            w.word(deadline);
+        }
+        ToKernel::Inject(child, kind) => {
+            w.word(tag::INJECT_CHILD);
+            w.word(child as u64);
+            w.word(kind.code());
+        }
     }
     w.len
 }
 
 /// Decodes a system call from an untrusted PD; message registers go to `mrs`.
 pub fn decode_to_kernel(frame: &[u8], mrs: &mut Mrs) -> Result<ToKernel, ProtocolError> {
-    if frame.len() % 8 != 0 {
+    if !frame.len().is_multiple_of(8) {
         return Err(ProtocolError::BadLength(frame.len()));
     }
     let mut r = Reader { words: frame };
@@ -280,6 +300,11 @@ pub fn decode_to_kernel(frame: &[u8], mrs: &mut Mrs) -> Result<ToKernel, Protoco
             let paddr = r.word()?;
             let width = r.width()?;
             ToKernel::MmioWrite { paddr, width, value: r.word()? }
+        }
+        tag::TIMER_SET => ToKernel::TimerSet(r.word()?),
+        tag::INJECT_CHILD => {
+            let child = r.id()?;
+            ToKernel::Inject(child, r.inject_kind()?)
         }
         other => return Err(ProtocolError::BadTag(other)),
     };
@@ -326,7 +351,7 @@ pub fn encode_to_pd(msg: &ToPd, mrs: &Mrs, out: &mut [u8; FRAME_BYTES]) -> usize
 
 /// Decodes an event from the kernel; message registers go to `mrs`.
 pub fn decode_to_pd(frame: &[u8], mrs: &mut Mrs) -> Result<ToPd, ProtocolError> {
-    if frame.len() % 8 != 0 {
+    if !frame.len().is_multiple_of(8) {
         return Err(ProtocolError::BadLength(frame.len()));
     }
     let mut r = Reader { words: frame };
@@ -341,10 +366,7 @@ pub fn decode_to_pd(frame: &[u8], mrs: &mut Mrs) -> Result<ToPd, ProtocolError> 
             ToPd::Fault(child, r.fault()?)
         }
         tag::REPLY => ToPd::Reply(r.info_and_mrs(mrs)?),
-        tag::INJECT => {
-            let code = r.word()?;
-            ToPd::Inject(InjectKind::from_code(code).ok_or(ProtocolError::BadInject(code))?)
-        }
+        tag::INJECT => ToPd::Inject(r.inject_kind()?),
         tag::DONE => ToPd::Done,
         tag::MMIO_VALUE => ToPd::MmioValue(r.word()?),
         other => return Err(ProtocolError::BadTag(other)),
@@ -379,9 +401,12 @@ mod tests {
             ToKernel::Restart(0),
             ToKernel::Stop(5),
             ToKernel::FaultReport(fault),
+            ToKernel::TimerSet(123_456_789),
             ToKernel::ReplyRecv(MessageInfo::new(5, 1)),
             ToKernel::MmioRead { paddr: 0xa00_0070, width: 4 },
             ToKernel::MmioWrite { paddr: 0xa00_0050, width: 2, value: 0xffff },
+            ToKernel::Inject(0, InjectKind::Crash),
+            ToKernel::Inject(61, InjectKind::Exit),
         ] {
             assert_eq!(round_trip_kernel(msg, &mrs).0, msg);
         }
@@ -426,5 +451,11 @@ mod tests {
         assert_eq!(decode_to_pd(&words(&[tag::INJECT, 0]), &mut mrs), Err(ProtocolError::BadInject(0)));
         assert_eq!(decode_to_kernel(&words(&[tag::MMIO_READ, 0xa00_0000, 3]), &mut mrs), Err(ProtocolError::BadWidth(3)));
         assert!(decode_to_kernel(&words(&[tag::MMIO_WRITE, 0xa00_0000, 4]), &mut mrs).is_err());
+        // A child injection: id in range, a known kind, nothing more.
+        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 2, 2]), &mut mrs), Ok(ToKernel::Inject(2, InjectKind::Panic)));
+        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 62, 1]), &mut mrs), Err(ProtocolError::BadId(62)));
+        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 1, 5]), &mut mrs), Err(ProtocolError::BadInject(5)));
+        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 1]), &mut mrs), Err(ProtocolError::BadLength(0)));
+        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 1, 1, 0]), &mut mrs), Err(ProtocolError::BadLength(32)));
     }
 }

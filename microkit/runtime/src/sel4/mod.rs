@@ -18,6 +18,7 @@ mod heap;
 mod panic;
 mod start;
 mod syscall;
+pub(crate) mod timer;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -135,15 +136,19 @@ pub(crate) fn stop(child: u8) {
     check("stop of child", child, info);
 }
 
-/// Injects a failure into a child: its thread is redirected (whatever it was doing,
-/// even blocked in a receive) to the runtime's injection entry, which carries out
-/// `kind` like the host kernel's `Event::Inject`. What the child was doing is lost;
-/// the failure then reaches this PD's `fault` handler as usual (`Hang` does not).
-pub fn inject(child: Child, kind: InjectKind) {
-    check("inject into child", child.index(), write_registers(child.index(), &WriteRegisters::inject(kind.code())));
+/// Injects a failure into a child ([`Child::inject`](crate::Child::inject)): its
+/// thread is redirected (whatever it was doing, even blocked in a receive) to the
+/// runtime's injection entry, which carries out `kind` like the host kernel's
+/// `Event::Inject`. What the child was doing is lost; the failure then reaches
+/// this PD's `fault` handler as usual (`Hang` does not).
+pub(crate) fn inject(child: u8, kind: InjectKind) {
+    check("inject into child", child, write_registers(child, &WriteRegisters::inject(kind.code())));
 }
 
 pub(crate) fn debug_write(bytes: &[u8]) {
+    if !crate::DEBUG_OUTPUT {
+        return;
+    }
     for &b in bytes {
         syscall::debug_put_char(b);
     }

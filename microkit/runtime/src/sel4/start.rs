@@ -138,7 +138,7 @@ pub(crate) fn restarted() -> bool {
 /// The injection entry: a parent pointed our PC here with the kind in x0.
 extern "C" fn reincarnate_inject_entry(code: u64) -> ! {
     match crate::inject::InjectKind::from_code(code) {
-        Some(kind) => crate::inject::perform(kind),
+        Some(kind) => crate::dispatch::perform_injection(kind),
         None => panic!("unknown injection code {code}"),
     }
     // `perform` returns only for kinds that do not end the PD (none today); the

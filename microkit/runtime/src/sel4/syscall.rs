@@ -126,7 +126,8 @@ pub(crate) fn nb_send(dest: u64, info: u64) {
     unsafe { syscall(sys::NB_SEND, dest, info, [0; 4], 0, 0) };
 }
 
-/// seL4_DebugPutChar (debug kernels only; a release kernel faults on it).
+/// seL4_DebugPutChar (debug kernels only; a release kernel faults on it, so
+/// `debug_write` never calls it in a PD built for one).
 pub(crate) fn debug_put_char(c: u8) {
     // SAFETY: prints one character on the kernel console.
     unsafe { syscall(sys::DEBUG_PUT_CHAR, c as u64, 0, [0; 4], 0, 0) };

@@ -1,0 +1,3 @@
+fn main() {
+    ds_build::generate("ds", "../../system.xml");
+}

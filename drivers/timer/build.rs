@@ -1,0 +1,3 @@
+fn main() {
+    microkit_build::generate(&["timer"], "../../system.xml");
+}

@@ -1,0 +1,10 @@
+//! The timer driver, built for the test systems.
+#![forbid(unsafe_code)]
+
+microkit::include_system!("test_timer");
+
+fn init() -> timer::TimerPd {
+    timer::TimerPd::new(irq::IRQ_30)
+}
+
+microkit::protection_domain!(init);

@@ -1,0 +1,292 @@
+//! The tables RS is compiled with, derived from `system.xml` and the policies:
+//! who its children are, their heartbeat channels and policies, whom to inform
+//! or restart with each, and which server may complain about which driver.
+//!
+//! A *dependant* of a component is any other PD with a channel to it. RS reaches
+//! a dependant on its *service channel*: a channel between RS and the dependant
+//! on which the dependant may call RS (complaints). Informing a dependant is a
+//! notification on that channel.
+
+use std::fmt::Write as _;
+
+use sdf::SystemDescription;
+
+use crate::Policy;
+use crate::load::to_rust;
+
+/// The tables of the system at `system` (loaded as `sd`), with the policies
+/// from the `policies/` directory beside it. For build scripts; errors are
+/// ready to print, one per line.
+pub fn for_system(system: &std::path::Path, sd: &SystemDescription) -> Result<String, Vec<String>> {
+    let dir = system
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("policies");
+    let policies = crate::load::load_dir(&dir, sd, "rs")?;
+    rs_tables(sd, "rs", &policies).map_err(|e| vec![format!("{}: {e}", system.display())])
+}
+
+/// Rust source defining `N` and `TABLES: rs::Tables<N>` (and its parts as
+/// `NAMES`, `CHILDREN`, `HEARTBEAT`, `POLICIES`, `INFORM`, `ESCALATE`,
+/// `COMPLAINTS`) for the supervisor PD `rs`. `policies` are in
+/// the order `system.xml` declares the children (as [`crate::load::load_dir`]
+/// returns them).
+pub fn rs_tables(
+    sd: &SystemDescription,
+    rs: &str,
+    policies: &[(String, Policy)],
+) -> Result<String, String> {
+    let sup = sd
+        .pd(rs)
+        .ok_or_else(|| format!("no protection domain `{rs}`"))?;
+    let children = &sup.children;
+    if children.len() != policies.len()
+        || children
+            .iter()
+            .zip(policies)
+            .any(|(c, (n, _))| c.name != *n)
+    {
+        return Err("policies do not match the children of the supervisor".into());
+    }
+    let n = children.len();
+    let rs_channels = sd.channels_of(rs);
+    // RS-side id of the service channel of `pd`.
+    let service = |pd: &str| {
+        rs_channels
+            .iter()
+            .filter(|c| c.peer == pd && c.peer_can_ppcall)
+            .map(|c| c.id)
+            .min()
+    };
+    let index = |pd: &str| children.iter().position(|c| c.name == pd);
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "/// Number of supervised components.\npub const N: usize = {n};"
+    );
+    let names: Vec<String> = children.iter().map(|c| format!("{:?}", c.name)).collect();
+    let _ = writeln!(out, "pub const NAMES: [&str; N] = [{}];", names.join(", "));
+    let ids: Vec<String> = children
+        .iter()
+        .map(|c| format!("::microkit::Child::new({})", c.id.unwrap_or_default()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "pub const CHILDREN: [::microkit::Child; N] = [{}];",
+        ids.join(", ")
+    );
+    let hb: Vec<String> = children
+        .iter()
+        .map(
+            |c| match sdf::codegen::supervision_channel(sd, &c.name, rs) {
+                Some(end) => format!("Some(::microkit::Channel::new({}))", end.peer_id),
+                None => "None".into(),
+            },
+        )
+        .collect();
+    let _ = writeln!(
+        out,
+        "pub const HEARTBEAT: [Option<::microkit::Channel>; N] = [{}];",
+        hb.join(", ")
+    );
+    for (c, (_, p)) in children.iter().zip(policies) {
+        if p.heartbeat_period_ns != 0
+            && sdf::codegen::supervision_channel(sd, &c.name, rs).is_none()
+        {
+            return Err(format!(
+                "the policy of `{}` has heartbeats, but `{}` has no supervision channel to `{rs}` \
+                 (a channel on which both may notify and neither calls)",
+                c.name, c.name
+            ));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "pub const POLICIES: [::recovery_policy::Policy; N] = {};",
+        to_rust(policies)
+    );
+
+    let mut inform = Vec::new();
+    let mut escalate = Vec::new();
+    let mut complaints = Vec::new();
+    for c in children {
+        let mut informed = Vec::new();
+        let mut restarted = Vec::new();
+        for end in sd.channels_of(&c.name) {
+            if end.peer == rs {
+                continue;
+            }
+            if let Some(s) = service(&end.peer) {
+                if !informed.contains(&s) {
+                    informed.push(s);
+                }
+                // The dependant may complain about `c`, naming its own channel.
+                let me = index(&c.name).unwrap_or_default();
+                complaints.push(format!("({s}, {}, {me})", end.peer_id));
+            }
+            if let Some(j) = index(&end.peer) {
+                if !restarted.contains(&j) {
+                    restarted.push(j);
+                }
+            }
+        }
+        let informed: Vec<String> = informed
+            .iter()
+            .map(|s| format!("::microkit::Channel::new({s})"))
+            .collect();
+        inform.push(format!("&[{}]", informed.join(", ")));
+        let restarted: Vec<String> = restarted.iter().map(|j| j.to_string()).collect();
+        escalate.push(format!("&[{}]", restarted.join(", ")));
+    }
+    let _ = writeln!(
+        out,
+        "/// RS-side service channels of each component's dependants.\npub const INFORM: [&[::microkit::Channel]; N] = [{}];",
+        inform.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "/// Components restarted with each one when its policy escalates.\npub const ESCALATE: [&[usize]; N] = [{}];",
+        escalate.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "/// (RS channel of a complainer, the complainer's channel id to the component, component).\n\
+         pub const COMPLAINTS: &[(u8, u8, usize)] = &[{}];",
+        complaints.join(", ")
+    );
+    let timer = rs_channels
+        .iter()
+        .filter(|c| c.peer == "timer" && c.can_ppcall)
+        .map(|c| c.id)
+        .min()
+        .ok_or_else(|| {
+            format!("`{rs}` needs a channel to the PD `timer` on which it may call (pp) the timer")
+        })?;
+    // The data store, if there is one: RS calls it and shares a buffer with it.
+    let ds = match rs_channels.iter().filter(|c| c.peer == "ds" && c.can_ppcall).map(|c| c.id).min() {
+        None => "None".to_string(),
+        Some(ch) => {
+            let ds_maps: Vec<&str> = sd.pd("ds").map(|d| d.maps.iter().map(|m| m.mr.as_str()).collect()).unwrap_or_default();
+            let buffer = sup
+                .maps
+                .iter()
+                .find(|m| ds_maps.contains(&m.mr.as_str()))
+                .ok_or_else(|| format!("`{rs}` calls `ds` but maps no buffer region that `ds` maps too"))?;
+            format!("Some((::microkit::Channel::new({ch}), crate::region::{}))", sdf::codegen::fn_name(&buffer.mr))
+        }
+    };
+    let _ = writeln!(
+        out,
+        "pub const TABLES: ::rs::Tables<N> = ::rs::Tables {{ names: NAMES, children: CHILDREN, heartbeat: HEARTBEAT, \
+         policies: POLICIES, inform: INFORM, escalate: ESCALATE, complaints: COMPLAINTS, \
+         timer: ::microkit::Channel::new({timer}), ds: {ds} }};"
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Actions, WhenBudgetSpent};
+    use std::path::Path;
+
+    fn policy(hb: u64) -> Policy {
+        Policy {
+            budget: 1,
+            window_ns: 1,
+            backoff_first_ns: 0,
+            backoff_max_ns: 0,
+            heartbeat_period_ns: hb,
+            heartbeat_misses: 1,
+            actions: Actions {
+                restart: true,
+                ..Actions::default()
+            },
+            when_budget_spent: WhenBudgetSpent::Stop,
+        }
+    }
+
+    const XML: &str = r#"<system>
+        <protection_domain name="rs" priority="200">
+            <program_image path="rs.elf" />
+            <protection_domain name="blk" id="3" priority="150"><program_image path="blk.elf" /></protection_domain>
+            <protection_domain name="vfs" id="1" priority="100"><program_image path="vfs.elf" /></protection_domain>
+        </protection_domain>
+        <channel><end pd="rs" id="10" /><end pd="blk" id="0" /></channel>
+        <channel><end pd="rs" id="11" /><end pd="vfs" id="0" /></channel>
+        <channel><end pd="rs" id="20" /><end pd="vfs" id="5" pp="true" /></channel>
+        <channel><end pd="vfs" id="2" pp="true" /><end pd="blk" id="1" /></channel>
+        <channel><end pd="rs" id="0" pp="true" /><end pd="timer" id="1" /></channel>
+        <protection_domain name="timer" priority="254"><program_image path="timer.elf" /></protection_domain>
+    </system>"#;
+
+    #[test]
+    fn tables_for_a_driver_and_its_server() {
+        let sd = SystemDescription::parse(Path::new("s.xml"), XML).unwrap();
+        let t = rs_tables(
+            &sd,
+            "rs",
+            &[("blk".into(), policy(1)), ("vfs".into(), policy(0))],
+        )
+        .unwrap();
+        assert!(
+            t.contains("pub const NAMES: [&str; N] = [\"blk\", \"vfs\"];"),
+            "{t}"
+        );
+        assert!(
+            t.contains("[::microkit::Child::new(3), ::microkit::Child::new(1)]"),
+            "{t}"
+        );
+        assert!(t.contains("HEARTBEAT: [Option<::microkit::Channel>; N] = [Some(::microkit::Channel::new(10)), Some(::microkit::Channel::new(11))]"), "{t}");
+        // vfs depends on blk: informed on RS channel 20, restarted on escalation,
+        // and may complain naming its channel 2.
+        assert!(
+            t.contains(
+                "INFORM: [&[::microkit::Channel]; N] = [&[::microkit::Channel::new(20)], &[]];"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("ESCALATE: [&[usize]; N] = [&[1], &[0]];"), "{t}");
+        assert!(
+            t.contains("COMPLAINTS: &[(u8, u8, usize)] = &[(20, 2, 0)];"),
+            "{t}"
+        );
+        assert!(t.contains("timer: ::microkit::Channel::new(0), ds: None };"), "{t}");
+    }
+
+    #[test]
+    fn rs_needs_the_timer() {
+        let xml = XML.replace(
+            r#"<channel><end pd="rs" id="0" pp="true" /><end pd="timer" id="1" /></channel>"#,
+            "",
+        );
+        let sd = SystemDescription::parse(Path::new("s.xml"), &xml).unwrap();
+        let e = rs_tables(
+            &sd,
+            "rs",
+            &[("blk".into(), policy(1)), ("vfs".into(), policy(0))],
+        )
+        .unwrap_err();
+        assert!(e.contains("needs a channel to the PD `timer`"), "{e}");
+    }
+
+    #[test]
+    fn heartbeats_need_a_supervision_channel() {
+        let xml = XML.replace(
+            r#"<channel><end pd="rs" id="10" /><end pd="blk" id="0" /></channel>"#,
+            "",
+        );
+        let sd = SystemDescription::parse(Path::new("s.xml"), &xml).unwrap();
+        let e = rs_tables(
+            &sd,
+            "rs",
+            &[("blk".into(), policy(5)), ("vfs".into(), policy(0))],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("`blk` has no supervision channel to `rs`"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! `cargo xtask bench recovery`: how fast RS notices and repairs a failure, on
+//! the host kernel, with the `bench` test system (RS, the timer and one victim;
+//! `recovery/host-tests/systems/bench`, policy: restart at once, hung after
+//! 2 × 50 ms of silence).
+//!
+//! Times are when the lines reached the launcher: the victim's runtime prints
+//! `injected crash|hang` just before it fails, RS prints `@status` lines as it
+//! publishes. Both go through the same kind of pipe, so the pipe delay mostly
+//! cancels out.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use host_kernel::{Config, Event, Machine};
+use microkit::InjectKind;
+
+use crate::workspace::{Error, Workspace};
+
+/// The system's console lines. Lines of different PDs travel different pipes,
+/// so they may arrive out of order: a wait looks at the unclaimed lines first.
+struct Console {
+    rx: Receiver<Event>,
+    pending: Vec<(String, String, Instant)>,
+}
+
+impl Console {
+    /// The time of the first unclaimed line of `pd` that contains `text`.
+    fn wait(&mut self, pd: &str, text: &str) -> Result<Instant, Error> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(i) = self
+                .pending
+                .iter()
+                .position(|(p, l, _)| p == pd && l.contains(text))
+            {
+                return Ok(self.pending.remove(i).2);
+            }
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .ok_or_else(|| format!("timed out waiting for [{pd}] {text}"))?;
+            match self.rx.recv_timeout(left) {
+                Ok(Event::Output { pd, line, at }) => self.pending.push((pd, line, at)),
+                Ok(_) => {}
+                Err(_) => return Err(format!("timed out waiting for [{pd}] {text}").into()),
+            }
+        }
+    }
+}
+
+fn stats(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |q: usize| samples[(samples.len() - 1) * q / 100];
+    println!(
+        "  {name:<34} median {:>10.3?}  p99 {:>10.3?}  ({} samples)",
+        at(50),
+        at(99),
+        samples.len()
+    );
+}
+
+pub fn run(ws: &Workspace, crashes: usize, hangs: usize) -> Result<(), Error> {
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&ws.root)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "recovery-host-tests",
+            "--bins",
+        ])
+        .status()?;
+    if !status.success() {
+        return Err("building the bench system failed".into());
+    }
+    let system_path = ws.root.join("recovery/host-tests/systems/bench/system.xml");
+    let system = sdf::SystemDescription::load(&system_path).map_err(|e| format!("{e}"))?;
+    let (tx, rx) = mpsc::channel();
+    let bin_dir = ws.root.join("target").join("release");
+    let machine = Machine::boot(Config {
+        system,
+        bin_dir,
+        echo: false,
+        subscribers: vec![tx],
+    })?;
+    let mut console = Console {
+        rx,
+        pending: Vec::new(),
+    };
+    console.wait("rs", "@status pd=victim state=up generation=0")?;
+
+    let (mut detect, mut up, mut hang) = (Vec::new(), Vec::new(), Vec::new());
+    let mut generation = 0;
+    for _ in 0..crashes {
+        machine.inject("victim", InjectKind::Crash)?;
+        let crashed = console.wait("victim", "injected crash")?;
+        let seen = console.wait(
+            "rs",
+            &format!("@status pd=victim state=restarting generation={generation} "),
+        )?;
+        generation += 1;
+        let back = console.wait(
+            "rs",
+            &format!("@status pd=victim state=up generation={generation} "),
+        )?;
+        detect.push(seen - crashed);
+        up.push(back - crashed);
+    }
+    for _ in 0..hangs {
+        // Let a heartbeat or two pass, so hangs start at random phases.
+        std::thread::sleep(Duration::from_millis(30));
+        machine.inject("victim", InjectKind::Hang)?;
+        let hung = console.wait("victim", "injected hang")?;
+        let seen = console.wait(
+            "rs",
+            &format!("@status pd=victim state=restarting generation={generation} "),
+        )?;
+        generation += 1;
+        console.wait(
+            "rs",
+            &format!("@status pd=victim state=up generation={generation} "),
+        )?;
+        hang.push(seen - hung);
+    }
+    machine.shutdown()?;
+    println!(
+        "host kernel, recovery ({}; heartbeat 50 ms, hung after 2 missed):",
+        Path::new("recovery/host-tests/systems/bench").display()
+    );
+    stats("crash detection (crash -> RS knows)", detect);
+    stats("fault -> \"up\" published", up);
+    stats("hang detection (hang -> RS knows)", hang);
+    Ok(())
+}

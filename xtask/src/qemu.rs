@@ -1,0 +1,137 @@
+//! Booting a Microkit image on `qemu-system-aarch64`, with the console captured
+//! line by line and time-stamped (for checks, status tables and boot times).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use crate::workspace::Error;
+
+pub const QEMU: &str = "qemu-system-aarch64";
+
+/// The QEMU command line for an image (DESIGN.md: what the SDK's board expects),
+/// with the devices its system maps, each at its slot (`qemu-args` beside the
+/// image, one argument a line, written by `sel4::image` from system.xml).
+pub fn command(image: &Path) -> Command {
+    let mut cmd = Command::new(QEMU);
+    cmd.args(["-machine", "virt,virtualization=on", "-cpu", "cortex-a53", "-m", "2G", "-nographic"])
+        .args(["-global", "virtio-mmio.force-legacy=false"])
+        .arg("-device")
+        .arg(format!("loader,file={},addr=0x70000000,cpu-num=0", image.display()));
+    if let Ok(args) = std::fs::read_to_string(image.with_file_name(crate::devices::QEMU_ARGS)) {
+        cmd.args(args.lines().filter(|l| !l.is_empty()));
+    }
+    cmd
+}
+
+/// Boots the image with the console on this terminal until QEMU ends (Ctrl-A X).
+pub fn interactive(image: &Path) -> Result<(), Error> {
+    command(image).status()?;
+    Ok(())
+}
+
+/// One console line and when it arrived, counted from spawning QEMU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub at: Duration,
+    pub text: String,
+}
+
+/// A running QEMU whose console is read line by line.
+pub struct Qemu {
+    child: Child,
+    lines: Receiver<Line>,
+    started: Instant,
+    echo: bool,
+    /// Every line so far.
+    pub console: Vec<Line>,
+}
+
+/// Why [`Qemu::run_until`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The condition held.
+    Done,
+    /// The time was up.
+    TimedOut,
+    /// QEMU closed its console (it ended).
+    Exited,
+}
+
+impl Qemu {
+    /// Starts QEMU; `echo` prints every console line as it arrives.
+    pub fn spawn(image: &Path, echo: bool) -> Result<Qemu, Error> {
+        let started = Instant::now();
+        let mut child = command(image)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {QEMU}: {e}"))?;
+        let stdout = child.stdout.take().ok_or("QEMU has no stdout")?;
+        let (tx, lines) = mpsc::channel();
+        std::thread::Builder::new().name("qemu-console".into()).spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
+                        if tx.send(Line { at: started.elapsed(), text }).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })?;
+        Ok(Qemu { child, lines, started, echo, console: Vec::new() })
+    }
+
+    /// Reads the console until `done` says so for a line (it sees every line), or
+    /// `limit` after the spawn has passed, or QEMU ends.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Line) -> bool) -> Outcome {
+        loop {
+            let Some(left) = limit.checked_sub(self.started.elapsed()) else { return Outcome::TimedOut };
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if self.echo {
+                        println!("{}", line.text);
+                    }
+                    let finished = done(&line);
+                    self.console.push(line);
+                    if finished {
+                        return Outcome::Done;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => return Outcome::TimedOut,
+                Err(RecvTimeoutError::Disconnected) => return Outcome::Exited,
+            }
+        }
+    }
+
+    /// The console so far as one text.
+    pub fn console_text(&self) -> String {
+        self.console.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Stops QEMU.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `qemu-system-aarch64 --version`'s first line, if QEMU runs.
+pub fn version() -> Option<String> {
+    let out = Command::new(QEMU).arg("--version").output().ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().next().map(str::to_string)
+}
