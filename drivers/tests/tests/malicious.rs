@@ -28,7 +28,7 @@ fn a_device_lying_in_the_used_ring_makes_the_driver_fault_and_nothing_else() {
     machine.inject("blk_client", InjectKind::Crash).unwrap();
     // The client is told, and the driver gives the device up: a panic, a fault
     // for the reincarnation server, which restarts the driver.
-    line(&mut rx, "blk_client", "request failed with status 3");
+    line(&mut rx, "blk_client", "request failed with status 1");
     let fault = wait_for(&mut rx, "the driver's fault", |ev| match ev {
         Event::Fault { pd, fault, .. } if pd == "virtio_blk" => Some(*fault),
         _ => None,

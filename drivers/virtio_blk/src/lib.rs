@@ -20,6 +20,34 @@ use virtio_drivers::{Error, Hal};
 
 pub use virtio_drivers::device::blk::SECTOR_SIZE as SECTOR;
 
+/// The block driver's queues to its client (crate `driver-queue`): one pair of
+/// rings going to the device; a request names a buffer in the client's data
+/// region, the op, and the first sector (`arg`).
+pub mod protocol {
+    use driver_queue::{Bounds, Direction, Layout, PairSpec};
+
+    /// Read `len` bytes (whole sectors) from sector `arg` into the buffer.
+    pub const OP_READ: u32 = 1;
+    /// Write `len` bytes (whole sectors) from the buffer at sector `arg`.
+    pub const OP_WRITE: u32 = 2;
+    /// Flush the device's write cache.
+    pub const OP_FLUSH: u32 = 3;
+    /// Put the capacity in sectors (u64, little-endian) in the buffer (8 bytes).
+    pub const OP_CAPACITY: u32 = 4;
+
+    /// Size of the data region (`blk_client_data` in system.xml; both ends check).
+    pub const DATA_BYTES: u64 = 0x10000;
+    /// Descriptors per ring.
+    pub const CAPACITY: u64 = 16;
+    /// The queue set at the start of the `blk_queues` region.
+    pub const LAYOUT: Layout = match Layout::new(0, CAPACITY, 1) {
+        Ok(l) => l,
+        Err(_) => panic!("bad block queue layout"),
+    };
+    /// Requests to the device, buffers anywhere in the data region.
+    pub const SPECS: [PairSpec; 1] = [PairSpec::new(Direction::ToDevice, Bounds::region(DATA_BYTES))];
+}
+
 /// Why a request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlkError {

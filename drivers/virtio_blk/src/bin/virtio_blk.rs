@@ -1,7 +1,9 @@
-//! The virtio block driver PD: serves its client's requests on the device at the
-//! slot `system.xml` maps. Resets the device in `init`. A device that misbehaves
-//! gets its client an error and the driver a fault (the reincarnation server
-//! restarts it, and the fresh copy resets the device).
+//! The virtio block driver PD: serves its client's requests (driver-queue rings
+//! in `blk_queues`, buffers in `blk_client_data`) on the device at the slot
+//! `system.xml` maps. Resets the device in `init`. A device that misbehaves gets
+//! the request an I/O error and the driver a fault (the reincarnation server
+//! restarts it; the fresh copy resets the device, and the client resubmits what
+//! was in flight).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -10,8 +12,9 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_mailbox::{op, status, DriverEnd, Request};
-use microkit::{debug_println, Channel, Handler};
+use driver_queue::{status, Desc, Driver, Link};
+use microkit::{debug_println, Channel, Handler, Region};
+use virtio_blk::protocol::{self, LAYOUT, SPECS};
 use virtio_blk::{BlkCore, BlkError, SECTOR};
 use virtio_hal::{pd_transport, DmaHal, PdTransport};
 
@@ -20,68 +23,90 @@ microkit::include_system!("virtio_blk");
 const DEVICE_IRQ: Channel = irq::IRQ_48;
 const CLIENT: Channel = channel::BLK_CLIENT;
 
-struct Driver {
+struct BlkDriver {
     core: BlkCore<DmaHal, PdTransport>,
-    client: DriverEnd,
+    queues: Driver<Region>,
+    data: Region,
     buf: Vec<u8>,
 }
 
-impl Driver {
-    /// Serves every pending request of the client.
-    fn serve(&mut self) {
+impl BlkDriver {
+    /// Serves every request in the ring.
+    fn work(&mut self) {
+        match self.queues.poll() {
+            Ok(Link::Ready) => {}
+            Ok(Link::Attached { epoch }) => debug_println!("virtio_blk: attached to the client's queues (epoch {epoch})"),
+            Ok(Link::Waiting) => return,
+            Ok(Link::Requested | Link::Reset) => return CLIENT.notify(),
+            Err(e) => panic!("virtio_blk: the client's queue set is unusable: {e}"),
+        }
         loop {
-            let req = match self.client.pending() {
-                Ok(Some(req)) => req,
-                Ok(None) => return,
-                Err(e) => panic!("virtio_blk: client mailbox: {e}"),
+            let Ok(pair) = self.queues.pair(0) else { return };
+            let req = match pair.next_request() {
+                Ok(Some(r)) => r,
+                Ok(None) => match pair.request_signal() {
+                    Ok(true) => return,
+                    Ok(false) => continue,
+                    Err(e) => panic!("virtio_blk: the client broke the queue protocol: {e}"),
+                },
+                Err(e) => panic!("virtio_blk: the client broke the queue protocol: {e}"),
             };
-            let (code, value, broken) = self.request(&req);
-            if let Err(e) = self.client.respond(req.seq, code, value) {
-                panic!("virtio_blk: client mailbox: {e}");
+            let (code, len, broken) = self.request(&req);
+            let Ok(pair) = self.queues.pair(0) else { return };
+            if let Err(e) = pair.complete(Desc { len, status: code, ..req }) {
+                panic!("virtio_blk: cannot complete: {e}");
             }
-            CLIENT.notify();
+            if pair.should_notify() {
+                CLIENT.notify();
+            }
             if let Some(e) = broken {
+                CLIENT.notify();
                 panic!("virtio_blk: the device misbehaved ({e:?}); giving it up");
             }
         }
     }
 
-    fn request(&mut self, req: &Request) -> (u64, u64, Option<virtio_drivers::Error>) {
-        let bytes = (req.arg1 as usize).saturating_mul(SECTOR);
+    /// Carries out one request (its buffer is inside the data region: the queue
+    /// checked it against the bounds).
+    fn request(&mut self, req: &Desc) -> (u32, u32, Option<virtio_drivers::Error>) {
+        let (offset, len) = (req.offset as usize, req.len as usize);
         let result = match req.op {
-            op::INFO => return (status::OK, self.core.capacity(), None),
-            op::READ | op::WRITE if bytes == 0 || bytes > self.buf.len() => Err(BlkError::BadRequest),
-            op::READ => self.core.read(req.arg0, &mut self.buf[..bytes]).map(|()| {
-                self.client.write_request_data(&self.buf[..bytes]).map_err(|_| BlkError::BadRequest)
-            }).and_then(|r| r),
-            op::WRITE => match self.client.read_request_data(&mut self.buf[..bytes]) {
-                Ok(()) => self.core.write(req.arg0, &self.buf[..bytes]),
+            protocol::OP_CAPACITY => match self.data.write_bytes(offset, &self.core.capacity().to_le_bytes()) {
+                Ok(()) if len >= 8 => return (status::OK, 8, None),
+                _ => Err(BlkError::BadRequest),
+            },
+            protocol::OP_READ | protocol::OP_WRITE if len == 0 || len > self.buf.len() => Err(BlkError::BadRequest),
+            protocol::OP_READ => self.core.read(req.arg, &mut self.buf[..len]).and_then(|()| {
+                self.data.write_bytes(offset, &self.buf[..len]).map_err(|_| BlkError::BadRequest)
+            }),
+            protocol::OP_WRITE => match self.data.read_bytes(offset, &mut self.buf[..len]) {
+                Ok(()) => self.core.write(req.arg, &self.buf[..len]),
                 Err(_) => Err(BlkError::BadRequest),
             },
-            op::FLUSH => self.core.flush(),
-            _ => Err(BlkError::BadRequest),
+            protocol::OP_FLUSH => self.core.flush(),
+            _ => return (status::UNSUPPORTED, 0, None),
         };
         match result {
-            Ok(()) => (status::OK, bytes as u64, None),
-            Err(BlkError::BadRequest) => (status::BAD_REQUEST, 0, None),
+            Ok(()) => (status::OK, req.len, None),
+            Err(BlkError::BadRequest) => (status::INVALID, 0, None),
             Err(BlkError::Io) => (status::IO_ERROR, 0, None),
-            Err(BlkError::Device(e)) => (status::DEVICE_ERROR, 0, Some(e)),
+            Err(BlkError::Device(e)) => (status::IO_ERROR, 0, Some(e)),
         }
     }
 }
 
-impl Handler for Driver {
+impl Handler for BlkDriver {
     fn notified(&mut self, ch: Channel) {
         if ch == DEVICE_IRQ {
             self.core.ack_interrupt();
             DEVICE_IRQ.irq_ack();
         } else if ch == CLIENT {
-            self.serve();
+            self.work();
         }
     }
 }
 
-fn init() -> Driver {
+fn init() -> BlkDriver {
     if let Err(e) = DmaHal::init_region(region::virtio_blk_dma(), setvar::dma_paddr()) {
         panic!("virtio_blk: DMA region: {e:?}");
     }
@@ -89,20 +114,23 @@ fn init() -> Driver {
         Ok(t) => t,
         Err(e) => panic!("virtio_blk: no virtio-mmio device at {:#x}: {e}", setvar::regs_paddr()),
     };
-    let client = match DriverEnd::new(region::blk_client_ctl(), region::blk_client_data()) {
-        Ok(c) => c,
-        Err(e) => panic!("virtio_blk: client mailbox: {e}"),
+    let data = region::blk_client_data();
+    if data.size() as u64 != protocol::DATA_BYTES {
+        panic!("virtio_blk: blk_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);
+    }
+    let queues = match Driver::new(region::blk_queues(), LAYOUT, &SPECS) {
+        Ok(q) => q,
+        Err(e) => panic!("virtio_blk: the client's queue set: {e}"),
     };
-    let max_sectors = client.request_capacity() / SECTOR;
+    let max_sectors = data.size() / SECTOR;
     let core = match BlkCore::new(transport, max_sectors) {
         Ok(core) => core,
         Err(e) => panic!("virtio_blk: cannot set up the device: {e}"),
     };
     debug_println!("virtio_blk: device reset and ready: {} sectors ({} KiB)", core.capacity(), core.capacity() / 2);
-    let mut driver = Driver { core, client, buf: vec![0; max_sectors * SECTOR] };
-    // A request the previous instance did not answer is served now.
-    driver.serve();
-    driver
+    // Ask the client to attach us to its queues (the restart protocol).
+    CLIENT.notify();
+    BlkDriver { core, queues, data, buf: vec![0; max_sectors * SECTOR] }
 }
 
 microkit::protection_domain!(init);
