@@ -1,4 +1,5 @@
 //! The reincarnation server, built for the `bench` system.
+#![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
 microkit::include_system!("bench_recovery_rs");
