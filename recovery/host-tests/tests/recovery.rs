@@ -30,7 +30,13 @@ fn boot(system: &str) -> (Machine, Receiver<Event>) {
     (machine, rx)
 }
 
-/// Console lines of the system, with when they were printed.
+/// A console line without RS's `at=<ns>` stamp, so tests can name whole lines.
+fn unstamped(line: &str) -> String {
+    line.split(' ').filter(|w| !w.starts_with("at=")).collect::<Vec<_>>().join(" ")
+}
+
+/// Console lines of the system, with when they were printed (`at=` stamps
+/// removed).
 struct Console {
     rx: Receiver<Event>,
     seen: Vec<(String, String, Instant)>,
@@ -59,6 +65,7 @@ impl Console {
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.rx.recv_timeout(left) {
                 Ok(Event::Output { pd: p, line, at }) => {
+                    let line = unstamped(&line);
                     let hit = p == pd && line.contains(text);
                     self.seen.push((p, line.clone(), at));
                     if hit {
@@ -90,7 +97,7 @@ impl Console {
     fn drain(&mut self, settle: Duration) -> &[(String, String, Instant)] {
         while let Ok(ev) = self.rx.recv_timeout(settle) {
             if let Event::Output { pd, line, at } = ev {
-                self.seen.push((pd, line, at));
+                self.seen.push((pd, unstamped(&line), at));
             }
         }
         &self.seen

@@ -26,6 +26,22 @@ pub fn for_system(system: &std::path::Path, sd: &SystemDescription) -> Result<St
     rs_tables(sd, "rs", &policies).map_err(|e| vec![format!("{}: {e}", system.display())])
 }
 
+/// For build scripts: writes the tables of the system at `system` to `out`
+/// (`include!` it); stops the build with every policy error.
+pub fn write_for_system(system: &std::path::Path, sd: &SystemDescription, out: &std::path::Path) {
+    let policies = system.parent().unwrap_or(std::path::Path::new(".")).join("policies");
+    println!("cargo:rerun-if-changed={}", policies.display());
+    let tables = for_system(system, sd).unwrap_or_else(|errors| {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        panic!("{} recovery policy error(s) above", errors.len())
+    });
+    if let Err(e) = std::fs::write(out, tables) {
+        panic!("cannot write {}: {e}", out.display());
+    }
+}
+
 /// Rust source defining `N` and `TABLES: rs::Tables<N>` (and its parts as
 /// `NAMES`, `CHILDREN`, `HEARTBEAT`, `POLICIES`, `INFORM`, `ESCALATE`,
 /// `COMPLAINTS`) for the supervisor PD `rs`. `policies` are in

@@ -278,3 +278,23 @@ impl<const N: usize> Rs<N> {
         rs
     }
 }
+
+/// The RS program: `rs::pd!("rs");` is a whole PD binary. Its build script
+/// writes `$OUT_DIR/<program>_tables.rs` with
+/// `recovery_policy::tables::write_for_system`.
+#[macro_export]
+macro_rules! pd {
+    ($program:literal) => {
+        ::microkit::include_system!($program);
+
+        mod tables {
+            include!(concat!(env!("OUT_DIR"), "/", $program, "_tables.rs"));
+        }
+
+        fn init() -> $crate::Rs<{ tables::N }> {
+            $crate::Rs::new(&tables::TABLES)
+        }
+
+        ::microkit::protection_domain!(init);
+    };
+}
