@@ -26,19 +26,6 @@ fn main() {
         all.push("test_timer");
         microkit_build::generate_fixed(&all, system);
         let (path, sd) = microkit_build::fixed_system(system);
-        let policies = path
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .join("policies");
-        println!("cargo:rerun-if-changed={}", policies.display());
-        let tables = recovery_policy::tables::for_system(&path, &sd).unwrap_or_else(|errors| {
-            for e in &errors {
-                eprintln!("error: {e}");
-            }
-            panic!("{} recovery policy error(s) above", errors.len())
-        });
-        if let Err(e) = std::fs::write(out.join(format!("{rs}_tables.rs")), tables) {
-            panic!("cannot write the tables of {rs}: {e}");
-        }
+        recovery_policy::tables::write_for_system(&path, &sd, &out.join(format!("{rs}_tables.rs")));
     }
 }

@@ -203,8 +203,8 @@ pub fn run_qemu(ws: &Workspace, what: Bench) -> Result<(), Error> {
     if let Bench::Drivers { .. } = what {
         return Err("cargo xtask bench drivers --target qemu: not available yet (the figures are for the host kernel)".into());
     }
-    if let Bench::Recovery { .. } = what {
-        return Err("cargo xtask bench recovery --target qemu: not available yet (needs injection on seL4 driven by RS)".into());
+    if let Bench::Recovery { crashes, hangs } = what {
+        return crate::bench_recovery::run_qemu(ws, crashes, hangs);
     }
     sel4::require_sdk("cargo xtask bench --target qemu")?;
     let bench_ws = Workspace { root: ws.root.clone(), system: bench_system(ws) };

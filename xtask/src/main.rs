@@ -83,7 +83,7 @@ enum Cmd {
     /// Measure and print figures: `bench [ipc]` on the host kernel, `bench --target qemu` on seL4.
     Bench {
         /// Where: `host` (the host kernel) or `qemu` (seL4 on QEMU; needs MICROKIT_SDK).
-        #[arg(long, default_value = "host")]
+        #[arg(long, default_value = "host", global = true)]
         target: RunTarget,
         #[command(subcommand)]
         what: Option<bench::Bench>,

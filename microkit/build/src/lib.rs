@@ -28,6 +28,12 @@ pub fn system(default_system: &str) -> (PathBuf, sdf::SystemDescription) {
         Ok(p) if !p.is_empty() => PathBuf::from(p),
         _ => manifest_dir.join(default_system),
     };
+    load(path)
+}
+
+/// Loads and validates `path`, registered with cargo; stops the build with
+/// every error.
+fn load(path: PathBuf) -> (PathBuf, sdf::SystemDescription) {
     println!("cargo:rerun-if-changed={}", path.display());
     match sdf::SystemDescription::load(&path) {
         Ok(sd) => (path, sd),
@@ -42,15 +48,7 @@ pub fn system(default_system: &str) -> (PathBuf, sdf::SystemDescription) {
 /// `$REINCARNATE_SYSTEM`: for test crates whose PDs belong to fixed systems.
 pub fn fixed_system(path: &str) -> (PathBuf, sdf::SystemDescription) {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let path = manifest_dir.join(path);
-    println!("cargo:rerun-if-changed={}", path.display());
-    match sdf::SystemDescription::load(&path) {
-        Ok(sd) => (path, sd),
-        Err(errors) => {
-            eprintln!("{errors}");
-            panic!("{} is not a valid system description ({} errors above)", path.display(), errors.len());
-        }
-    }
+    load(manifest_dir.join(path))
 }
 
 /// Generates the constants of each program; stops the build with every error of

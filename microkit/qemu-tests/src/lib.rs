@@ -148,7 +148,7 @@ impl Supervisor {
     fn status(&mut self, who: Who, fx: &mut impl Effects) {
         let c = *self.child(who);
         let state = if c.restarting { PdState::Restarting } else { PdState::Up };
-        let line = StatusLine { pd: who.name(), state, generation: c.generation, restarts: c.restarts, fault: c.fault };
+        let line = StatusLine { pd: who.name(), state, generation: c.generation, restarts: c.restarts, at: None, fault: c.fault };
         fx.line(format_args!("{line}"));
     }
 

@@ -59,6 +59,9 @@ pub struct StatusLine<'a> {
     /// 0 for the first instance, +1 per restart.
     pub generation: u64,
     pub restarts: u64,
+    /// When the supervisor published it, in ns on its clock
+    /// (`microkit::arch_timer::now_ns`), if it says (`at=`).
+    pub at: Option<u64>,
     /// The last fault (its `code` is not part of the line and parses as 0).
     pub fault: Option<Fault>,
 }
@@ -88,12 +91,16 @@ impl fmt::Display for StatusLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{STATUS_MARK} pd={} state={} generation={} restarts={} fault=",
+            "{STATUS_MARK} pd={} state={} generation={} restarts={} ",
             self.pd,
             self.state.name(),
             self.generation,
             self.restarts
         )?;
+        if let Some(at) = self.at {
+            write!(f, "at={at} ")?;
+        }
+        f.write_str("fault=")?;
         match self.fault {
             None => f.write_str("-"),
             Some(fault) => {
@@ -147,6 +154,7 @@ fn hex<'a>(field: &'static str, value: &'a str) -> Result<u64, StatusError<'a>> 
 
 fn parse_fields(text: &str) -> Result<StatusLine<'_>, StatusError<'_>> {
     let (mut pd, mut state, mut generation, mut restarts, mut fault) = (None, None, None, None, None);
+    let mut at = None;
     let mut words = text.split(' ').filter(|w| !w.is_empty());
     while let Some(word) = words.next() {
         let (key, value) = word.split_once('=').ok_or(StatusError::Malformed(word))?;
@@ -159,6 +167,7 @@ fn parse_fields(text: &str) -> Result<StatusLine<'_>, StatusError<'_>> {
             }
             "generation" => generation = Some(number("generation", value)?),
             "restarts" => restarts = Some(number("restarts", value)?),
+            "at" => at = Some(number("at", value)?),
             "fault" if value == "-" => fault = Some(None),
             "fault" => {
                 let kind = FaultKind::from_name(value).ok_or(StatusError::BadValue { field: "fault", value })?;
@@ -181,6 +190,7 @@ fn parse_fields(text: &str) -> Result<StatusLine<'_>, StatusError<'_>> {
         state: state.ok_or(StatusError::Missing("state"))?,
         generation: generation.ok_or(StatusError::Missing("generation"))?,
         restarts: restarts.ok_or(StatusError::Missing("restarts"))?,
+        at,
         fault: fault.ok_or(StatusError::Missing("fault"))?,
     })
 }
@@ -196,15 +206,19 @@ mod tests {
 
     #[test]
     fn lines_print_and_parse_back() {
-        let line = StatusLine { pd: "counter", state: PdState::Up, generation: 1, restarts: 1, fault: Some(vm_fault()) };
+        let line =
+            StatusLine { pd: "counter", state: PdState::Up, generation: 1, restarts: 1, at: None, fault: Some(vm_fault()) };
         let text = format!("{line}");
         assert_eq!(text, "@status pd=counter state=up generation=1 restarts=1 fault=vm-fault addr=0x10 pc=0x200abc");
         assert_eq!(StatusLine::parse(&text), Some(Ok(line)));
-        let quiet = StatusLine { pd: "ping", state: PdState::Stopped, generation: 0, restarts: 0, fault: None };
+        let quiet = StatusLine { pd: "ping", state: PdState::Stopped, generation: 0, restarts: 0, at: None, fault: None };
         assert_eq!(format!("{quiet}"), "@status pd=ping state=stopped generation=0 restarts=0 fault=-");
         assert_eq!(StatusLine::parse(&format!("{quiet}")), Some(Ok(quiet)));
         let panic = StatusLine { fault: Some(Fault::new(FaultKind::Panic)), state: PdState::Restarting, ..quiet };
         assert_eq!(StatusLine::parse(&format!("{panic}")), Some(Ok(panic)));
+        let timed = StatusLine { at: Some(123_456), ..panic };
+        assert_eq!(format!("{timed}"), "@status pd=ping state=restarting generation=0 restarts=0 at=123456 fault=panic");
+        assert_eq!(StatusLine::parse(&format!("{timed}")), Some(Ok(timed)));
     }
 
     #[test]

@@ -346,14 +346,22 @@ fn body(sd: &SystemDescription, pd: &ProtectionDomain, me: &str) -> Result<Strin
     Ok(out)
 }
 
-/// The supervision channel of `child`: its lowest-numbered channel to `parent`
-/// on which both ends may notify and neither may call: the parent pings, the
-/// child's runtime answers. (A channel with `pp` is a service channel.)
+/// The channel id a child uses for its supervision channel.
+pub const SUPERVISION_ID: u8 = 61;
+
+/// The supervision channel of `child`: its channel to `parent` with id
+/// [`SUPERVISION_ID`] on the child's side, if both may notify on it and neither
+/// may call. The parent pings it; the child's runtime (not its handler) answers.
+/// Any other channel between them is an ordinary channel.
 pub fn supervision_channel(sd: &SystemDescription, child: &str, parent: &str) -> Option<crate::ChannelEnd> {
-    sd.channels_of(child)
-        .into_iter()
-        .filter(|c| c.peer == parent && c.can_notify && c.peer_can_notify && !c.can_ppcall && !c.peer_can_ppcall)
-        .min_by_key(|c| c.id)
+    sd.channels_of(child).into_iter().find(|c| {
+        c.peer == parent
+            && c.id == SUPERVISION_ID
+            && c.can_notify
+            && c.peer_can_notify
+            && !c.can_ppcall
+            && !c.peer_can_ppcall
+    })
 }
 
 fn abilities(who: &str, notify: bool, pp: bool) -> String {
@@ -570,7 +578,7 @@ pub mod setvar {
     }
 
     #[test]
-    fn supervision_channel_is_the_lowest_two_way_channel_to_the_parent() {
+    fn supervision_channel_is_the_two_way_channel_with_id_61_to_the_parent() {
         let text = r#"<system>
             <protection_domain name="rs" priority="200">
                 <program_image path="rs.elf" />
@@ -578,15 +586,15 @@ pub mod setvar {
                     <program_image path="drv.elf" />
                 </protection_domain>
             </protection_domain>
-            <channel><end pd="rs" id="9" /><end pd="drv" id="1" notify="false" /></channel>
-            <channel><end pd="rs" id="7" /><end pd="drv" id="3" /></channel>
+            <channel><end pd="rs" id="9" /><end pd="drv" id="1" /></channel>
+            <channel><end pd="rs" id="7" /><end pd="drv" id="61" /></channel>
             <channel><end pd="rs" id="2" /><end pd="drv" id="5" /></channel>
         </system>"#;
         let sd = SystemDescription::parse(Path::new("s.xml"), text).unwrap();
         let drv = program_module(&sd, "drv").unwrap();
         assert!(drv.contains(
             "pub const SUPERVISOR: ::core::option::Option<::microkit::Channel> = \
-             ::core::option::Option::Some(::microkit::Channel::new(3));"
+             ::core::option::Option::Some(::microkit::Channel::new(61));"
         ), "{drv}");
         let rs = program_module(&sd, "rs").unwrap();
         assert!(rs.contains(

@@ -1,4 +1,5 @@
 //! Test PDs for the reincarnation server: see `src/bin` and `systems/`.
+#![cfg_attr(target_os = "none", no_std)]
 #![forbid(unsafe_code)]
 
 use microkit::Region;

@@ -30,7 +30,13 @@ fn boot(system: &str) -> (Machine, Receiver<Event>) {
     (machine, rx)
 }
 
-/// Console lines of the system, with when they were printed.
+/// A console line without RS's `at=<ns>` stamp, so tests can name whole lines.
+fn unstamped(line: &str) -> String {
+    line.split(' ').filter(|w| !w.starts_with("at=")).collect::<Vec<_>>().join(" ")
+}
+
+/// Console lines of the system, with when they were printed (`at=` stamps
+/// removed).
 struct Console {
     rx: Receiver<Event>,
     seen: Vec<(String, String, Instant)>,
@@ -59,6 +65,7 @@ impl Console {
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.rx.recv_timeout(left) {
                 Ok(Event::Output { pd: p, line, at }) => {
+                    let line = unstamped(&line);
                     let hit = p == pd && line.contains(text);
                     self.seen.push((p, line.clone(), at));
                     if hit {
@@ -90,7 +97,7 @@ impl Console {
     fn drain(&mut self, settle: Duration) -> &[(String, String, Instant)] {
         while let Ok(ev) = self.rx.recv_timeout(settle) {
             if let Event::Output { pd, line, at } = ev {
-                self.seen.push((pd, line, at));
+                self.seen.push((pd, unstamped(&line), at));
             }
         }
         &self.seen
@@ -134,14 +141,17 @@ fn crash_hang_complaint_backoff_and_budget() {
     );
     let gaps: Vec<Duration> = boots.windows(2).map(|w| w[1] - w[0]).collect();
     let ms = |n| Duration::from_millis(n);
-    assert!(gaps[0] < ms(50), "first restart is immediate: {gaps:?}");
+    // Lower bounds are the policy; upper bounds leave room for a loaded machine
+    // (process start-up and console pipes; the exact schedule is unit-tested
+    // in recovery-engine).
+    assert!(gaps[0] < ms(500), "first restart is immediate: {gaps:?}");
     for (gap, backoff) in gaps[1..].iter().zip([50, 100, 200]) {
         assert!(
             *gap >= ms(backoff),
             "restart after {gap:?}, before the {backoff} ms backoff ended: {gaps:?}"
         );
         assert!(
-            *gap < ms(backoff + 150),
+            *gap < ms(backoff + 500),
             "restart after {gap:?}, long after the {backoff} ms backoff: {gaps:?}"
         );
     }
@@ -180,8 +190,10 @@ fn crash_hang_complaint_backoff_and_budget() {
         "@status pd=driver state=restarting generation=2 restarts=2 fault=hang",
     );
     let latency = detected - injected;
+    // Silent for period × misses = 100 ms since its last answer (which came
+    // at most a period before the hang); slack for a loaded machine.
     assert!(
-        latency <= Duration::from_millis(100 + 100),
+        latency >= Duration::from_millis(50) && latency <= Duration::from_millis(100 + 400),
         "hang detected after {latency:?}"
     );
     console.wait("driver", "driver: boot 4");

@@ -26,6 +26,22 @@ pub fn for_system(system: &std::path::Path, sd: &SystemDescription) -> Result<St
     rs_tables(sd, "rs", &policies).map_err(|e| vec![format!("{}: {e}", system.display())])
 }
 
+/// For build scripts: writes the tables of the system at `system` to `out`
+/// (`include!` it); stops the build with every policy error.
+pub fn write_for_system(system: &std::path::Path, sd: &SystemDescription, out: &std::path::Path) {
+    let policies = system.parent().unwrap_or(std::path::Path::new(".")).join("policies");
+    println!("cargo:rerun-if-changed={}", policies.display());
+    let tables = for_system(system, sd).unwrap_or_else(|errors| {
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        panic!("{} recovery policy error(s) above", errors.len())
+    });
+    if let Err(e) = std::fs::write(out, tables) {
+        panic!("cannot write {}: {e}", out.display());
+    }
+}
+
 /// Rust source defining `N` and `TABLES: rs::Tables<N>` (and its parts as
 /// `NAMES`, `CHILDREN`, `HEARTBEAT`, `POLICIES`, `INFORM`, `ESCALATE`,
 /// `COMPLAINTS`) for the supervisor PD `rs`. `policies` are in
@@ -96,8 +112,10 @@ pub fn rs_tables(
         {
             return Err(format!(
                 "the policy of `{}` has heartbeats, but `{}` has no supervision channel to `{rs}` \
-                 (a channel on which both may notify and neither calls)",
-                c.name, c.name
+                 (a channel with id {} on its side, on which both may notify and neither calls)",
+                c.name,
+                c.name,
+                sdf::codegen::SUPERVISION_ID
             ));
         }
     }
@@ -213,8 +231,8 @@ mod tests {
             <protection_domain name="blk" id="3" priority="150"><program_image path="blk.elf" /></protection_domain>
             <protection_domain name="vfs" id="1" priority="100"><program_image path="vfs.elf" /></protection_domain>
         </protection_domain>
-        <channel><end pd="rs" id="10" /><end pd="blk" id="0" /></channel>
-        <channel><end pd="rs" id="11" /><end pd="vfs" id="0" /></channel>
+        <channel><end pd="rs" id="10" /><end pd="blk" id="61" /></channel>
+        <channel><end pd="rs" id="11" /><end pd="vfs" id="61" /></channel>
         <channel><end pd="rs" id="20" /><end pd="vfs" id="5" pp="true" /></channel>
         <channel><end pd="vfs" id="2" pp="true" /><end pd="blk" id="1" /></channel>
         <channel><end pd="rs" id="0" pp="true" /><end pd="timer" id="1" /></channel>
@@ -274,7 +292,7 @@ mod tests {
     #[test]
     fn heartbeats_need_a_supervision_channel() {
         let xml = XML.replace(
-            r#"<channel><end pd="rs" id="10" /><end pd="blk" id="0" /></channel>"#,
+            r#"<channel><end pd="rs" id="10" /><end pd="blk" id="61" /></channel>"#,
             "",
         );
         let sd = SystemDescription::parse(Path::new("s.xml"), &xml).unwrap();

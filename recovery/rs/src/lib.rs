@@ -138,7 +138,7 @@ impl<const N: usize> Rs<N> {
             format!("{}", snapshot.restarts).as_bytes(),
         );
         let failure = self.engine.components[i].last_failure.map(|r| r.failure);
-        debug_println!("{}", status_line(name, snapshot, failure));
+        debug_println!("{}", status_line(name, snapshot, failure, Some(arch_timer::now_ns())));
     }
 
     /// Publishes component `i`'s last failure in DS: the fault and when (ns).
@@ -157,10 +157,8 @@ impl<const N: usize> Rs<N> {
     fn inject_due(&mut self, now: u64) {
         while let Some(&(i, kind, _)) = self.injections.front().filter(|(_, _, at)| *at <= now) {
             self.injections.pop_front();
-            debug_println!(
-                "rs: injecting {kind} into {} (schedule)",
-                self.tables.names[i]
-            );
+            // `at=` is when, on RS's clock (`cargo xtask bench --target qemu`).
+            debug_println!("rs: injecting {kind} into {} (schedule) at={now}", self.tables.names[i]);
             self.tables.children[i].inject(kind);
         }
     }
@@ -279,4 +277,24 @@ impl<const N: usize> Rs<N> {
         }
         rs
     }
+}
+
+/// The RS program: `rs::pd!("rs");` is a whole PD binary. Its build script
+/// writes `$OUT_DIR/<program>_tables.rs` with
+/// `recovery_policy::tables::write_for_system`.
+#[macro_export]
+macro_rules! pd {
+    ($program:literal) => {
+        ::microkit::include_system!($program);
+
+        mod tables {
+            include!(concat!(env!("OUT_DIR"), "/", $program, "_tables.rs"));
+        }
+
+        fn init() -> $crate::Rs<{ tables::N }> {
+            $crate::Rs::new(&tables::TABLES)
+        }
+
+        ::microkit::protection_domain!(init);
+    };
 }

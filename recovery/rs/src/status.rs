@@ -6,9 +6,10 @@
 use microkit::status::StatusLine;
 use recovery_engine::{Failure, Snapshot};
 
-/// The `@status` line of component `name`.
-pub fn status_line(name: &str, snapshot: Snapshot, failure: Option<Failure>) -> StatusLine<'_> {
+/// The `@status` line of component `name`, published at `at` (ns).
+pub fn status_line(name: &str, snapshot: Snapshot, failure: Option<Failure>, at: Option<u64>) -> StatusLine<'_> {
     StatusLine {
+        at,
         pd: name,
         state: snapshot.state,
         generation: snapshot.generation,
@@ -44,7 +45,7 @@ mod tests {
         let mut e = Engine::new([p], 0);
         let line = |e: &Engine<1>| {
             let c = &e.components[0];
-            status_line("blk", c.snapshot(), c.last_failure.map(|r| r.failure)).to_string()
+            status_line("blk", c.snapshot(), c.last_failure.map(|r| r.failure), None).to_string()
         };
         assert_eq!(
             line(&e),
@@ -68,6 +69,9 @@ mod tests {
             line(&e),
             "@status pd=blk state=starting generation=2 restarts=2 fault=hang"
         );
+        let c = &e.components[0];
+        let timed = status_line("blk", c.snapshot(), None, Some(77)).to_string();
+        assert_eq!(timed, "@status pd=blk state=starting generation=2 restarts=2 at=77 fault=-");
         // The line parses back.
         let text = line(&e);
         let parsed = StatusLine::parse(&text).unwrap().unwrap();

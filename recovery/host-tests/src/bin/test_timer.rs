@@ -1,4 +1,5 @@
 //! The timer driver, built for the test systems.
+#![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
 microkit::include_system!("test_timer");

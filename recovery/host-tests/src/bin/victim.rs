@@ -1,4 +1,6 @@
-//! The component `cargo xtask bench recovery` crashes and hangs over and over.
+//! The component `cargo xtask bench recovery` crashes and hangs over and over
+//! (host kernel and seL4).
+#![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
 use microkit::{Handler, debug_println};
