@@ -442,3 +442,66 @@ impl Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::Window;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[test]
+    fn a_driver_handing_garbage_gets_the_device_into_needs_reset_not_a_wild_write() {
+        let buf: &'static mut [u8] = Box::leak(vec![0u8; 0x4000].into_boxed_slice());
+        let host = buf.as_mut_ptr() as usize;
+        // SAFETY: leaked: mapped for the rest of the test process.
+        let mem = Memory::new(vec![unsafe { Window::new(0x10000, 0x4000, host) }]);
+        let irqs = Arc::new(AtomicU64::new(0));
+        let i = irqs.clone();
+        let sink = Box::new(|_: &[u8]| panic!("nothing may be sent"));
+        let dev = Device::new(crate::net::Net::new([2, 0, 0, 0, 0, 1], sink), mem.clone(), Arc::new(move || {
+            i.fetch_add(1, Ordering::SeqCst);
+        }));
+        assert_eq!(dev.read(reg::MAGIC, 4), reg::MAGIC_VALUE as u64);
+        assert_eq!(dev.read(reg::VERSION, 4), 2);
+        // Feature negotiation: a feature never offered is refused.
+        dev.write(reg::DRIVER_FEATURES_SEL, 4, 0);
+        dev.write(reg::DRIVER_FEATURES, 4, 1 << 3);
+        dev.write(reg::STATUS, 4, 1 | 2 | 8);
+        assert_eq!(dev.read(reg::STATUS, 4) as u32 & reg::STATUS_FEATURES_OK, 0);
+        dev.write(reg::STATUS, 4, 0); // reset
+        dev.write(reg::DRIVER_FEATURES_SEL, 4, 1);
+        dev.write(reg::DRIVER_FEATURES, 4, 1); // VERSION_1
+        dev.write(reg::STATUS, 4, 1 | 2 | 8);
+        assert_ne!(dev.read(reg::STATUS, 4) as u32 & reg::STATUS_FEATURES_OK, 0);
+        // The transmit queue, with a descriptor pointing outside the DMA memory.
+        dev.write(reg::QUEUE_SEL, 4, 1);
+        dev.write(reg::QUEUE_NUM, 4, 4);
+        dev.write(reg::QUEUE_DESC_LOW, 4, 0x10000);
+        dev.write(reg::QUEUE_DRIVER_LOW, 4, 0x11000);
+        dev.write(reg::QUEUE_DEVICE_LOW, 4, 0x12000);
+        dev.write(reg::QUEUE_READY, 4, 1);
+        dev.write(reg::STATUS, 4, 1 | 2 | 8 | 4);
+        mem.write(0x10000, &0xdead_0000u64.to_le_bytes()).unwrap();
+        mem.write_u32(0x10008, 64).unwrap();
+        mem.write_u16(0x11004, 0).unwrap();
+        mem.write_u16(0x11002, 1).unwrap();
+        let before: Vec<u8> = buf_copy(host);
+        dev.write(reg::QUEUE_NOTIFY, 4, 1);
+        assert_ne!(dev.read(reg::STATUS, 4) as u32 & reg::STATUS_NEEDS_RESET, 0);
+        assert_eq!(dev.read(reg::INTERRUPT_STATUS, 4) as u32 & reg::INT_CONFIG, reg::INT_CONFIG);
+        assert_eq!(irqs.load(Ordering::SeqCst), 1);
+        assert!(dev.stats().last_error.unwrap().contains("outside"));
+        // Nothing was written anywhere, not even the used ring.
+        assert_eq!(buf_copy(host), before);
+        // A reset clears it.
+        dev.write(reg::STATUS, 4, 0);
+        assert_eq!(dev.read(reg::STATUS, 4), 0);
+    }
+
+    fn buf_copy(host: usize) -> Vec<u8> {
+        let mut v = vec![0u8; 0x4000];
+        // SAFETY: the leaked buffer of the test, 0x4000 bytes.
+        unsafe { std::ptr::copy_nonoverlapping(host as *const u8, v.as_mut_ptr(), v.len()) };
+        v
+    }
+}

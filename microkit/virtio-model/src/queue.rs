@@ -207,3 +207,82 @@ impl Queue {
         self.push_used_raw(mem, head as u32, len, 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::Window;
+
+    /// A queue of 4 in a fresh 16 KiB window at 0x10000: descriptors at 0x10000,
+    /// avail at 0x11000, used at 0x12000, buffers from 0x13000.
+    fn setup() -> (Memory, Queue) {
+        let buf: &'static mut [u8] = Box::leak(vec![0u8; 0x4000].into_boxed_slice());
+        // SAFETY: leaked: mapped for the rest of the test process.
+        let mem = Memory::new(vec![unsafe { Window::new(0x10000, 0x4000, buf.as_mut_ptr() as usize) }]);
+        let q = Queue { max: 4, num: 4, ready: true, desc: 0x10000, avail: 0x11000, used: 0x12000, ..Queue::default() };
+        (mem, q)
+    }
+
+    fn desc(mem: &Memory, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
+        let at = 0x10000 + 16 * i as u64;
+        mem.write(at, &addr.to_le_bytes()).unwrap();
+        mem.write_u32(at + 8, len).unwrap();
+        mem.write_u16(at + 12, flags).unwrap();
+        mem.write_u16(at + 14, next).unwrap();
+    }
+
+    fn make_available(mem: &Memory, slot: u16, head: u16, idx: u16) {
+        mem.write_u16(0x11000 + 4 + 2 * slot as u64, head).unwrap();
+        mem.write_u16(0x11002, idx).unwrap();
+    }
+
+    #[test]
+    fn an_honest_chain_pops_and_completes() {
+        let (mem, mut q) = setup();
+        desc(&mem, 0, 0x13000, 16, DESC_F_NEXT, 1);
+        desc(&mem, 1, 0x13100, 512, DESC_F_WRITE, 0);
+        make_available(&mem, 0, 0, 1);
+        let chain = q.pop(&mem).unwrap().unwrap();
+        assert_eq!(chain.readable, [Buf { addr: 0x13000, len: 16 }]);
+        assert_eq!(chain.writable, [Buf { addr: 0x13100, len: 512 }]);
+        assert_eq!(q.pop(&mem), Ok(None));
+        q.push_used(&mem, chain.head, 513).unwrap();
+        assert_eq!(mem.read_u16(0x12002), Ok(1));
+        assert_eq!(mem.read_u32(0x12004), Ok(0));
+        assert_eq!(mem.read_u32(0x12008), Ok(513));
+    }
+
+    #[test]
+    fn a_buffer_outside_the_device_memory_is_refused() {
+        let (mem, mut q) = setup();
+        desc(&mem, 0, 0x5000_0000, 16, 0, 0); // another PD's memory, say
+        make_available(&mem, 0, 0, 1);
+        assert!(matches!(q.pop(&mem), Err(QueueError::Memory(_))));
+    }
+
+    #[test]
+    fn loops_bad_indices_and_overruns_are_refused() {
+        let (mem, mut q) = setup();
+        desc(&mem, 0, 0x13000, 16, DESC_F_NEXT, 1);
+        desc(&mem, 1, 0x13000, 16, DESC_F_NEXT, 0); // 0 -> 1 -> 0 -> ...
+        make_available(&mem, 0, 0, 1);
+        assert_eq!(q.pop(&mem), Err(QueueError::ChainTooLong));
+
+        let (mem, mut q) = setup();
+        make_available(&mem, 0, 9, 1); // head beyond the queue
+        assert_eq!(q.pop(&mem), Err(QueueError::BadIndex(9)));
+
+        let (mem, mut q) = setup();
+        make_available(&mem, 0, 0, 5); // five new entries in a queue of four
+        assert!(matches!(q.pop(&mem), Err(QueueError::AvailOverrun { .. })));
+
+        let (mem, mut q) = setup();
+        desc(&mem, 0, 0x13000, 16, DESC_F_INDIRECT, 0);
+        make_available(&mem, 0, 0, 1);
+        assert_eq!(q.pop(&mem), Err(QueueError::Indirect));
+
+        let (mem, mut q) = setup();
+        q.num = 3; // not a power of two
+        assert_eq!(q.pop(&mem), Err(QueueError::NotReady));
+    }
+}
