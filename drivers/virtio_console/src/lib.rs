@@ -10,6 +10,33 @@ use virtio_drivers::device::console::VirtIOConsole;
 use virtio_drivers::transport::Transport;
 use virtio_drivers::{Error, Hal};
 
+/// The console driver's queues to its client (crate `driver-queue`): pair 0
+/// carries output chunks to the device, pair 1 input: the client posts empty
+/// buffers, the driver returns them filled.
+pub mod protocol {
+    use driver_queue::{Bounds, Direction, Layout, PairSpec};
+
+    /// Size of the data region (`console_client_data`; both ends check).
+    pub const DATA_BYTES: u64 = 0x2000;
+    /// Bytes of one buffer.
+    pub const BUF: u64 = 0x400;
+    /// Output buffers at the start of the data region, input buffers after them.
+    pub const TX_BASE: u64 = 0;
+    pub const RX_BASE: u64 = DATA_BYTES / 2;
+    pub const BUFS: u64 = DATA_BYTES / 2 / BUF;
+    pub const CAPACITY: u64 = 4;
+    pub const TX: usize = 0;
+    pub const RX: usize = 1;
+    pub const LAYOUT: Layout = match Layout::new(0, CAPACITY, 2) {
+        Ok(l) => l,
+        Err(_) => panic!("bad console queue layout"),
+    };
+    pub const SPECS: [PairSpec; 2] = [
+        PairSpec::new(Direction::ToDevice, Bounds::span(TX_BASE, DATA_BYTES / 2).with_buf_size(BUF)),
+        PairSpec::new(Direction::FromDevice, Bounds::span(RX_BASE, DATA_BYTES / 2).with_buf_size(BUF)),
+    ];
+}
+
 /// Largest chunk handed to the device at once.
 pub const CHUNK: usize = 4096;
 

@@ -12,6 +12,36 @@ use virtio_drivers::device::net::VirtIONet;
 use virtio_drivers::transport::Transport;
 use virtio_drivers::{Error, Hal};
 
+/// The net driver's queues to its client (crate `driver-queue`): pair 0 carries
+/// frames to the device (and the MAC request), pair 1 frames from it: the
+/// client posts empty buffers, the driver returns them filled.
+pub mod protocol {
+    use driver_queue::{Bounds, Direction, Layout, PairSpec};
+
+    /// Send the frame in the buffer.
+    pub const OP_SEND: u32 = 1;
+    /// Put the device's MAC address (6 bytes) in the buffer.
+    pub const OP_MAC: u32 = 2;
+    /// Size of the data region (`net_client_data`; both ends check).
+    pub const DATA_BYTES: u64 = 0x10000;
+    /// Bytes of one buffer (a frame fits).
+    pub const BUF: u64 = 2048;
+    pub const TX_BASE: u64 = 0;
+    pub const RX_BASE: u64 = DATA_BYTES / 2;
+    pub const BUFS: u64 = DATA_BYTES / 2 / BUF;
+    pub const CAPACITY: u64 = 16;
+    pub const TX: usize = 0;
+    pub const RX: usize = 1;
+    pub const LAYOUT: Layout = match Layout::new(0, CAPACITY, 2) {
+        Ok(l) => l,
+        Err(_) => panic!("bad net queue layout"),
+    };
+    pub const SPECS: [PairSpec; 2] = [
+        PairSpec::new(Direction::ToDevice, Bounds::span(TX_BASE, DATA_BYTES / 2).with_buf_size(BUF)),
+        PairSpec::new(Direction::FromDevice, Bounds::span(RX_BASE, DATA_BYTES / 2).with_buf_size(BUF)),
+    ];
+}
+
 /// Receive buffers posted to the device.
 pub const QUEUE_SIZE: usize = 16;
 /// Size of each receive buffer (header + frame).

@@ -1,7 +1,7 @@
-//! The virtio console driver PD: bytes from its client go to the device; bytes
-//! from the device go to its client, one delivery at a time. Resets the device in
-//! `init`; a device that misbehaves makes it fault (the reincarnation server
-//! restarts it).
+//! The virtio console driver PD: output chunks from its client (driver-queue pair
+//! 0) go to the device; input from the device fills the buffers the client posts
+//! (pair 1). Resets the device in `init`; a device that misbehaves makes it fault
+//! (the reincarnation server restarts it; the client resubmits what it held).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -11,8 +11,9 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_mailbox::{op, status, DriverEnd};
-use microkit::{debug_println, Channel, Handler};
+use driver_queue::{status, Desc, Driver, Link, QueueError};
+use microkit::{debug_println, Channel, Handler, Region};
+use virtio_console::protocol::{self, LAYOUT, RX, SPECS, TX};
 use virtio_console::ConsoleCore;
 use virtio_hal::{pd_transport, DmaHal, PdTransport};
 
@@ -20,45 +21,84 @@ microkit::include_system!("virtio_console");
 
 const DEVICE_IRQ: Channel = irq::IRQ_56;
 const CLIENT: Channel = channel::CONSOLE_CLIENT;
-/// Received bytes kept while the client is slow; older ones are dropped past this.
+/// Input kept while the client has no buffer posted; older bytes are dropped past this.
 const BACKLOG: usize = 1 << 16;
 
-struct Driver {
+struct ConsoleDriver {
     core: ConsoleCore<DmaHal, PdTransport>,
-    client: DriverEnd,
+    queues: Driver<Region>,
+    data: Region,
     backlog: VecDeque<u8>,
     buf: Vec<u8>,
 }
 
-impl Driver {
-    fn serve(&mut self) {
+fn broken(e: QueueError) -> ! {
+    panic!("virtio_console: the client broke the queue protocol: {e}")
+}
+
+impl ConsoleDriver {
+    fn work(&mut self) {
+        match self.queues.poll() {
+            Ok(Link::Ready) => {}
+            Ok(Link::Attached { epoch }) => debug_println!("virtio_console: attached to the client's queues (epoch {epoch})"),
+            Ok(Link::Waiting) => return,
+            Ok(Link::Requested | Link::Reset) => return CLIENT.notify(),
+            Err(e) => broken(e),
+        }
+        // Output.
         loop {
-            let req = match self.client.pending() {
-                Ok(Some(req)) => req,
-                Ok(None) => break,
-                Err(e) => panic!("virtio_console: client mailbox: {e}"),
+            let pair = self.queues.pair(TX).unwrap_or_else(|e| broken(e));
+            let req = match pair.next_request() {
+                Ok(Some(r)) => r,
+                Ok(None) => match pair.request_signal() {
+                    Ok(true) => break,
+                    Ok(false) => continue,
+                    Err(e) => broken(e),
+                },
+                Err(e) => broken(e),
             };
-            let len = req.arg0 as usize;
-            let code = if req.op != op::WRITE || len > self.buf.len() {
-                status::BAD_REQUEST
-            } else if self.client.read_request_data(&mut self.buf[..len]).is_err() {
-                status::BAD_REQUEST
-            } else {
-                match self.core.send(&self.buf[..len]) {
+            let len = req.len as usize;
+            let code = match self.data.read_bytes(req.offset as usize, &mut self.buf[..len]) {
+                Ok(()) => match self.core.send(&self.buf[..len]) {
                     Ok(()) => status::OK,
-                    Err(e) => {
-                        let _ = self.client.respond(req.seq, status::DEVICE_ERROR, 0);
-                        CLIENT.notify();
-                        panic!("virtio_console: the device misbehaved ({e:?}); giving it up");
-                    }
-                }
+                    Err(e) => panic!("virtio_console: the device misbehaved ({e:?}); giving it up"),
+                },
+                Err(_) => status::INVALID,
             };
-            if let Err(e) = self.client.respond(req.seq, code, len as u64) {
-                panic!("virtio_console: client mailbox: {e}");
+            let pair = self.queues.pair(TX).unwrap_or_else(|e| broken(e));
+            pair.complete(Desc { status: code, ..req }).unwrap_or_else(|e| broken(e));
+            if pair.should_notify() {
+                CLIENT.notify();
             }
-            CLIENT.notify();
         }
         self.deliver();
+    }
+
+    /// Fills the client's posted buffers with what arrived.
+    fn deliver(&mut self) {
+        while !self.backlog.is_empty() {
+            let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
+            let buf = match pair.next_request() {
+                Ok(Some(b)) => b,
+                Ok(None) => match pair.request_signal() {
+                    Ok(true) => break, // the client notifies when it posts more
+                    Ok(false) => continue,
+                    Err(e) => broken(e),
+                },
+                Err(e) => broken(e),
+            };
+            let n = (buf.len as usize).min(self.backlog.len());
+            let chunk: Vec<u8> = self.backlog.drain(..n).collect();
+            let code = match self.data.write_bytes(buf.offset as usize, &chunk) {
+                Ok(()) => status::OK,
+                Err(_) => status::INVALID,
+            };
+            let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
+            pair.complete(Desc { len: n as u32, status: code, ..buf }).unwrap_or_else(|e| broken(e));
+            if pair.should_notify() {
+                CLIENT.notify();
+            }
+        }
     }
 
     fn receive(&mut self) {
@@ -75,39 +115,24 @@ impl Driver {
             self.backlog.drain(..over.min(self.backlog.len()));
             self.backlog.extend(&chunk[..n]);
         }
-        self.deliver();
-    }
-
-    /// Hands the client what arrived, if its receive slot is free.
-    fn deliver(&mut self) {
-        if self.backlog.is_empty() {
-            return;
-        }
-        let n = self.backlog.len().min(self.client.rx_capacity());
-        let data: Vec<u8> = self.backlog.iter().take(n).copied().collect();
-        match self.client.deliver(&data) {
-            Ok(true) => {
-                self.backlog.drain(..n);
-                CLIENT.notify();
-            }
-            Ok(false) => {}
-            Err(e) => panic!("virtio_console: client mailbox: {e}"),
+        if self.queues.is_attached() {
+            self.deliver();
         }
     }
 }
 
-impl Handler for Driver {
+impl Handler for ConsoleDriver {
     fn notified(&mut self, ch: Channel) {
         if ch == DEVICE_IRQ {
             self.receive();
             DEVICE_IRQ.irq_ack();
         } else if ch == CLIENT {
-            self.serve();
+            self.work();
         }
     }
 }
 
-fn init() -> Driver {
+fn init() -> ConsoleDriver {
     if let Err(e) = DmaHal::init_region(region::virtio_console_dma(), setvar::dma_paddr()) {
         panic!("virtio_console: DMA region: {e:?}");
     }
@@ -115,19 +140,21 @@ fn init() -> Driver {
         Ok(t) => t,
         Err(e) => panic!("virtio_console: no virtio-mmio device at {:#x}: {e}", setvar::regs_paddr()),
     };
-    let client = match DriverEnd::new(region::console_client_ctl(), region::console_client_data()) {
-        Ok(c) => c,
-        Err(e) => panic!("virtio_console: client mailbox: {e}"),
+    let data = region::console_client_data();
+    if data.size() as u64 != protocol::DATA_BYTES {
+        panic!("virtio_console: console_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);
+    }
+    let queues = match Driver::new(region::console_queues(), LAYOUT, &SPECS) {
+        Ok(q) => q,
+        Err(e) => panic!("virtio_console: the client's queue set: {e}"),
     };
     let core = match ConsoleCore::new(transport) {
         Ok(core) => core,
         Err(e) => panic!("virtio_console: cannot set up the device: {e}"),
     };
     debug_println!("virtio_console: device reset and ready");
-    let cap = client.request_capacity();
-    let mut driver = Driver { core, client, backlog: VecDeque::new(), buf: vec![0; cap] };
-    driver.serve();
-    driver
+    CLIENT.notify(); // ask to attach
+    ConsoleDriver { core, queues, data, backlog: VecDeque::new(), buf: vec![0; protocol::BUF as usize] }
 }
 
 microkit::protection_domain!(init);

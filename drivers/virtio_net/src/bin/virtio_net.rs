@@ -1,8 +1,8 @@
-//! The virtio net driver PD: frames from its client go to the device; frames
-//! from the device go to its client, one delivery at a time (a bounded backlog
-//! in between; a slow client loses frames, as on a real link). Resets the device
-//! in `init`; a device that misbehaves makes it fault (the reincarnation server
-//! restarts it).
+//! The virtio net driver PD: frames from its client (driver-queue pair 0) go to
+//! the device; frames from the device fill the buffers the client posts (pair
+//! 1), with a bounded backlog in between (a slow client loses frames, as on a
+//! real link). Resets the device in `init`; a device that misbehaves makes it
+//! fault (the reincarnation server restarts it; the client resubmits what it held).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -12,10 +12,11 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_mailbox::{op, status, DriverEnd};
-use microkit::{debug_println, Channel, Handler};
+use driver_queue::{status, Desc, Driver, Link, QueueError};
+use microkit::{debug_println, Channel, Handler, Region};
 use virtio_hal::{pd_transport, DmaHal, PdTransport};
-use virtio_net::{NetCore, NetError, MAX_FRAME};
+use virtio_net::protocol::{self, LAYOUT, RX, SPECS, TX};
+use virtio_net::{NetCore, NetError};
 
 microkit::include_system!("virtio_net");
 
@@ -23,48 +24,88 @@ const DEVICE_IRQ: Channel = irq::IRQ_64;
 const CLIENT: Channel = channel::NET_CLIENT;
 const BACKLOG: usize = 64;
 
-struct Driver {
+struct NetDriver {
     core: NetCore<DmaHal, PdTransport>,
-    client: DriverEnd,
+    queues: Driver<Region>,
+    data: Region,
     backlog: VecDeque<Vec<u8>>,
     buf: Vec<u8>,
-    lost: u64,
 }
 
-fn mac_word(mac: [u8; 6]) -> u64 {
-    mac.iter().fold(0u64, |acc, &b| acc << 8 | b as u64)
+fn broken(e: QueueError) -> ! {
+    panic!("virtio_net: the client broke the queue protocol: {e}")
 }
 
-impl Driver {
-    fn serve(&mut self) {
+impl NetDriver {
+    fn work(&mut self) {
+        match self.queues.poll() {
+            Ok(Link::Ready) => {}
+            Ok(Link::Attached { epoch }) => debug_println!("virtio_net: attached to the client's queues (epoch {epoch})"),
+            Ok(Link::Waiting) => return,
+            Ok(Link::Requested | Link::Reset) => return CLIENT.notify(),
+            Err(e) => broken(e),
+        }
         loop {
-            let req = match self.client.pending() {
-                Ok(Some(req)) => req,
-                Ok(None) => break,
-                Err(e) => panic!("virtio_net: client mailbox: {e}"),
+            let pair = self.queues.pair(TX).unwrap_or_else(|e| broken(e));
+            let req = match pair.next_request() {
+                Ok(Some(r)) => r,
+                Ok(None) => match pair.request_signal() {
+                    Ok(true) => break,
+                    Ok(false) => continue,
+                    Err(e) => broken(e),
+                },
+                Err(e) => broken(e),
             };
-            let len = req.arg0 as usize;
-            let (code, value) = match req.op {
-                op::INFO => (status::OK, mac_word(self.core.mac())),
-                op::WRITE if len <= MAX_FRAME && self.client.read_request_data(&mut self.buf[..len]).is_ok() => {
-                    match self.core.send(&self.buf[..len]) {
-                        Ok(()) => (status::OK, len as u64),
-                        Err(NetError::BadRequest) => (status::BAD_REQUEST, 0),
-                        Err(NetError::Device(e)) => {
-                            let _ = self.client.respond(req.seq, status::DEVICE_ERROR, 0);
-                            CLIENT.notify();
-                            panic!("virtio_net: the device misbehaved ({e:?}); giving it up");
-                        }
-                    }
-                }
-                _ => (status::BAD_REQUEST, 0),
+            let (offset, len) = (req.offset as usize, req.len as usize);
+            let (code, done) = match req.op {
+                protocol::OP_MAC if len >= 6 => match self.data.write_bytes(offset, &self.core.mac()) {
+                    Ok(()) => (status::OK, 6),
+                    Err(_) => (status::INVALID, 0),
+                },
+                protocol::OP_SEND => match self.data.read_bytes(offset, &mut self.buf[..len]) {
+                    Ok(()) => match self.core.send(&self.buf[..len]) {
+                        Ok(()) => (status::OK, req.len),
+                        Err(NetError::BadRequest) => (status::INVALID, 0),
+                        Err(NetError::Device(e)) => panic!("virtio_net: the device misbehaved ({e:?}); giving it up"),
+                    },
+                    Err(_) => (status::INVALID, 0),
+                },
+                _ => (status::UNSUPPORTED, 0),
             };
-            if let Err(e) = self.client.respond(req.seq, code, value) {
-                panic!("virtio_net: client mailbox: {e}");
+            let pair = self.queues.pair(TX).unwrap_or_else(|e| broken(e));
+            pair.complete(Desc { len: done, status: code, ..req }).unwrap_or_else(|e| broken(e));
+            if pair.should_notify() {
+                CLIENT.notify();
             }
-            CLIENT.notify();
         }
         self.deliver();
+    }
+
+    /// Fills the client's posted buffers with received frames.
+    fn deliver(&mut self) {
+        while let Some(frame) = self.backlog.front() {
+            let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
+            let buf = match pair.next_request() {
+                Ok(Some(b)) => b,
+                Ok(None) => match pair.request_signal() {
+                    Ok(true) => break,
+                    Ok(false) => continue,
+                    Err(e) => broken(e),
+                },
+                Err(e) => broken(e),
+            };
+            let (code, n) = if frame.len() <= buf.len as usize && self.data.write_bytes(buf.offset as usize, frame).is_ok() {
+                (status::OK, frame.len() as u32)
+            } else {
+                (status::INVALID, 0)
+            };
+            self.backlog.pop_front();
+            let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
+            pair.complete(Desc { len: n, status: code, ..buf }).unwrap_or_else(|e| broken(e));
+            if pair.should_notify() {
+                CLIENT.notify();
+            }
+        }
     }
 
     fn receive(&mut self) {
@@ -74,7 +115,6 @@ impl Driver {
                 Ok(Some(n)) => {
                     if self.backlog.len() >= BACKLOG {
                         self.backlog.pop_front();
-                        self.lost += 1;
                     }
                     self.backlog.push_back(self.buf[..n].to_vec());
                 }
@@ -82,34 +122,24 @@ impl Driver {
                 Err(e) => panic!("virtio_net: the device misbehaved ({e:?}); giving it up"),
             }
         }
-        self.deliver();
-    }
-
-    fn deliver(&mut self) {
-        let Some(frame) = self.backlog.front() else { return };
-        match self.client.deliver(frame) {
-            Ok(true) => {
-                self.backlog.pop_front();
-                CLIENT.notify();
-            }
-            Ok(false) => {}
-            Err(e) => panic!("virtio_net: client mailbox: {e}"),
+        if self.queues.is_attached() {
+            self.deliver();
         }
     }
 }
 
-impl Handler for Driver {
+impl Handler for NetDriver {
     fn notified(&mut self, ch: Channel) {
         if ch == DEVICE_IRQ {
             self.receive();
             DEVICE_IRQ.irq_ack();
         } else if ch == CLIENT {
-            self.serve();
+            self.work();
         }
     }
 }
 
-fn init() -> Driver {
+fn init() -> NetDriver {
     if let Err(e) = DmaHal::init_region(region::virtio_net_dma(), setvar::dma_paddr()) {
         panic!("virtio_net: DMA region: {e:?}");
     }
@@ -117,9 +147,13 @@ fn init() -> Driver {
         Ok(t) => t,
         Err(e) => panic!("virtio_net: no virtio-mmio device at {:#x}: {e}", setvar::regs_paddr()),
     };
-    let client = match DriverEnd::new(region::net_client_ctl(), region::net_client_data()) {
-        Ok(c) => c,
-        Err(e) => panic!("virtio_net: client mailbox: {e}"),
+    let data = region::net_client_data();
+    if data.size() as u64 != protocol::DATA_BYTES {
+        panic!("virtio_net: net_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);
+    }
+    let queues = match Driver::new(region::net_queues(), LAYOUT, &SPECS) {
+        Ok(q) => q,
+        Err(e) => panic!("virtio_net: the client's queue set: {e}"),
     };
     let core = match NetCore::new(transport) {
         Ok(core) => core,
@@ -130,10 +164,8 @@ fn init() -> Driver {
         "virtio_net: device reset and ready, MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         m[0], m[1], m[2], m[3], m[4], m[5]
     );
-    let mut driver = Driver { core, client, backlog: VecDeque::new(), buf: vec![0; 2048], lost: 0 };
-    let _ = driver.lost;
-    driver.serve();
-    driver
+    CLIENT.notify(); // ask to attach
+    NetDriver { core, queues, data, backlog: VecDeque::new(), buf: vec![0; protocol::BUF as usize] }
 }
 
 microkit::protection_domain!(init);
