@@ -200,8 +200,8 @@ fn ticks(ticks: u64, hz: u64) -> String {
 
 /// `cargo xtask bench --target qemu`: the benchmark system on seL4/QEMU.
 pub fn run_qemu(ws: &Workspace, what: Bench) -> Result<(), Error> {
-    if let Bench::Drivers { .. } = what {
-        return Err("cargo xtask bench drivers --target qemu: not available yet (the figures are for the host kernel)".into());
+    if let Bench::Drivers { frames, console_bytes } = what {
+        return crate::bench_drivers::run_qemu(ws, frames, console_bytes);
     }
     if let Bench::Recovery { crashes, hangs } = what {
         return crate::bench_recovery::run_qemu(ws, crashes, hangs);

@@ -140,3 +140,101 @@ pub fn run(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(), Er
     std::fs::remove_file(disk).ok();
     Ok(())
 }
+
+/// The counter blk_client times with on seL4: CNTPCT_EL0 at QEMU virt's fixed
+/// 62.5 MHz (the QEMU recovery test prints the frequency it reads).
+const QEMU_COUNTER_HZ: f64 = 62.5e6;
+
+/// `cargo xtask bench drivers --target qemu`: the same drivers on seL4 with
+/// QEMU's virtio devices. Block figures are timed inside blk_client (generic
+/// timer ticks); net is UDP echo through QEMU's user networking from a host
+/// socket; console is echo through QEMU's console socket.
+pub fn run_qemu(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(), Error> {
+    use std::io::{Read, Write};
+    crate::sel4::require_sdk("cargo xtask bench drivers --target qemu")?;
+    let sd = ws.load_system()?;
+    let config = crate::sel4::KernelConfig::Debug;
+    let image = crate::sel4::image(ws, &sd, &crate::sel4::Options { config, inject: Vec::new() })?;
+    let disk = ws.root.join("target").join("bench-disk-qemu.img");
+    std::fs::File::create(&disk)?.set_len(64 << 20)?;
+    let port = 5556;
+    let devices = crate::devices::DeviceArgs { disk: Some(disk.clone()), host_port: port, ..Default::default() };
+    devices.write_qemu_args(&ws.root, &sd, &image)?;
+    let mut qemu = crate::qemu::Qemu::spawn(&image, false)?;
+    let (mut seq, mut rand, mut net_ready) = (None, None, false);
+    let outcome = qemu.run_until(Duration::from_secs(300), |l| {
+        if l.text.contains("bench seq-read") {
+            seq = parse(&l.text);
+        }
+        if l.text.contains("bench rand-read-4k") {
+            rand = parse(&l.text);
+        }
+        net_ready |= l.text.contains("answering for");
+        seq.is_some() && rand.is_some() && net_ready
+    });
+    if outcome != crate::qemu::Outcome::Done {
+        return Err(format!("the drivers did not report ({outcome:?}); the console:\n{}", qemu.console_text()).into());
+    }
+    println!(
+        "seL4 on QEMU ({} config, {}), virtio drivers with QEMU's virtio-mmio devices; QEMU software emulation, not hardware:",
+        config.name(),
+        crate::qemu::version().unwrap_or_else(|| crate::qemu::QEMU.to_string())
+    );
+    if let (Some((bytes, t1)), Some((reads, t2))) = (seq, rand) {
+        let (s1, s2) = (t1 / QEMU_COUNTER_HZ, t2 / QEMU_COUNTER_HZ);
+        println!("  blk: sequential read {:.0} MB/s ({} MiB in 32 KiB requests, timed in blk_client)", bytes / s1 / 1e6, bytes as u64 >> 20);
+        println!("  blk: random 4 KiB reads {:.0} IOPS ({reads} reads)", reads / s2);
+    }
+
+    // UDP echo from a host socket, a window of datagrams in flight.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    sock.connect(("127.0.0.1", port))?;
+    sock.set_read_timeout(Some(Duration::from_millis(500)))?;
+    let payload = vec![0x5au8; PAYLOAD];
+    let window = 16;
+    let start = Instant::now();
+    let (mut sent, mut got, mut lost) = (0usize, 0usize, 0usize);
+    let mut buf = [0u8; 2048];
+    while got + lost < frames {
+        while sent < frames && sent - got - lost < window {
+            sock.send(&payload)?;
+            sent += 1;
+        }
+        match sock.recv(&mut buf) {
+            Ok(n) if n == PAYLOAD => got += 1,
+            Ok(_) => {}
+            Err(_) => lost += sent - got - lost,
+        }
+    }
+    let t = start.elapsed().as_secs_f64();
+    println!(
+        "  net: UDP echo {:.0} frames/s, {:.1} MB/s of payload each way ({PAYLOAD} B payloads, {got} echoed, {lost} lost, window {window})",
+        got as f64 / t,
+        got as f64 * PAYLOAD as f64 / t / 1e6
+    );
+
+    // Console echo through QEMU's socket: lines come back in capitals.
+    let path = ws.root.join("target").join("qemu-console.sock");
+    let mut con = std::os::unix::net::UnixStream::connect(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    con.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let line: Vec<u8> = std::iter::repeat_n(b'a', 1000).chain(*b"\n").collect();
+    let lines = console_bytes.div_ceil(line.len());
+    let want = lines * (line.len() + 1); // "\n" comes back as "\r\n"
+    let start = Instant::now();
+    let (mut sent, mut echoed) = (0usize, 0usize);
+    let mut buf = [0u8; 8192];
+    while echoed < want {
+        while sent < lines && sent * (line.len() + 1) < echoed + 4 * line.len() {
+            con.write_all(&line)?;
+            sent += 1;
+        }
+        let n = con.read(&mut buf).map_err(|e| format!("console echo stalled at {echoed} of {want} bytes: {e}"))?;
+        // Count only the echo (the client's greeting and notes may come too).
+        echoed += buf[..n].iter().filter(|b| **b == b'A' || **b == b'\r' || **b == b'\n').count();
+    }
+    let t = start.elapsed().as_secs_f64();
+    println!("  console: echo {:.2} MB/s ({} KiB each way in 1000-byte lines)", want as f64 / t / 1e6, want >> 10);
+    qemu.stop();
+    std::fs::remove_file(disk).ok();
+    Ok(())
+}
