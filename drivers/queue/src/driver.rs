@@ -47,6 +47,20 @@ impl<M: SharedMem> DriverPair<M> {
     pub fn request_signal(&mut self) -> Result<bool, QueueError> {
         self.requests.request_signal()
     }
+
+    /// The next request; when there is none, asks for a signal and looks once
+    /// more, so a request that races with going to sleep is not lost. `None`:
+    /// wait for a notification.
+    pub fn next_request_or_sleep(&mut self) -> Result<Option<Desc>, QueueError> {
+        loop {
+            if let Some(r) = self.next_request()? {
+                return Ok(Some(r));
+            }
+            if self.request_signal()? {
+                return Ok(None);
+            }
+        }
+    }
 }
 
 /// Where the driver is in the restart protocol, as [`Driver::poll`] says.

@@ -155,6 +155,20 @@ impl<M: SharedMem> ServerPair<M> {
     pub fn request_signal(&mut self) -> Result<bool, QueueError> {
         self.from_driver.request_signal()
     }
+
+    /// The next completion; when there is none, asks for a signal and looks
+    /// once more, so a completion that races with going to sleep is not lost.
+    /// `None`: wait for a notification.
+    pub fn next_completion(&mut self) -> Result<Option<Completion>, QueueError> {
+        loop {
+            if let Some(c) = self.complete()? {
+                return Ok(Some(c));
+            }
+            if self.request_signal()? {
+                return Ok(None);
+            }
+        }
+    }
 }
 
 /// The server's end of a queue set: the owner of the restart protocol.

@@ -324,6 +324,15 @@ impl Kernel {
             return;
         }
         let none = [0u64; MSG_MAX_LENGTH];
+        // An injected failure comes first: on seL4 it redirects the thread at
+        // once, whatever is pending for it.
+        if let Some(Pending::Inject(kind)) = self.pds[i].queue.front() {
+            let kind = *kind;
+            self.pds[i].queue.pop_front();
+            self.pds[i].waiting = false;
+            self.send(i, ToPd::Inject(kind), &none);
+            return;
+        }
         if self.pds[i].badge != 0 {
             let badge = std::mem::take(&mut self.pds[i].badge);
             self.pds[i].waiting = false;

@@ -175,23 +175,21 @@ impl Handler for Client {
                 if !self.busy {
                     self.submit();
                 }
-                return;
             }
             Err(e) => panic!("blk_client: the driver broke the restart protocol: {e}"),
         }
+        // Completions until there are none and a signal is requested (the
+        // request re-checks the ring, so a completion racing with it is taken).
         loop {
-            let done = match self.queues.pair(0).map(|p| p.complete()) {
-                Ok(Ok(Some(c))) => c,
-                Ok(Ok(None)) => break,
-                Ok(Err(e)) | Err(e) => panic!("blk_client: the driver broke the queue protocol: {e}"),
+            let done = match self.queues.pair(0).and_then(|p| p.next_completion()) {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => panic!("blk_client: the driver broke the queue protocol: {e}"),
             };
             self.completed(done.status);
             if !self.busy {
                 self.submit();
             }
-        }
-        if let Ok(pair) = self.queues.pair(0) {
-            let _ = pair.request_signal();
         }
     }
 }

@@ -48,15 +48,7 @@ impl ConsoleDriver {
         // Output.
         loop {
             let pair = self.queues.pair(TX).unwrap_or_else(|e| broken(e));
-            let req = match pair.next_request() {
-                Ok(Some(r)) => r,
-                Ok(None) => match pair.request_signal() {
-                    Ok(true) => break,
-                    Ok(false) => continue,
-                    Err(e) => broken(e),
-                },
-                Err(e) => broken(e),
-            };
+            let Some(req) = pair.next_request_or_sleep().unwrap_or_else(|e| broken(e)) else { break };
             let len = req.len as usize;
             let code = match self.data.read_bytes(req.offset as usize, &mut self.buf[..len]) {
                 Ok(()) => match self.core.send(&self.buf[..len]) {

@@ -106,16 +106,7 @@ impl Handler for Client {
             Err(e) => broken(e),
         }
         for pair in [TX, RX] {
-            loop {
-                let c = match self.queues.pair(pair).map(|p| p.complete()) {
-                    Ok(Ok(Some(c))) => c,
-                    Ok(Ok(None)) => match self.queues.pair(pair).map(|p| p.request_signal()) {
-                        Ok(Ok(true)) => break,
-                        Ok(Ok(false)) => continue,
-                        Ok(Err(e)) | Err(e) => broken(e),
-                    },
-                    Ok(Err(e)) | Err(e) => broken(e),
-                };
+            while let Some(c) = self.queues.pair(pair).and_then(|p| p.next_completion()).unwrap_or_else(|e| broken(e)) {
                 self.completed(pair, c);
             }
         }

@@ -47,15 +47,7 @@ impl NetDriver {
         }
         loop {
             let pair = self.queues.pair(TX).unwrap_or_else(|e| broken(e));
-            let req = match pair.next_request() {
-                Ok(Some(r)) => r,
-                Ok(None) => match pair.request_signal() {
-                    Ok(true) => break,
-                    Ok(false) => continue,
-                    Err(e) => broken(e),
-                },
-                Err(e) => broken(e),
-            };
+            let Some(req) = pair.next_request_or_sleep().unwrap_or_else(|e| broken(e)) else { break };
             let (offset, len) = (req.offset as usize, req.len as usize);
             let (code, done) = match req.op {
                 protocol::OP_MAC if len >= 6 => match self.data.write_bytes(offset, &self.core.mac()) {
@@ -85,15 +77,7 @@ impl NetDriver {
     fn deliver(&mut self) {
         while let Some(frame) = self.backlog.front() {
             let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
-            let buf = match pair.next_request() {
-                Ok(Some(b)) => b,
-                Ok(None) => match pair.request_signal() {
-                    Ok(true) => break,
-                    Ok(false) => continue,
-                    Err(e) => broken(e),
-                },
-                Err(e) => broken(e),
-            };
+            let Some(buf) = pair.next_request_or_sleep().unwrap_or_else(|e| broken(e)) else { break };
             let (code, n) = if frame.len() <= buf.len as usize && self.data.write_bytes(buf.offset as usize, frame).is_ok() {
                 (status::OK, frame.len() as u32)
             } else {
