@@ -53,6 +53,29 @@ pub type PdTransport = virtio_drivers::transport::mmio::MmioTransport<'static>;
 #[cfg(not(target_os = "none"))]
 pub type PdTransport = RegisterTransport<HostRegisters>;
 
+/// Where a driver PD's device lives, all generated from `system.xml`.
+pub struct DeviceMaps {
+    /// The DMA region and its physical address.
+    pub dma: (microkit::Region, u64),
+    /// The device's register region and its physical address.
+    pub regs: (microkit::Region, u64),
+}
+
+/// The start of every virtio driver PD: its DMA region becomes the DMA
+/// allocator's memory, and the transport to its device is returned. Anything
+/// wrong is a panic naming `pd`: a fault for the reincarnation server.
+pub fn bring_up(pd: &str, maps: DeviceMaps) -> PdTransport {
+    let (dma, dma_paddr) = maps.dma;
+    if let Err(e) = DmaHal::init_region(dma, dma_paddr) {
+        panic!("{pd}: DMA region: {e:?}");
+    }
+    let (regs, regs_paddr) = maps.regs;
+    match pd_transport(regs, regs_paddr) {
+        Ok(t) => t,
+        Err(e) => panic!("{pd}: no virtio-mmio device at {regs_paddr:#x}: {e}"),
+    }
+}
+
 /// The transport to the device whose register region this PD maps as `regs`,
 /// at physical address `paddr` (both generated from `system.xml`).
 pub fn pd_transport(

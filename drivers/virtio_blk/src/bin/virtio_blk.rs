@@ -16,7 +16,7 @@ use driver_queue::{status, Desc, Driver, Link};
 use microkit::{debug_println, Channel, Handler, Region};
 use virtio_blk::protocol::{self, LAYOUT, SPECS};
 use virtio_blk::{BlkCore, BlkError, SECTOR};
-use virtio_hal::{pd_transport, DmaHal, PdTransport};
+use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
 
 microkit::include_system!("virtio_blk");
 
@@ -107,13 +107,13 @@ impl Handler for BlkDriver {
 }
 
 fn init() -> BlkDriver {
-    if let Err(e) = DmaHal::init_region(region::virtio_blk_dma(), setvar::dma_paddr()) {
-        panic!("virtio_blk: DMA region: {e:?}");
-    }
-    let transport = match pd_transport(region::virtio_blk_regs(), setvar::regs_paddr()) {
-        Ok(t) => t,
-        Err(e) => panic!("virtio_blk: no virtio-mmio device at {:#x}: {e}", setvar::regs_paddr()),
-    };
+    let transport = virtio_hal::bring_up(
+        "virtio_blk",
+        DeviceMaps {
+            dma: (region::virtio_blk_dma(), setvar::dma_paddr()),
+            regs: (region::virtio_blk_regs(), setvar::regs_paddr()),
+        },
+    );
     let data = region::blk_client_data();
     if data.size() as u64 != protocol::DATA_BYTES {
         panic!("virtio_blk: blk_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);

@@ -15,7 +15,7 @@ use driver_queue::{status, Desc, Driver, Link, QueueError};
 use microkit::{debug_println, Channel, Handler, Region};
 use virtio_console::protocol::{self, LAYOUT, RX, SPECS, TX};
 use virtio_console::ConsoleCore;
-use virtio_hal::{pd_transport, DmaHal, PdTransport};
+use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
 
 microkit::include_system!("virtio_console");
 
@@ -125,13 +125,13 @@ impl Handler for ConsoleDriver {
 }
 
 fn init() -> ConsoleDriver {
-    if let Err(e) = DmaHal::init_region(region::virtio_console_dma(), setvar::dma_paddr()) {
-        panic!("virtio_console: DMA region: {e:?}");
-    }
-    let transport = match pd_transport(region::virtio_console_regs(), setvar::regs_paddr()) {
-        Ok(t) => t,
-        Err(e) => panic!("virtio_console: no virtio-mmio device at {:#x}: {e}", setvar::regs_paddr()),
-    };
+    let transport = virtio_hal::bring_up(
+        "virtio_console",
+        DeviceMaps {
+            dma: (region::virtio_console_dma(), setvar::dma_paddr()),
+            regs: (region::virtio_console_regs(), setvar::regs_paddr()),
+        },
+    );
     let data = region::console_client_data();
     if data.size() as u64 != protocol::DATA_BYTES {
         panic!("virtio_console: console_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 
 use driver_queue::{status, Desc, Driver, Link, QueueError};
 use microkit::{debug_println, Channel, Handler, Region};
-use virtio_hal::{pd_transport, DmaHal, PdTransport};
+use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
 use virtio_net::protocol::{self, LAYOUT, RX, SPECS, TX};
 use virtio_net::{NetCore, NetError};
 
@@ -124,13 +124,13 @@ impl Handler for NetDriver {
 }
 
 fn init() -> NetDriver {
-    if let Err(e) = DmaHal::init_region(region::virtio_net_dma(), setvar::dma_paddr()) {
-        panic!("virtio_net: DMA region: {e:?}");
-    }
-    let transport = match pd_transport(region::virtio_net_regs(), setvar::regs_paddr()) {
-        Ok(t) => t,
-        Err(e) => panic!("virtio_net: no virtio-mmio device at {:#x}: {e}", setvar::regs_paddr()),
-    };
+    let transport = virtio_hal::bring_up(
+        "virtio_net",
+        DeviceMaps {
+            dma: (region::virtio_net_dma(), setvar::dma_paddr()),
+            regs: (region::virtio_net_regs(), setvar::regs_paddr()),
+        },
+    );
     let data = region::net_client_data();
     if data.size() as u64 != protocol::DATA_BYTES {
         panic!("virtio_net: net_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);
