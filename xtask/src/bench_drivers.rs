@@ -2,38 +2,17 @@
 //! kernel's device models. Block figures are timed inside blk_client; net and
 //! console figures are echo round trips driven from here through the models.
 
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use host_kernel::virtio_model::slots::Kind;
-use host_kernel::{Config, ConsoleIo, DeviceConfig, Event, Machine, NetIo};
+use host_kernel::{Config, ConsoleIo, DeviceConfig, Machine, NetIo};
 
-use crate::bench::next;
+use crate::console::Console;
 use crate::workspace::{Error, Workspace};
 
 const MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
 const PAYLOAD: usize = 1400;
-
-/// The events so far: lines of different PDs arrive in no fixed order.
-struct Events {
-    rx: Receiver<Event>,
-    seen: Vec<Event>,
-}
-
-fn output(ev: &mut Events, pd: &str, needle: &str) -> Result<String, Error> {
-    let pick = |e: &Event| match e {
-        Event::Output { pd: p, line, .. } if p == pd && line.contains(needle) => Some(line.clone()),
-        _ => None,
-    };
-    if let Some(l) = ev.seen.iter().find_map(pick) {
-        return Ok(l);
-    }
-    let seen = &mut ev.seen;
-    next(&ev.rx, needle, |e| {
-        seen.push(e.clone());
-        pick(e)
-    })
-}
 
 /// `... <count> <what> in <t> ns` → (count, t).
 fn parse(line: &str) -> Option<(f64, f64)> {
@@ -82,17 +61,17 @@ pub fn run(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(), Er
     };
     let (tx, rx) = mpsc::channel();
     let machine = Machine::boot_with(Config { system, bin_dir, echo: false, subscribers: vec![tx] }, devices)?;
-    let mut rx = Events { rx, seen: Vec::new() };
+    let mut console = Console::new(rx);
     println!("host kernel, virtio drivers through the kernel's device models:");
 
-    let seq = output(&mut rx, "blk_client", "bench seq-read")?;
-    let rand = output(&mut rx, "blk_client", "bench rand-read-4k")?;
+    let (seq, _) = console.wait("blk_client", "bench seq-read")?;
+    let (rand, _) = console.wait("blk_client", "bench rand-read-4k")?;
     if let (Some((bytes, t1)), Some((reads, t2))) = (parse(&seq), parse(&rand)) {
         println!("  blk: sequential read {:.0} MB/s ({} MiB in 32 KiB requests)", bytes / (t1 / 1e9) / 1e6, bytes as u64 >> 20);
         println!("  blk: random 4 KiB reads {:.0} IOPS ({reads} reads)", reads / (t2 / 1e9));
     }
 
-    output(&mut rx, "net_client", "answering for")?;
+    console.wait("net_client", "answering for")?;
     let nic = machine.device(Kind::Net).ok_or("no net device")?.clone();
     // Keep a window of frames in flight: the device and driver queues are bounded.
     let window = 16;

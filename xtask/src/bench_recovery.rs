@@ -10,47 +10,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
-use host_kernel::{Config, Event, Machine};
+use host_kernel::{Config, Machine};
 use microkit::InjectKind;
 
+use crate::console::Console;
 use crate::inject::Injection;
 use crate::qemu::{self, Qemu};
 use crate::sel4;
 use crate::workspace::{Error, Workspace};
-
-/// The system's console lines. Lines of different PDs travel different pipes,
-/// so they may arrive out of order: a wait looks at the unclaimed lines first.
-struct Console {
-    rx: Receiver<Event>,
-    pending: Vec<(String, String, Instant)>,
-}
-
-impl Console {
-    /// The time of the first unclaimed line of `pd` that contains `text`.
-    fn wait(&mut self, pd: &str, text: &str) -> Result<Instant, Error> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(i) = self
-                .pending
-                .iter()
-                .position(|(p, l, _)| p == pd && l.contains(text))
-            {
-                return Ok(self.pending.remove(i).2);
-            }
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .ok_or_else(|| format!("timed out waiting for [{pd}] {text}"))?;
-            match self.rx.recv_timeout(left) {
-                Ok(Event::Output { pd, line, at }) => self.pending.push((pd, line, at)),
-                Ok(_) => {}
-                Err(_) => return Err(format!("timed out waiting for [{pd}] {text}").into()),
-            }
-        }
-    }
-}
 
 fn stats(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
@@ -88,26 +58,23 @@ pub fn run(ws: &Workspace, crashes: usize, hangs: usize) -> Result<(), Error> {
         echo: false,
         subscribers: vec![tx],
     })?;
-    let mut console = Console {
-        rx,
-        pending: Vec::new(),
-    };
+    let mut console = Console::new(rx);
     console.wait("rs", "@status pd=victim state=up generation=0")?;
 
     let (mut detect, mut up, mut hang) = (Vec::new(), Vec::new(), Vec::new());
     let mut generation = 0;
     for _ in 0..crashes {
         machine.inject("victim", InjectKind::Crash)?;
-        let crashed = console.wait("victim", "injected crash")?;
+        let crashed = console.wait("victim", "injected crash")?.1;
         let seen = console.wait(
             "rs",
             &format!("@status pd=victim state=restarting generation={generation} "),
-        )?;
+        )?.1;
         generation += 1;
         let back = console.wait(
             "rs",
             &format!("@status pd=victim state=up generation={generation} "),
-        )?;
+        )?.1;
         detect.push(seen - crashed);
         up.push(back - crashed);
     }
@@ -115,16 +82,13 @@ pub fn run(ws: &Workspace, crashes: usize, hangs: usize) -> Result<(), Error> {
         // Let a heartbeat or two pass, so hangs start at random phases.
         std::thread::sleep(Duration::from_millis(30));
         machine.inject("victim", InjectKind::Hang)?;
-        let hung = console.wait("victim", "injected hang")?;
+        let hung = console.wait("victim", "injected hang")?.1;
         let seen = console.wait(
             "rs",
             &format!("@status pd=victim state=restarting generation={generation} "),
-        )?;
+        )?.1;
         generation += 1;
-        console.wait(
-            "rs",
-            &format!("@status pd=victim state=up generation={generation} "),
-        )?;
+        console.wait("rs", &format!("@status pd=victim state=up generation={generation} "))?;
         hang.push(seen - hung);
     }
     machine.shutdown()?;

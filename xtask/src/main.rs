@@ -4,6 +4,7 @@
 mod bench;
 mod bench_drivers;
 mod bench_recovery;
+mod console;
 mod devices;
 mod inject;
 mod qemu;

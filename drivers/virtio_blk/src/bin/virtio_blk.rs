@@ -42,13 +42,9 @@ impl BlkDriver {
         }
         loop {
             let Ok(pair) = self.queues.pair(0) else { return };
-            let req = match pair.next_request() {
+            let req = match pair.next_request_or_sleep() {
                 Ok(Some(r)) => r,
-                Ok(None) => match pair.request_signal() {
-                    Ok(true) => return,
-                    Ok(false) => continue,
-                    Err(e) => panic!("virtio_blk: the client broke the queue protocol: {e}"),
-                },
+                Ok(None) => return,
                 Err(e) => panic!("virtio_blk: the client broke the queue protocol: {e}"),
             };
             let (code, len, broken) = self.request(&req);

@@ -70,21 +70,16 @@ impl ConsoleDriver {
     fn deliver(&mut self) {
         while !self.backlog.is_empty() {
             let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
-            let buf = match pair.next_request() {
-                Ok(Some(b)) => b,
-                Ok(None) => match pair.request_signal() {
-                    Ok(true) => break, // the client notifies when it posts more
-                    Ok(false) => continue,
-                    Err(e) => broken(e),
-                },
-                Err(e) => broken(e),
-            };
+            // Empty: the client notifies when it posts more.
+            let Some(buf) = pair.next_request_or_sleep().unwrap_or_else(|e| broken(e)) else { break };
+            // The oldest `n` bytes, straight from the backlog's two halves.
             let n = (buf.len as usize).min(self.backlog.len());
-            let chunk: Vec<u8> = self.backlog.drain(..n).collect();
-            let code = match self.data.write_bytes(buf.offset as usize, &chunk) {
-                Ok(()) => status::OK,
-                Err(_) => status::INVALID,
-            };
+            let (front, back) = self.backlog.as_slices();
+            let (first, second) = if n <= front.len() { (&front[..n], &[][..]) } else { (front, &back[..n - front.len()]) };
+            let offset = buf.offset as usize;
+            let written = self.data.write_bytes(offset, first).and_then(|()| self.data.write_bytes(offset + first.len(), second));
+            let code = if written.is_ok() { status::OK } else { status::INVALID };
+            self.backlog.drain(..n);
             let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
             pair.complete(Desc { len: n as u32, status: code, ..buf }).unwrap_or_else(|e| broken(e));
             if pair.should_notify() {

@@ -29,6 +29,9 @@ struct NetDriver {
     queues: Driver<Region>,
     data: Region,
     backlog: VecDeque<Vec<u8>>,
+    /// Frame buffers delivered or dropped, kept for the next frames: the
+    /// interrupt path allocates only until the backlog has been full once.
+    spare: Vec<Vec<u8>>,
     buf: Vec<u8>,
 }
 
@@ -83,7 +86,9 @@ impl NetDriver {
             } else {
                 (status::INVALID, 0)
             };
-            self.backlog.pop_front();
+            if let Some(done) = self.backlog.pop_front() {
+                self.spare.push(done);
+            }
             let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
             pair.complete(Desc { len: n, status: code, ..buf }).unwrap_or_else(|e| broken(e));
             if pair.should_notify() {
@@ -97,10 +102,15 @@ impl NetDriver {
         loop {
             match self.core.receive(&mut self.buf) {
                 Ok(Some(n)) => {
-                    if self.backlog.len() >= BACKLOG {
-                        self.backlog.pop_front();
+                    let mut frame = if self.backlog.len() >= BACKLOG {
+                        self.backlog.pop_front()
+                    } else {
+                        self.spare.pop()
                     }
-                    self.backlog.push_back(self.buf[..n].to_vec());
+                    .unwrap_or_default();
+                    frame.clear();
+                    frame.extend_from_slice(&self.buf[..n]);
+                    self.backlog.push_back(frame);
                 }
                 Ok(None) => break,
                 Err(e) => panic!("virtio_net: the device misbehaved ({e:?}); giving it up"),
@@ -149,7 +159,7 @@ fn init() -> NetDriver {
         m[0], m[1], m[2], m[3], m[4], m[5]
     );
     CLIENT.notify(); // ask to attach
-    NetDriver { core, queues, data, backlog: VecDeque::new(), buf: vec![0; protocol::BUF as usize] }
+    NetDriver { core, queues, data, backlog: VecDeque::new(), spare: Vec::new(), buf: vec![0; protocol::BUF as usize] }
 }
 
 microkit::protection_domain!(init);
