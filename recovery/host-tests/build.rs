@@ -6,16 +6,8 @@ fn main() {
             "recovery_rs",
             &["flaky", "stuck", "driver", "server", "flooder", "watcher"][..],
         ),
-        (
-            "systems/thousand/system.xml",
-            "thousand_rs",
-            &["crashy"][..],
-        ),
-        (
-            "systems/bench/system.xml",
-            "bench_recovery_rs",
-            &["victim"][..],
-        ),
+        ("systems/thousand/system.xml", "thousand_rs", &["crashy"][..]),
+        ("systems/bench/system.xml", "bench_recovery_rs", &["victim"][..]),
     ];
     ds_build::generate("recovery_ds", "systems/recovery/system.xml");
     ds_build::generate("thousand_ds", "systems/thousand/system.xml");

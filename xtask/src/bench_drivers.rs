@@ -18,7 +18,12 @@ const PAYLOAD: usize = 1400;
 fn parse(line: &str) -> Option<(f64, f64)> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let t = words.iter().rposition(|w| *w == "in").and_then(|i| words.get(i + 1))?.parse().ok()?;
-    let count = words.iter().position(|w| w.starts_with("seq-read") || w.starts_with("rand-read")).and_then(|i| words.get(i + 1))?.parse().ok()?;
+    let count = words
+        .iter()
+        .position(|w| w.starts_with("seq-read") || w.starts_with("rand-read"))
+        .and_then(|i| words.get(i + 1))?
+        .parse()
+        .ok()?;
     Some((count, t))
 }
 
@@ -67,7 +72,11 @@ pub fn run(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(), Er
     let (seq, _) = console.wait("blk_client", "bench seq-read")?;
     let (rand, _) = console.wait("blk_client", "bench rand-read-4k")?;
     if let (Some((bytes, t1)), Some((reads, t2))) = (parse(&seq), parse(&rand)) {
-        println!("  blk: sequential read {:.0} MB/s ({} MiB in 32 KiB requests)", bytes / (t1 / 1e9) / 1e6, bytes as u64 >> 20);
+        println!(
+            "  blk: sequential read {:.0} MB/s ({} MiB in 32 KiB requests)",
+            bytes / (t1 / 1e9) / 1e6,
+            bytes as u64 >> 20
+        );
         println!("  blk: random 4 KiB reads {:.0} IOPS ({reads} reads)", reads / (t2 / 1e9));
     }
 
@@ -111,7 +120,9 @@ pub fn run(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(), Er
             con.input(&line);
             sent += 1;
         }
-        echoed += con_rx.recv_timeout(Duration::from_secs(10)).map_err(|_| format!("console echo stalled at {echoed} of {want} bytes"))?;
+        echoed += con_rx
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| format!("console echo stalled at {echoed} of {want} bytes"))?;
     }
     let t = start.elapsed().as_secs_f64();
     println!("  console: echo {:.1} MB/s ({} KiB each way in 1000-byte lines)", want as f64 / t / 1e6, want >> 10);
@@ -161,7 +172,11 @@ pub fn run_qemu(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(
     );
     if let (Some((bytes, t1)), Some((reads, t2))) = (seq, rand) {
         let (s1, s2) = (t1 / QEMU_COUNTER_HZ, t2 / QEMU_COUNTER_HZ);
-        println!("  blk: sequential read {:.0} MB/s ({} MiB in 32 KiB requests, timed in blk_client)", bytes / s1 / 1e6, bytes as u64 >> 20);
+        println!(
+            "  blk: sequential read {:.0} MB/s ({} MiB in 32 KiB requests, timed in blk_client)",
+            bytes / s1 / 1e6,
+            bytes as u64 >> 20
+        );
         println!("  blk: random 4 KiB reads {:.0} IOPS ({reads} reads)", reads / s2);
     }
 

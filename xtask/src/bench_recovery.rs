@@ -25,25 +25,13 @@ use crate::workspace::{Error, Workspace};
 fn stats(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let at = |q: usize| samples[(samples.len() - 1) * q / 100];
-    println!(
-        "  {name:<34} median {:>10.3?}  p99 {:>10.3?}  ({} samples)",
-        at(50),
-        at(99),
-        samples.len()
-    );
+    println!("  {name:<34} median {:>10.3?}  p99 {:>10.3?}  ({} samples)", at(50), at(99), samples.len());
 }
 
 pub fn run(ws: &Workspace, crashes: usize, hangs: usize) -> Result<(), Error> {
     let status = Command::new(env!("CARGO"))
         .current_dir(&ws.root)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "recovery-host-tests",
-            "--bins",
-        ])
+        .args(["build", "--release", "--quiet", "-p", "recovery-host-tests", "--bins"])
         .status()?;
     if !status.success() {
         return Err("building the bench system failed".into());
@@ -52,12 +40,7 @@ pub fn run(ws: &Workspace, crashes: usize, hangs: usize) -> Result<(), Error> {
     let system = sdf::SystemDescription::load(&system_path).map_err(|e| format!("{e}"))?;
     let (tx, rx) = mpsc::channel();
     let bin_dir = ws.root.join("target").join("release");
-    let machine = Machine::boot(Config {
-        system,
-        bin_dir,
-        echo: false,
-        subscribers: vec![tx],
-    })?;
+    let machine = Machine::boot(Config { system, bin_dir, echo: false, subscribers: vec![tx] })?;
     let mut console = Console::new(rx);
     console.wait("rs", "@status pd=victim state=up generation=0")?;
 
@@ -66,15 +49,9 @@ pub fn run(ws: &Workspace, crashes: usize, hangs: usize) -> Result<(), Error> {
     for _ in 0..crashes {
         machine.inject("victim", InjectKind::Crash)?;
         let crashed = console.wait("victim", "injected crash")?.1;
-        let seen = console.wait(
-            "rs",
-            &format!("@status pd=victim state=restarting generation={generation} "),
-        )?.1;
+        let seen = console.wait("rs", &format!("@status pd=victim state=restarting generation={generation} "))?.1;
         generation += 1;
-        let back = console.wait(
-            "rs",
-            &format!("@status pd=victim state=up generation={generation} "),
-        )?.1;
+        let back = console.wait("rs", &format!("@status pd=victim state=up generation={generation} "))?.1;
         detect.push(seen - crashed);
         up.push(back - crashed);
     }
@@ -83,10 +60,7 @@ pub fn run(ws: &Workspace, crashes: usize, hangs: usize) -> Result<(), Error> {
         std::thread::sleep(Duration::from_millis(30));
         machine.inject("victim", InjectKind::Hang)?;
         let hung = console.wait("victim", "injected hang")?.1;
-        let seen = console.wait(
-            "rs",
-            &format!("@status pd=victim state=restarting generation={generation} "),
-        )?.1;
+        let seen = console.wait("rs", &format!("@status pd=victim state=restarting generation={generation} "))?.1;
         generation += 1;
         console.wait("rs", &format!("@status pd=victim state=up generation={generation} "))?;
         hang.push(seen - hung);

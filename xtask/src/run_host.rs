@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use host_kernel::{Config, Event, Machine, PdStatus};
 
-use crate::inject::Injection;
 use crate::devices::DeviceArgs;
+use crate::inject::Injection;
 use crate::status::{self, Known, Row};
 use crate::workspace::{Error, Workspace};
 
@@ -79,7 +79,9 @@ pub fn run(
     let sd = ws.load_system()?;
     for i in injections {
         if sd.pd(&i.pd).is_none() {
-            return Err(format!("--inject {}: no protection domain named {:?} in {}", i.pd, i.pd, ws.system.display()).into());
+            return Err(
+                format!("--inject {}: no protection domain named {:?} in {}", i.pd, i.pd, ws.system.display()).into()
+            );
         }
     }
     let bin_dir = ws.build_host(&sd)?;
@@ -122,7 +124,12 @@ pub fn run(
             console.pump();
             let rows = console.rows(&machine.status()?);
             // Home, clear, table, console tail.
-            print!("\x1b[H\x1b[2J{} after {:.1?} (Ctrl-C stops)\n\n{}", ws.system.display(), start.elapsed(), status::table(&rows));
+            print!(
+                "\x1b[H\x1b[2J{} after {:.1?} (Ctrl-C stops)\n\n{}",
+                ws.system.display(),
+                start.elapsed(),
+                status::table(&rows)
+            );
             println!();
             for line in &console.tail {
                 println!("{line}");

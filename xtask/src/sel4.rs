@@ -57,7 +57,9 @@ const CONFIG_ENV: &str = "REINCARNATE_SEL4_CONFIG";
 pub fn inject_schedule(sd: &SystemDescription, injections: &[Injection]) -> Result<String, Error> {
     for i in injections {
         if sd.pd(&i.pd).is_none() {
-            return Err(format!("--inject {}: no protection domain named {:?} in {}", i.pd, i.pd, sd.file.display()).into());
+            return Err(
+                format!("--inject {}: no protection domain named {:?} in {}", i.pd, i.pd, sd.file.display()).into()
+            );
         }
     }
     let text = injections
@@ -137,7 +139,9 @@ pub fn require_sdk(what: &str) -> Result<PathBuf, Error> {
     sdk().ok_or_else(|| {
         match std::env::var_os("MICROKIT_SDK") {
             None => format!("{what} needs a Microkit SDK: MICROKIT_SDK is not set"),
-            Some(p) => format!("{what} needs a Microkit SDK: MICROKIT_SDK={} has no bin/microkit", Path::new(&p).display()),
+            Some(p) => {
+                format!("{what} needs a Microkit SDK: MICROKIT_SDK={} has no bin/microkit", Path::new(&p).display())
+            }
         }
         .into()
     })
@@ -201,7 +205,8 @@ mod tests {
     fn schedules_name_existing_pds_in_the_runtime_syntax() {
         let sd = system();
         let inj = |pd: &str, kind, ms| Injection { pd: pd.into(), kind, at: Duration::from_millis(ms) };
-        let s = inject_schedule(&sd, &[inj("counter", InjectKind::Crash, 1000), inj("ping", InjectKind::Panic, 2500)]).unwrap();
+        let s = inject_schedule(&sd, &[inj("counter", InjectKind::Crash, 1000), inj("ping", InjectKind::Panic, 2500)])
+            .unwrap();
         assert_eq!(s, "counter:crash@1s,ping:panic@2500ms");
         assert_eq!(inject_schedule(&sd, &[]).unwrap(), "");
         let err = inject_schedule(&sd, &[inj("nobody", InjectKind::Crash, 1)]).unwrap_err().to_string();

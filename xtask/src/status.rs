@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use microkit::status::StatusLine;
 use microkit::Fault;
+use microkit::status::StatusLine;
 
 /// One PD's row: the last status line about it, if any.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +33,8 @@ pub fn from_console<'a>(pds: &[String], lines: impl IntoIterator<Item = &'a str>
             None => {}
             Some(Err(e)) => errors.push(format!("{line:?}: {e}")),
             Some(Ok(s)) => {
-                let known = Known { state: s.state.name(), generation: s.generation, restarts: s.restarts, fault: s.fault };
+                let known =
+                    Known { state: s.state.name(), generation: s.generation, restarts: s.restarts, fault: s.fault };
                 match rows.iter_mut().find(|r| r.pd == s.pd) {
                     Some(row) => row.last = Some(known),
                     None => rows.push(Row { pd: s.pd.to_string(), last: Some(known) }),

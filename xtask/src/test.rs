@@ -60,7 +60,11 @@ fn release_has_no_debug_output(ws: &Workspace, debug_elfs: &Path) -> Result<(), 
 fn boot_main_system(ws: &Workspace) -> Result<(), Error> {
     let sd = ws.load_system()?;
     let image = sel4::image(ws, &sd, &Options::default())?;
-    let needed = ["MON|INFO: Microkit Monitor started!", "counter: boot 1", "ping: pong answered label 0 checksum 1462 (correct)"];
+    let needed = [
+        "MON|INFO: Microkit Monitor started!",
+        "counter: boot 1",
+        "ping: pong answered label 0 checksum 1462 (correct)",
+    ];
     let mut qemu = Qemu::spawn(&image, false)?;
     let mut seen = vec![false; needed.len()];
     qemu.run_until(QEMU_TIMEOUT, |line| {
@@ -72,7 +76,12 @@ fn boot_main_system(ws: &Workspace) -> Result<(), Error> {
     qemu.stop();
     let missing: Vec<_> = needed.iter().zip(&seen).filter(|(_, s)| !**s).map(|(n, _)| *n).collect();
     if !missing.is_empty() {
-        return Err(format!("QEMU boot of {}: the console never printed {missing:?}; it printed:\n{}", ws.system.display(), qemu.console_text()).into());
+        return Err(format!(
+            "QEMU boot of {}: the console never printed {missing:?}; it printed:\n{}",
+            ws.system.display(),
+            qemu.console_text()
+        )
+        .into());
     }
     println!("[xtask test] QEMU boot of system.xml: every PD reported");
     Ok(())
@@ -112,7 +121,8 @@ fn recovery_test_system(ws: &Workspace) -> Result<(), Error> {
                 Outcome::Exited => "QEMU ended".to_string(),
                 _ => format!("timed out after {QEMU_TIMEOUT:?}"),
             };
-            Err(format!("QEMU recovery test: {why} before the console showed {missing:?}\nthe console:\n{console}").into())
+            Err(format!("QEMU recovery test: {why} before the console showed {missing:?}\nthe console:\n{console}")
+                .into())
         }
     }
 }

@@ -17,28 +17,16 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn locate(system: &Path) -> Result<Workspace, Error> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .ok_or("xtask is not inside the workspace")?
-            .to_path_buf();
-        let system = if system.is_absolute() {
-            system.to_path_buf()
-        } else {
-            std::env::current_dir()?.join(system)
-        };
+        let root =
+            Path::new(env!("CARGO_MANIFEST_DIR")).parent().ok_or("xtask is not inside the workspace")?.to_path_buf();
+        let system = if system.is_absolute() { system.to_path_buf() } else { std::env::current_dir()?.join(system) };
         Ok(Workspace { root, system })
     }
 
     /// Loads and validates the system description; every error is printed.
     pub fn load_system(&self) -> Result<SystemDescription, Error> {
-        SystemDescription::load(&self.system).map_err(|errors| {
-            format!(
-                "{} error(s) in {}:\n{errors}",
-                errors.len(),
-                self.system.display()
-            )
-            .into()
-        })
+        SystemDescription::load(&self.system)
+            .map_err(|errors| format!("{} error(s) in {}:\n{errors}", errors.len(), self.system.display()).into())
     }
 
     /// The environment a PD build needs to read this system description.
@@ -72,7 +60,8 @@ impl Workspace {
                 .unwrap_or_default()
                 .to_string();
             let holds = |p: &String| {
-                dir.join("src/bin").join(format!("{p}.rs")).is_file() || (*p == name && dir.join("src/main.rs").is_file())
+                dir.join("src/bin").join(format!("{p}.rs")).is_file()
+                    || (*p == name && dir.join("src/main.rs").is_file())
             };
             if programs.iter().any(holds) && !out.contains(&name) {
                 out.push(name);
@@ -84,8 +73,7 @@ impl Workspace {
     pub fn build_host(&self, sd: &SystemDescription) -> Result<PathBuf, Error> {
         let programs = sdf::codegen::program_names(sd);
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(&self.root)
-            .args(["build", "--release", "--quiet"]);
+        cmd.current_dir(&self.root).args(["build", "--release", "--quiet"]);
         for p in self.packages_of(&programs)? {
             cmd.args(["-p", &p]);
         }

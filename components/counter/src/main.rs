@@ -8,7 +8,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use ds_api::DsClient;
-use microkit::{debug_println, Handler};
+use microkit::{Handler, debug_println};
 
 microkit::include_system!("counter");
 

@@ -1,10 +1,9 @@
 //! The client library: one method per request, over a [`Transport`].
 
-use microkit::{get_mr, set_mr, Channel, MessageInfo, Region};
+use microkit::{Channel, MessageInfo, Region, get_mr, set_mr};
 
 use crate::{
-    check_key, check_prefix, label, DsError, SharedBuffer, KEY_MAX, KEY_OFFSET, OK, REPLY_MRS, VALUE_MAX,
-    VALUE_OFFSET,
+    DsError, KEY_MAX, KEY_OFFSET, OK, REPLY_MRS, SharedBuffer, VALUE_MAX, VALUE_OFFSET, check_key, check_prefix, label,
 };
 
 /// How a client reaches DS: a call with a label and MRs, and the shared buffer.

@@ -71,7 +71,7 @@ pub mod namespace;
 pub use buffer::{BufferError, MemBuffer, SharedBuffer};
 pub use client::{Change, DsClient, Ipc, Transport};
 pub use error::DsError;
-pub use key::{check_key, check_prefix, Key};
+pub use key::{Key, check_key, check_prefix};
 
 /// Longest key (and subscription prefix), in bytes. Room for
 /// `component.<name>.last_fault` and `private.<name>.state` with any PD name that

@@ -6,8 +6,8 @@
 use std::cell::RefCell;
 
 use ds_api::{
-    label, BufferError, Change, DsClient, DsError, SharedBuffer, Transport, BUFFER_SIZE, KEY_MAX, KEY_OFFSET,
-    REPLY_MRS, VALUE_MAX, VALUE_OFFSET,
+    BUFFER_SIZE, BufferError, Change, DsClient, DsError, KEY_MAX, KEY_OFFSET, REPLY_MRS, SharedBuffer, Transport,
+    VALUE_MAX, VALUE_OFFSET, label,
 };
 use microkit::MessageInfo;
 
@@ -135,10 +135,10 @@ fn replies_with_missing_mrs_or_impossible_lengths_are_protocol_errors() {
         &[1, 11, 0, 0, 0],                  // empty key
         &[1, 11, KEY_MAX as u64 + 1, 0, 0], // key too long
         &[1, 11, 1, VALUE_MAX as u64 + 1, 0],
-        &[1, 11, 1, 0, 2],                  // deleted is not a flag
-        &[1, 11, 1, 3, 1],                  // a deletion with a value
-        &[1, 11, 1],                        // short
-        &[2],                               // found is not a flag
+        &[1, 11, 1, 0, 2], // deleted is not a flag
+        &[1, 11, 1, 3, 1], // a deletion with a value
+        &[1, 11, 1],       // short
+        &[2],              // found is not a flag
     ] {
         let c = client(&[(0, bad)]);
         assert_eq!(c.next_change(10, &mut key, &mut out), Err(DsError::Protocol), "{bad:?}");

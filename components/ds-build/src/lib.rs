@@ -78,7 +78,9 @@ pub fn generate(program: &str, default_system: &str) {
     microkit_build::generate(&[program], default_system);
     match clients(&sd, program) {
         Ok(clients) => write(format!("{program}.ds_clients.rs"), render(&sd, program, &clients)),
-        Err(errors) => panic!("{}: the data store `{program}` cannot be built:\n  {}", path.display(), errors.join("\n  ")),
+        Err(errors) => {
+            panic!("{}: the data store `{program}` cannot be built:\n  {}", path.display(), errors.join("\n  "))
+        }
     }
 }
 
@@ -95,7 +97,10 @@ pub fn clients(sd: &SystemDescription, program: &str) -> Result<Vec<ClientInfo>,
         [ds] => ds,
         [] => return Err(vec![format!("{file}: no protection domain runs program `{program}`")]),
         [a, b, ..] => {
-            return Err(vec![format!("{file}: `{}` and `{}` both run `{program}`: a system has one data store", a.name, b.name)]);
+            return Err(vec![format!(
+                "{file}: `{}` and `{}` both run `{program}`: a system has one data store",
+                a.name, b.name
+            )]);
         }
     };
     let at = |line: u32| format!("{file}:{line}: ");
@@ -126,13 +131,20 @@ pub fn clients(sd: &SystemDescription, program: &str) -> Result<Vec<ClientInfo>,
             errors.push(format!("{here}: the data store never calls anyone (remove pp=\"true\" from its end)"));
         }
         if !ch.can_notify {
-            errors.push(format!("{here}: the data store must be able to notify its clients (notify=\"false\" on its end)"));
+            errors.push(format!(
+                "{here}: the data store must be able to notify its clients (notify=\"false\" on its end)"
+            ));
         }
         if !ch.peer_can_ppcall {
-            errors.push(format!("{here}: every channel of the data store is a client's, which calls it: set pp=\"true\" on `{}`'s end", ch.peer));
+            errors.push(format!(
+                "{here}: every channel of the data store is a client's, which calls it: set pp=\"true\" on `{}`'s end",
+                ch.peer
+            ));
         }
         if ch.peer.contains('.') {
-            errors.push(format!("{here}: a client's name must not contain `.` (it names the owner in `private.<owner>.*`)"));
+            errors.push(format!(
+                "{here}: a client's name must not contain `.` (it names the owner in `private.<owner>.*`)"
+            ));
         }
         if out.iter().any(|c| c.name == ch.peer) {
             errors.push(format!("{here}: `{}` has a second channel to the data store; a client has one", ch.peer));
@@ -142,18 +154,28 @@ pub fn clients(sd: &SystemDescription, program: &str) -> Result<Vec<ClientInfo>,
         let map = match shared[..] {
             [map] => map,
             [] => {
-                errors.push(format!("{here}: they map no region in common: the client needs a buffer region mapped by both"));
+                errors.push(format!(
+                    "{here}: they map no region in common: the client needs a buffer region mapped by both"
+                ));
                 continue;
             }
             _ => {
                 let names: Vec<&str> = shared.iter().map(|m| m.mr.as_str()).collect();
-                errors.push(format!("{here}: they map several regions in common ({}); the buffer must be the only one", names.join(", ")));
+                errors.push(format!(
+                    "{here}: they map several regions in common ({}); the buffer must be the only one",
+                    names.join(", ")
+                ));
                 continue;
             }
         };
         let rw = |p: Perms| p.read && p.write;
         if !rw(map.perms) {
-            errors.push(format!("{}map of `{}` in `{}` must be rw (the data store writes replies there)", at(map.line), map.mr, ds.name));
+            errors.push(format!(
+                "{}map of `{}` in `{}` must be rw (the data store writes replies there)",
+                at(map.line),
+                map.mr,
+                ds.name
+            ));
         }
         if peer.maps.iter().filter(|m| m.mr == map.mr).any(|m| !rw(m.perms)) {
             errors.push(format!("{here}: `{}` must map its buffer `{}` rw", ch.peer, map.mr));
@@ -163,7 +185,11 @@ pub fn clients(sd: &SystemDescription, program: &str) -> Result<Vec<ClientInfo>,
         }
         let size = sd.region(&map.mr).map(|r| r.size).unwrap_or(0);
         if size < ds_api::BUFFER_SIZE as u64 {
-            errors.push(format!("{here}: the buffer `{}` has {size:#x} bytes, less than the {:#x} the protocol needs", map.mr, ds_api::BUFFER_SIZE));
+            errors.push(format!(
+                "{here}: the buffer `{}` has {size:#x} bytes, less than the {:#x} the protocol needs",
+                map.mr,
+                ds_api::BUFFER_SIZE
+            ));
         }
         let others: Vec<String> = sd
             .all_pds()
@@ -172,11 +198,18 @@ pub fn clients(sd: &SystemDescription, program: &str) -> Result<Vec<ClientInfo>,
             .map(|r| format!("`{}`", r.pd.name))
             .collect();
         if !others.is_empty() {
-            errors.push(format!("{here}: the buffer `{}` is also mapped by {}: a client's buffer is private to it and the data store", map.mr, others.join(", ")));
+            errors.push(format!(
+                "{here}: the buffer `{}` is also mapped by {}: a client's buffer is private to it and the data store",
+                map.mr,
+                others.join(", ")
+            ));
         }
         let region_fn = sdf::codegen::fn_name(&map.mr);
         if ds.maps.iter().filter(|m| m.mr != map.mr).any(|m| sdf::codegen::fn_name(&m.mr) == region_fn) {
-            errors.push(format!("{here}: the name of region `{}` clashes with another region of `{}` in generated code; rename one", map.mr, ds.name));
+            errors.push(format!(
+                "{here}: the name of region `{}` clashes with another region of `{}` in generated code; rename one",
+                map.mr, ds.name
+            ));
         }
         if errors.len() == before {
             out.push(ClientInfo { id: ch.id, name: ch.peer.clone(), region: map.mr.clone(), region_fn });
@@ -189,7 +222,11 @@ pub fn clients(sd: &SystemDescription, program: &str) -> Result<Vec<ClientInfo>,
 pub fn render(sd: &SystemDescription, program: &str, clients: &[ClientInfo]) -> String {
     let file = sd.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let mut out = String::new();
-    let _ = writeln!(out, "// @generated by ds-build from {} for program `{program}` — do not edit.", file.escape_default());
+    let _ = writeln!(
+        out,
+        "// @generated by ds-build from {} for program `{program}` — do not edit.",
+        file.escape_default()
+    );
     out.push_str("/// The clients of the data store, by its channel id, from the system description.\n");
     out.push_str("pub mod ds_clients {\n");
     out.push_str("    /// (channel id, client PD name), in channel order.\n");

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ds_build::{clients, render, ClientInfo};
+use ds_build::{ClientInfo, clients, render};
 use sdf::SystemDescription;
 
 /// A system with DS and the given extra regions, PDs and channels.
@@ -54,7 +54,9 @@ fn each_channel_of_ds_is_a_client_with_its_buffer() {
     let text = render(&sd, "ds", &table);
     assert!(text.contains(r#"pub const CLIENTS: &[(u8, &str)] = &[(3, "alice"), (5, "bob")];"#), "{text}");
     assert!(
-        text.contains(r#"5 => Some(::ds::ClientEntry { client: ::ds::Client::new(5, "bob"), buffer: super::region::ds_bob() }),"#),
+        text.contains(
+            r#"5 => Some(::ds::ClientEntry { client: ::ds::Client::new(5, "bob"), buffer: super::region::ds_bob() }),"#
+        ),
         "{text}"
     );
 }
@@ -82,8 +84,11 @@ fn ds_never_calls_and_always_notifies() {
 #[test]
 fn a_client_needs_a_buffer_of_its_own() {
     // No region in common.
-    let sd = system("", r#"<protection_domain name="carol" priority="100"><program_image path="c.elf" /></protection_domain>"#,
-        r#"<channel><end pd="carol" id="0" pp="true" /><end pd="ds" id="7" /></channel>"#);
+    let sd = system(
+        "",
+        r#"<protection_domain name="carol" priority="100"><program_image path="c.elf" /></protection_domain>"#,
+        r#"<channel><end pd="carol" id="0" pp="true" /><end pd="ds" id="7" /></channel>"#,
+    );
     assert!(errors(&sd).contains("no region in common"), "{}", errors(&sd));
 
     // Shared with a third PD.
@@ -144,7 +149,11 @@ fn ds_is_top_level_and_alone() {
     let e = clients(&sd, "ds").unwrap_err();
     assert!(e[0].contains("must be a top-level PD"), "{e:?}");
 
-    let sd = system("", r#"<protection_domain name="ds2" priority="250"><program_image path="ds.elf" /></protection_domain>"#, "");
+    let sd = system(
+        "",
+        r#"<protection_domain name="ds2" priority="250"><program_image path="ds.elf" /></protection_domain>"#,
+        "",
+    );
     assert!(errors(&sd).contains("a system has one data store"));
     assert!(clients(&sd, "nothing").unwrap_err()[0].contains("no protection domain runs program `nothing`"));
 }

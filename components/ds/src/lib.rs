@@ -67,7 +67,7 @@ pub mod store;
 use alloc::boxed::Box;
 use alloc::vec;
 
-use microkit::{debug_println, get_mr, set_mr, Channel, ChannelSet, Handler, MessageInfo, Region};
+use microkit::{Channel, ChannelSet, Handler, MessageInfo, Region, debug_println, get_mr, set_mr};
 
 pub use store::{Client, Limits, Store};
 
@@ -81,7 +81,8 @@ pub const OWNED_PER_CLIENT: usize = 32;
 pub const SUBSCRIPTIONS_PER_CLIENT: usize = 8;
 
 /// The limits DS runs with.
-pub const LIMITS: Limits = Limits { owned_per_client: OWNED_PER_CLIENT, subscriptions_per_client: SUBSCRIPTIONS_PER_CLIENT };
+pub const LIMITS: Limits =
+    Limits { owned_per_client: OWNED_PER_CLIENT, subscriptions_per_client: SUBSCRIPTIONS_PER_CLIENT };
 
 /// A client as the generated table gives it: who calls on a channel, and the
 /// buffer region it shares with DS.
@@ -166,8 +167,8 @@ mod tests {
     #[test]
     fn the_tables_fit_comfortably_in_a_pd_heap() {
         // A PD's heap on seL4 is 256 KiB (microkit runtime); DS takes at most half.
-        let bytes = core::mem::size_of::<store::Slot>() * ENTRIES
-            + core::mem::size_of::<store::Subscription>() * SUBSCRIPTIONS;
+        let bytes =
+            core::mem::size_of::<store::Slot>() * ENTRIES + core::mem::size_of::<store::Subscription>() * SUBSCRIPTIONS;
         assert!(bytes <= 128 * 1024, "{bytes} bytes");
     }
 }

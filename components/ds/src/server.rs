@@ -1,7 +1,7 @@
 //! One request: decode the label, MRs and buffer of an untrusted client, run it on
 //! the store, encode the reply (see the protocol in `ds_api`).
 
-use ds_api::{label, DsError, SharedBuffer, KEY_MAX, KEY_OFFSET, OK, REPLY_MRS, VALUE_MAX, VALUE_OFFSET};
+use ds_api::{DsError, KEY_MAX, KEY_OFFSET, OK, REPLY_MRS, SharedBuffer, VALUE_MAX, VALUE_OFFSET, label};
 
 use crate::store::{Client, Entry, Notify, Store};
 
@@ -33,7 +33,13 @@ impl Reply {
 
 /// Serves one request of `caller`: `label` and `args` (its MRs) as received, `buf`
 /// the buffer `caller` shares with DS. Never panics, whatever the client sent.
-pub fn serve<B: SharedBuffer + ?Sized>(store: &mut Store<'_>, caller: Client, label: u64, args: &[u64], buf: &B) -> Reply {
+pub fn serve<B: SharedBuffer + ?Sized>(
+    store: &mut Store<'_>,
+    caller: Client,
+    label: u64,
+    args: &[u64],
+    buf: &B,
+) -> Reply {
     match handle(store, caller, label, args, buf) {
         Ok(reply) => reply,
         Err(e) => Reply::error(e),
@@ -50,7 +56,8 @@ fn handle<B: SharedBuffer + ?Sized>(
     match label {
         label::PUT => {
             let [key_len, value_len] = mrs(args)?;
-            let (key, value) = (read::<KEY_MAX, _>(buf, KEY_OFFSET, key_len)?, read::<VALUE_MAX, _>(buf, VALUE_OFFSET, value_len)?);
+            let (key, value) =
+                (read::<KEY_MAX, _>(buf, KEY_OFFSET, key_len)?, read::<VALUE_MAX, _>(buf, VALUE_OFFSET, value_len)?);
             let (seq, notify) = store.put(caller, key.bytes(), value.bytes())?;
             Ok(Reply::ok(&[seq], notify))
         }

@@ -4,7 +4,7 @@
 //! succeeds, so an error leaves the store exactly as it was
 //! ([`Store::check_consistency`] states what "consistent" means).
 
-use ds_api::{check_key, check_prefix, namespace, DsError, Key, BACKUP_FIELD, KEY_MAX, VALUE_MAX};
+use ds_api::{BACKUP_FIELD, DsError, KEY_MAX, Key, VALUE_MAX, check_key, check_prefix, namespace};
 
 /// A client of DS: the DS-side channel id its calls arrive on (where DS notifies
 /// it) and its PD name from `system.xml` (its identity for owners and namespaces).
@@ -219,7 +219,8 @@ impl<'t> Store<'t> {
         if !namespace::may_read(caller.name, key) {
             return Err(DsError::Denied);
         }
-        let slot = self.find(key).map(|i| &self.slots[i]).filter(|s| s.state == State::Live).ok_or(DsError::NotFound)?;
+        let slot =
+            self.find(key).map(|i| &self.slots[i]).filter(|s| s.state == State::Live).ok_or(DsError::NotFound)?;
         Ok(entry(slot))
     }
 
@@ -340,7 +341,8 @@ impl<'t> Store<'t> {
             if check_prefix(s.prefix.as_slice()).is_err() {
                 return Err("a subscription has a malformed prefix");
             }
-            if self.subs[i + 1..].iter().any(|t| t.client == Some(client) && t.prefix.as_slice() == s.prefix.as_slice()) {
+            if self.subs[i + 1..].iter().any(|t| t.client == Some(client) && t.prefix.as_slice() == s.prefix.as_slice())
+            {
                 return Err("a client holds the same subscription twice");
             }
             if self.subs.iter().filter(|t| t.client == Some(client)).count() > self.limits.subscriptions_per_client {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ds::store::{Client, Limits, Slot, Store, Subscription};
-use ds_api::{namespace, DsError, RS_NAME};
+use ds_api::{DsError, RS_NAME, namespace};
 use proptest::prelude::*;
 
 const CLIENTS: [Client; 3] = [Client::new(0, "rs"), Client::new(1, "alice"), Client::new(2, "bob")];
@@ -60,7 +60,10 @@ const LIMITS: Limits = Limits { owned_per_client: 3, subscriptions_per_client: 2
 
 impl Model {
     fn owned(&self, who: &str) -> usize {
-        self.live.iter().filter(|(k, (_, o, _))| *o == who && namespace::of(k.as_bytes()) != namespace::Namespace::Component).count()
+        self.live
+            .iter()
+            .filter(|(k, (_, o, _))| *o == who && namespace::of(k.as_bytes()) != namespace::Namespace::Component)
+            .count()
     }
 
     fn put(&mut self, c: Client, key: &'static str, value: Vec<u8>) -> Result<u64, DsError> {
@@ -72,7 +75,9 @@ impl Model {
                 return Err(DsError::NotOwner);
             }
         } else {
-            if namespace::of(key.as_bytes()) != namespace::Namespace::Component && self.owned(c.name) >= LIMITS.owned_per_client {
+            if namespace::of(key.as_bytes()) != namespace::Namespace::Component
+                && self.owned(c.name) >= LIMITS.owned_per_client
+            {
                 return Err(DsError::Full);
             }
             if !self.tombs.contains_key(key) && self.live.len() + self.tombs.len() >= CAPACITY {

@@ -5,12 +5,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use ds::server::{serve, Reply};
-use ds::store::{Client, Notify, Slot, Store, Subscription};
 use ds::LIMITS;
+use ds::server::{Reply, serve};
+use ds::store::{Client, Notify, Slot, Store, Subscription};
 use ds_api::{
-    label, BufferError, Change, DsClient, DsError, MemBuffer, SharedBuffer, Transport, KEY_MAX, KEY_OFFSET, OK,
-    REPLY_MRS, VALUE_MAX, VALUE_OFFSET,
+    BufferError, Change, DsClient, DsError, KEY_MAX, KEY_OFFSET, MemBuffer, OK, REPLY_MRS, SharedBuffer, Transport,
+    VALUE_MAX, VALUE_OFFSET, label,
 };
 use proptest::prelude::*;
 
@@ -101,7 +101,8 @@ fn a_subscriber_is_notified_and_reads_every_change_once() {
     let (mut key, mut value) = ([0u8; KEY_MAX], [0u8; VALUE_MAX]);
     let mut after = 0;
     let mut seen = Vec::new();
-    while let Some(Change { seq, key_len, value_len, deleted }) = bob.next_change(after, &mut key, &mut value).unwrap() {
+    while let Some(Change { seq, key_len, value_len, deleted }) = bob.next_change(after, &mut key, &mut value).unwrap()
+    {
         after = seq;
         seen.push((String::from_utf8(key[..key_len].to_vec()).unwrap(), value[..value_len].to_vec(), deleted));
     }

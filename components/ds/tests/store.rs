@@ -29,7 +29,11 @@ fn snapshot(s: &Store<'_>) -> Snapshot {
 
 /// Runs `op`, which must fail with `want`, and checks it changed nothing.
 #[track_caller]
-fn refused<T: std::fmt::Debug>(s: &mut Store<'static>, want: DsError, op: impl FnOnce(&mut Store<'static>) -> Result<T, DsError>) {
+fn refused<T: std::fmt::Debug>(
+    s: &mut Store<'static>,
+    want: DsError,
+    op: impl FnOnce(&mut Store<'static>) -> Result<T, DsError>,
+) {
     let before = snapshot(s);
     let got = op(s);
     assert_eq!(got.map(|_| ()).unwrap_err(), want);
@@ -264,8 +268,10 @@ fn coalesced_changes_are_all_read_back_once_with_their_latest_values() {
     assert!(notified.contains(BOB));
     let mut after = 0;
     let seen = drain(&s, BOB, &mut after);
-    let mut want: Vec<(String, String, bool)> =
-        (0..10).map(|k| (format!("news.{k}"), format!("v{}", 190 + k), false)).filter(|(k, _, _)| k != "news.3").collect();
+    let mut want: Vec<(String, String, bool)> = (0..10)
+        .map(|k| (format!("news.{k}"), format!("v{}", 190 + k), false))
+        .filter(|(k, _, _)| k != "news.3")
+        .collect();
     want.push(("news.3".into(), "".into(), true));
     assert_eq!(seen, want, "each key once, in the order of its last change, with its last value");
     assert_eq!(after, s.seq());

@@ -3,7 +3,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use microkit::{debug_println, get_mr, set_mr, Channel, Handler, MessageInfo};
+use microkit::{Channel, Handler, MessageInfo, debug_println, get_mr, set_mr};
 
 microkit::include_system!("ping");
 

@@ -54,12 +54,7 @@ impl Desc {
 
     /// The slot's four words.
     pub const fn to_words(&self) -> [u64; 4] {
-        [
-            self.offset,
-            self.len as u64 | (self.id as u64) << 32,
-            self.op as u64 | (self.status as u64) << 32,
-            self.arg,
-        ]
+        [self.offset, self.len as u64 | (self.id as u64) << 32, self.op as u64 | (self.status as u64) << 32, self.arg]
     }
 
     /// The descriptor in a slot's four words (every bit pattern is a descriptor;
@@ -175,7 +170,7 @@ mod tests {
         assert_eq!(b.check(&Desc::new(0x7fff_f800, 16)), Err(DescError::OutOfRegion), "below the base");
         assert_eq!(b.check(&Desc::new(0x8000_0000 + 100, 16)), Err(DescError::Misaligned));
         assert_eq!(b.check(&Desc::new(0x8000_0000, 2049)), Err(DescError::TooLong));
-                assert_eq!(b.check(&Desc::new(0x8000_0000 + 8 * 2048, 1)), Err(DescError::OutOfRegion));
+        assert_eq!(b.check(&Desc::new(0x8000_0000 + 8 * 2048, 1)), Err(DescError::OutOfRegion));
         assert_eq!(Bounds::ANY.check(&Desc::new(u64::MAX - 10, 10)), Ok(()));
     }
 }

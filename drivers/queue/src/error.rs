@@ -23,11 +23,15 @@ pub enum LayoutError {
 impl fmt::Display for LayoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LayoutError::BadCapacity(c) => write!(f, "ring capacity {c} is not a power of two in 1..={}", crate::MAX_CAPACITY),
+            LayoutError::BadCapacity(c) => {
+                write!(f, "ring capacity {c} is not a power of two in 1..={}", crate::MAX_CAPACITY)
+            }
             LayoutError::TooManyPairs(n) => write!(f, "{n} queue pairs (at most {})", crate::MAX_PAIRS),
             LayoutError::Misaligned(o) => write!(f, "ring offset {o:#x} is not 8-byte aligned"),
             LayoutError::TooLarge => f.write_str("layout does not fit the address space"),
-            LayoutError::PairCount { layout, given } => write!(f, "layout has {layout} queue pairs, {given} specs given"),
+            LayoutError::PairCount { layout, given } => {
+                write!(f, "layout has {layout} queue pairs, {given} specs given")
+            }
         }
     }
 }
@@ -110,7 +114,9 @@ impl fmt::Display for QueueError {
             }
             QueueError::NotAttached => f.write_str("driver not attached"),
             QueueError::NoSuchPair(i) => write!(f, "no queue pair {i}"),
-            QueueError::Rejected { desc, reason } => write!(f, "own descriptor {:#x}+{}: {reason}", desc.offset, desc.len),
+            QueueError::Rejected { desc, reason } => {
+                write!(f, "own descriptor {:#x}+{}: {reason}", desc.offset, desc.len)
+            }
             QueueError::Layout(e) => write!(f, "{e}"),
             QueueError::Memory(e) => write!(f, "{e}"),
         }

@@ -13,7 +13,7 @@
 use crate::desc::Bounds;
 use crate::error::{LayoutError, QueueError};
 use crate::mem::SharedMem;
-use crate::ring::{RingLayout, MAX_CAPACITY};
+use crate::ring::{MAX_CAPACITY, RingLayout};
 
 /// Bytes of the control block before the rings.
 pub const CONTROL_BYTES: usize = 128;

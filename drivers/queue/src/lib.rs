@@ -148,10 +148,10 @@ pub mod mem;
 pub mod ring;
 pub mod server;
 
-pub use desc::{status, Bounds, Desc, DescError, DESC_BYTES};
+pub use desc::{Bounds, DESC_BYTES, Desc, DescError, status};
 pub use driver::{Driver, DriverPair, Link};
 pub use error::{LayoutError, QueueError};
-pub use layout::{Direction, Layout, PairSpec, RingKind, CONTROL_BYTES, MAX_PAIRS};
+pub use layout::{CONTROL_BYTES, Direction, Layout, MAX_PAIRS, PairSpec, RingKind};
 pub use mem::{HeapMem, MemError, SharedMem};
-pub use ring::{split, Consumer, Producer, RingLayout, MAX_CAPACITY};
+pub use ring::{Consumer, MAX_CAPACITY, Producer, RingLayout, split};
 pub use server::{Completion, Reclaimed, Recovery, Server, ServerPair};

@@ -15,9 +15,9 @@
 //! checking it before use: the peer can make the ring useless, never make this
 //! side read or write outside it.
 
-use core::sync::atomic::{fence, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering, fence};
 
-use crate::desc::{Bounds, Desc, DESC_BYTES};
+use crate::desc::{Bounds, DESC_BYTES, Desc};
 use crate::error::{LayoutError, QueueError};
 use crate::mem::SharedMem;
 
@@ -310,6 +310,10 @@ impl<M: SharedMem> Consumer<M> {
 }
 
 /// Attaches both halves of a fresh ring in one memory (tests, single-process users).
-pub fn split<M: SharedMem + Clone>(mem: M, ring: RingLayout, bounds: Bounds) -> Result<(Producer<M>, Consumer<M>), QueueError> {
+pub fn split<M: SharedMem + Clone>(
+    mem: M,
+    ring: RingLayout,
+    bounds: Bounds,
+) -> Result<(Producer<M>, Consumer<M>), QueueError> {
     Ok((Producer::attach(mem.clone(), ring, bounds)?, Consumer::attach(mem, ring, bounds)?))
 }

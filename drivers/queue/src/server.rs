@@ -6,7 +6,7 @@ use core::sync::atomic::Ordering;
 
 use crate::desc::Desc;
 use crate::error::{LayoutError, QueueError};
-use crate::layout::{Layout, PairSpec, ATTACH, EPOCH, SHAPE};
+use crate::layout::{ATTACH, EPOCH, Layout, PairSpec, SHAPE};
 use crate::mem::SharedMem;
 use crate::ring::{Consumer, Producer};
 

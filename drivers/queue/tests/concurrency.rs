@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use driver_queue::{split, Bounds, Desc, HeapMem, RingLayout};
+use driver_queue::{Bounds, Desc, HeapMem, RingLayout, split};
 
 const CAPACITY: u64 = 256;
 const BUF: u64 = 64;
@@ -93,7 +93,8 @@ fn a_free_active_pair_moves_millions_with_blocking_waits() {
                             None => break,
                         },
                     };
-                    let desc = Desc { offset: buf, len: (seq % BUF) as u32, id: seq as u32, op: 0, status: 0, arg: seq };
+                    let desc =
+                        Desc { offset: buf, len: (seq % BUF) as u32, id: seq as u32, op: 0, status: 0, arg: seq };
                     active_p.enqueue(desc).unwrap();
                     seq += 1;
                     batch += 1;
@@ -188,7 +189,8 @@ fn one_ring_moves_millions_in_order_between_spinning_threads() {
             while seq < n {
                 match c.dequeue().unwrap() {
                     Some(d) => {
-                        let want = Desc { offset: seq, len: seq as u32, id: !(seq as u32), op: 1, status: 2, arg: !seq };
+                        let want =
+                            Desc { offset: seq, len: seq as u32, id: !(seq as u32), op: 1, status: 2, arg: !seq };
                         assert_eq!(d, want, "lost, duplicated, reordered or torn");
                         seq += 1;
                     }

@@ -5,8 +5,8 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::Ordering;
 
 use driver_queue::{
-    split, Bounds, Consumer, Desc, Direction, Driver, HeapMem, Layout, Link, PairSpec, Producer, QueueError,
-    RingKind, RingLayout, Server, SharedMem,
+    Bounds, Consumer, Desc, Direction, Driver, HeapMem, Layout, Link, PairSpec, Producer, QueueError, RingKind,
+    RingLayout, Server, SharedMem, split,
 };
 use proptest::prelude::*;
 

@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 
 use driver_queue::{
-    status, Bounds, Desc, Direction, Driver, HeapMem, Layout, LayoutError, Link, PairSpec, QueueError, Reclaimed,
-    RingKind, Server, SharedMem,
+    Bounds, Desc, Direction, Driver, HeapMem, Layout, LayoutError, Link, PairSpec, QueueError, Reclaimed, RingKind,
+    Server, SharedMem, status,
 };
 
 const EPOCH: usize = 0;
@@ -164,9 +164,8 @@ fn a_driver_that_dies_mid_batch_leaves_exactly_its_unfinished_requests_in_flight
     for Reclaimed { pair, request } in &r.in_flight {
         server.pair(*pair).unwrap().submit(*request).unwrap();
     }
-    let resent: Vec<u64> = std::iter::from_fn(|| driver.pair(TX).unwrap().next_request().unwrap())
-        .map(|d| d.arg)
-        .collect();
+    let resent: Vec<u64> =
+        std::iter::from_fn(|| driver.pair(TX).unwrap().next_request().unwrap()).map(|d| d.arg).collect();
     assert_eq!(resent, vec![101, 103, 104, 105]);
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use driver_queue::{split, Bounds, Consumer, Desc, DescError, HeapMem, Producer, QueueError, RingLayout, SharedMem};
+use driver_queue::{Bounds, Consumer, Desc, DescError, HeapMem, Producer, QueueError, RingLayout, SharedMem, split};
 
 const TAIL: usize = 0;
 const HEAD: usize = 64;

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::FileExt;
 
-use driver_tests::{boot, disk, line, DeviceConfig};
+use driver_tests::{DeviceConfig, boot, disk, line};
 
 fn pattern(round: u64, i: usize) -> u8 {
     (i as u64).wrapping_mul(7).wrapping_add(round * 13 + 1) as u8

@@ -4,10 +4,10 @@
 
 use std::os::unix::fs::FileExt;
 
-use driver_tests::{boot, disk, line, wait_for, DeviceConfig, Event};
+use driver_tests::{DeviceConfig, Event, boot, disk, line, wait_for};
+use host_kernel::PdState;
 use host_kernel::virtio_model::slots::Kind;
 use host_kernel::virtio_model::{Faults, Malice};
-use host_kernel::PdState;
 use microkit::{FaultKind, InjectKind};
 
 #[test]

@@ -6,9 +6,9 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use driver_tests::{boot, disk, line, DeviceConfig};
-use host_kernel::virtio_model::slots::Kind;
+use driver_tests::{DeviceConfig, boot, disk, line};
 use host_kernel::NetIo;
+use host_kernel::virtio_model::slots::Kind;
 
 const MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
 const PEER: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -50,7 +50,8 @@ fn an_in_process_peer_gets_arp_ping_and_udp_echo_answers() {
     let sink = Box::new(move |f: &[u8]| {
         let _ = tx.send(f.to_vec());
     });
-    let (machine, mut rx) = boot(DeviceConfig { disk: Some(image.clone()), net: NetIo::Sink(sink), ..Default::default() });
+    let (machine, mut rx) =
+        boot(DeviceConfig { disk: Some(image.clone()), net: NetIo::Sink(sink), ..Default::default() });
     assert_eq!(line(&mut rx, "virtio_net", "ready"), "virtio_net: device reset and ready, MAC 52:54:00:12:34:56");
     line(&mut rx, "net_client", "answering for 10.0.2.15");
     let nic = machine.device(Kind::Net).unwrap().clone();
@@ -131,7 +132,8 @@ fn ping_from_a_network_namespace_reaches_the_system_through_a_tap() {
     }
     let _cleanup = Cleanup(ns.clone());
     let image = disk("tap", 64);
-    let (machine, mut rx) = boot(DeviceConfig { disk: Some(image.clone()), net: NetIo::Tap(tap.clone()), ..Default::default() });
+    let (machine, mut rx) =
+        boot(DeviceConfig { disk: Some(image.clone()), net: NetIo::Tap(tap.clone()), ..Default::default() });
     line(&mut rx, "net_client", "answering for");
     // The kernel opened the TAP in this namespace; move it into the test's own.
     for args in [
@@ -142,10 +144,8 @@ fn ping_from_a_network_namespace_reaches_the_system_through_a_tap() {
         let out = ip(&args);
         assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns, "ping", "-c", "3", "-W", "5", "10.0.2.15"])
-        .output()
-        .unwrap();
+    let out =
+        Command::new("ip").args(["netns", "exec", &ns, "ping", "-c", "3", "-W", "5", "10.0.2.15"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}");
     assert!(out.status.success(), "ping failed: {text}{}", String::from_utf8_lossy(&out.stderr));

@@ -15,7 +15,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-use microkit::{get_mr, set_mr, Channel, MessageInfo};
+use microkit::{Channel, MessageInfo, get_mr, set_mr};
 
 pub const NOW: u64 = 1;
 pub const SET_TIMEOUT: u64 = 2;

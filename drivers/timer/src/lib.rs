@@ -27,9 +27,7 @@ pub struct Timers {
 
 impl Default for Timers {
     fn default() -> Self {
-        Timers {
-            slots: [Slot::default(); CHANNEL_LIMIT as usize],
-        }
+        Timers { slots: [Slot::default(); CHANNEL_LIMIT as usize] }
     }
 }
 
@@ -61,11 +59,7 @@ impl Timers {
 
     /// The earliest deadline of any client: what the hardware is armed for.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.slots
-            .iter()
-            .flat_map(|s| [s.timeout, s.ticks.map(|(_, due)| due)])
-            .flatten()
-            .min()
+        self.slots.iter().flat_map(|s| [s.timeout, s.ticks.map(|(_, due)| due)]).flatten().min()
     }
 
     /// Clients whose deadline has come (bit n = channel n). A one-shot timeout
@@ -144,10 +138,7 @@ impl TimerPd {
     /// whose interrupt arrives on `irq`.
     pub fn new(irq: Channel) -> Self {
         arch_timer::set_deadline(None);
-        TimerPd {
-            timers: Timers::default(),
-            irq,
-        }
+        TimerPd { timers: Timers::default(), irq }
     }
 }
 

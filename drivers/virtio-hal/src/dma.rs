@@ -4,7 +4,7 @@ use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
+use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
 /// Largest pool: 8192 pages (32 MiB).
 const MAX_PAGES: usize = 8192;
@@ -80,7 +80,9 @@ impl Pool {
 
     /// Frees `count` pages from `first`, if they are all inside and in use.
     fn free(&mut self, first: usize, count: usize) -> bool {
-        if first.checked_add(count).is_none_or(|end| end > self.pages) || !(first..first + count).all(|p| self.is_used(p)) {
+        if first.checked_add(count).is_none_or(|end| end > self.pages)
+            || !(first..first + count).all(|p| self.is_used(p))
+        {
             return false;
         }
         self.set(first, count, false);

@@ -43,7 +43,12 @@ pub fn memory() -> Memory {
 pub fn counting_irq() -> (Irq, Arc<AtomicU64>) {
     let count = Arc::new(AtomicU64::new(0));
     let c = count.clone();
-    (Arc::new(move || { c.fetch_add(1, Ordering::SeqCst); }), count)
+    (
+        Arc::new(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        }),
+        count,
+    )
 }
 
 /// A transport to `device`.

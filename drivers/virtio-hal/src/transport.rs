@@ -135,7 +135,14 @@ impl<R: Registers> Transport for RegisterTransport<R> {
         false
     }
 
-    fn queue_set(&mut self, queue: u16, size: u32, descriptors: PhysAddr, driver_area: PhysAddr, device_area: PhysAddr) {
+    fn queue_set(
+        &mut self,
+        queue: u16,
+        size: u32,
+        descriptors: PhysAddr,
+        driver_area: PhysAddr,
+        device_area: PhysAddr,
+    ) {
         self.w32(reg::QUEUE_SEL, queue.into());
         self.w32(reg::QUEUE_NUM, size);
         self.w32(reg::QUEUE_DESC_LOW, descriptors as u32);

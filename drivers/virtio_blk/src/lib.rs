@@ -14,7 +14,7 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use virtio_drivers::device::blk::{VirtIOBlk, SECTOR_SIZE};
+use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::transport::Transport;
 use virtio_drivers::{Error, Hal};
 

@@ -14,7 +14,8 @@ type Core = ConsoleCore<DmaHal, RegisterTransport<Device>>;
 fn setup() -> (Device, Core, mpsc::Receiver<Vec<u8>>) {
     let (tx, rx) = mpsc::channel();
     let (irq, _) = testbed::counting_irq();
-    let device = Device::new(Console::new(Box::new(move |b: &[u8]| tx.send(b.to_vec()).unwrap())), testbed::memory(), irq);
+    let device =
+        Device::new(Console::new(Box::new(move |b: &[u8]| tx.send(b.to_vec()).unwrap())), testbed::memory(), irq);
     let core = Core::new(testbed::transport(&device)).unwrap();
     (device, core, rx)
 }

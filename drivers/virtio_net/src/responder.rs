@@ -20,7 +20,8 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 pub fn checksum(data: &[u8]) -> u16 {
     let mut sum = 0u32;
     for pair in data.chunks(2) {
-        let word = if pair.len() == 2 { u16::from_be_bytes([pair[0], pair[1]]) } else { u16::from_be_bytes([pair[0], 0]) };
+        let word =
+            if pair.len() == 2 { u16::from_be_bytes([pair[0], pair[1]]) } else { u16::from_be_bytes([pair[0], 0]) };
         sum += word as u32;
     }
     while sum >> 16 != 0 {
@@ -55,7 +56,12 @@ pub fn answer(frame: &[u8], mac: [u8; 6], ip: [u8; 4]) -> Option<Answer> {
         ETHERTYPE_ARP => {
             let arp = &frame[ETH_HDR..];
             // Ethernet/IPv4 request for our address.
-            if arp.len() < 28 || be16(arp, 0)? != 1 || be16(arp, 2)? != 0x0800 || be16(arp, 6)? != 1 || arp[24..28] != ip {
+            if arp.len() < 28
+                || be16(arp, 0)? != 1
+                || be16(arp, 2)? != 0x0800
+                || be16(arp, 6)? != 1
+                || arp[24..28] != ip
+            {
                 return None;
             }
             let mut out = Vec::with_capacity(42);

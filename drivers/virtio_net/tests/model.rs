@@ -15,7 +15,8 @@ const MAC: [u8; 6] = [0x52, 0x54, 0, 0xab, 0xcd, 0xef];
 fn setup() -> (Device, Core, mpsc::Receiver<Vec<u8>>) {
     let (tx, rx) = mpsc::channel();
     let (irq, _) = testbed::counting_irq();
-    let device = Device::new(Net::new(MAC, Box::new(move |f: &[u8]| tx.send(f.to_vec()).unwrap())), testbed::memory(), irq);
+    let device =
+        Device::new(Net::new(MAC, Box::new(move |f: &[u8]| tx.send(f.to_vec()).unwrap())), testbed::memory(), irq);
     let core = Core::new(testbed::transport(&device)).unwrap();
     (device, core, rx)
 }

@@ -110,7 +110,9 @@ fn a_restart_gives_fresh_statics_while_shared_regions_keep_their_data() {
     let mut fault = None;
     wait_for(&rx, "both boots and the fault", |ev| {
         match ev {
-            Event::Output { pd, line, .. } if pd == "fresh" && line.starts_with("fresh: boot") => lines.push(line.clone()),
+            Event::Output { pd, line, .. } if pd == "fresh" && line.starts_with("fresh: boot") => {
+                lines.push(line.clone())
+            }
             Event::Fault { pd, generation, fault: f, .. } if pd == "fresh" => fault = Some((*generation, f.kind)),
             _ => {}
         }
@@ -206,7 +208,11 @@ fn no_pd_process_is_left_after_shutdown() {
     assert!(pids.iter().all(|&p| alive(p)));
     let status = m.shutdown().unwrap();
     assert!(status.iter().all(|s| s.pid.is_none()));
-    assert!(pids.iter().all(|&p| !alive(p)), "left behind: {:?}", pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>());
+    assert!(
+        pids.iter().all(|&p| !alive(p)),
+        "left behind: {:?}",
+        pids.iter().filter(|&&p| alive(p)).collect::<Vec<_>>()
+    );
 }
 
 /// Run as a child process by the next test: boots the system, prints PD pids,

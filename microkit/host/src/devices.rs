@@ -92,9 +92,10 @@ pub(crate) struct DeviceTable {
 impl DeviceTable {
     /// The device PD `pd` reaches at `paddr`, and the offset in its slot.
     pub(crate) fn route(&self, pd: usize, paddr: u64, write: bool) -> Option<(&Device, u64)> {
-        let e = self.entries.iter().find(|e| {
-            e.pd == pd && paddr >= e.paddr && paddr < e.paddr + virtio_model::reg::SLOT_SIZE
-        })?;
+        let e = self
+            .entries
+            .iter()
+            .find(|e| e.pd == pd && paddr >= e.paddr && paddr < e.paddr + virtio_model::reg::SLOT_SIZE)?;
         (if write { e.write } else { e.read }).then(|| (&e.device, paddr - e.paddr))
     }
 }
@@ -238,7 +239,9 @@ pub(crate) fn build(
                 Device::new(blk, mem, irq)
             }
             Kind::Console => attach_console(console.take().unwrap_or_default(), mem, irq)?,
-            Kind::Net => attach_net(net.take().unwrap_or_default(), mac.unwrap_or([0x52, 0x54, 0, 0x12, 0x34, 0x56]), mem, irq)?,
+            Kind::Net => {
+                attach_net(net.take().unwrap_or_default(), mac.unwrap_or([0x52, 0x54, 0, 0x12, 0x34, 0x56]), mem, irq)?
+            }
         };
         let map = layout.pds[pd].maps.iter().find(|m| layout.regions[m.region].name == slot.region);
         table.entries.push(Entry {

@@ -16,11 +16,11 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
-use microkit::host::protocol::{self, Mrs, ToKernel, ToPd, FRAME_BYTES};
-use microkit::{Fault, FaultKind, InjectKind, MessageInfo, MSG_MAX_LENGTH};
+use microkit::host::protocol::{self, FRAME_BYTES, Mrs, ToKernel, ToPd};
+use microkit::{Fault, FaultKind, InjectKind, MSG_MAX_LENGTH, MessageInfo};
 
-use crate::devices::{DeviceTable, IrqLines};
 use crate::arch_timer::ArchTimer;
+use crate::devices::{DeviceTable, IrqLines};
 use crate::events::{Bus, Event};
 use crate::layout::{Layout, Route};
 use crate::process::{self, Ending, Process, Regions};
@@ -92,7 +92,15 @@ impl Kernel {
             })
             .collect();
         let irq_lines = IrqLines::new(&layout);
-        Ok(Kernel { layout, regions, pds, bus, devices: DeviceTable::default(), irq_lines, arch_timer: ArchTimer::default() })
+        Ok(Kernel {
+            layout,
+            regions,
+            pds,
+            bus,
+            devices: DeviceTable::default(),
+            irq_lines,
+            arch_timer: ArchTimer::default(),
+        })
     }
 
     pub(crate) fn layout(&self) -> &Layout {

@@ -77,8 +77,11 @@ impl Layout {
     pub fn new(sd: &SystemDescription, bin_dir: &Path) -> Layout {
         let all = sd.all_pds();
         let index_of = |name: &str| all.iter().position(|r| r.pd.name == name);
-        let regions: Vec<RegionSpec> =
-            sd.memory_regions.iter().map(|m| RegionSpec { name: m.name.clone(), size: m.size, phys_addr: m.phys_addr }).collect();
+        let regions: Vec<RegionSpec> = sd
+            .memory_regions
+            .iter()
+            .map(|m| RegionSpec { name: m.name.clone(), size: m.size, phys_addr: m.phys_addr })
+            .collect();
         let pds = all
             .iter()
             .map(|r| {
@@ -103,11 +106,8 @@ impl Layout {
                     }
                 }
                 let irqs = pd.irqs.iter().filter(|i| i.id < CHANNEL_LIMIT).fold(0u64, |acc, i| acc | 1 << i.id);
-                let arch_timer = pd
-                    .irqs
-                    .iter()
-                    .find(|i| i.irq == microkit::arch_timer::IRQ && i.id < CHANNEL_LIMIT)
-                    .map(|i| i.id);
+                let arch_timer =
+                    pd.irqs.iter().find(|i| i.irq == microkit::arch_timer::IRQ && i.id < CHANNEL_LIMIT).map(|i| i.id);
                 let maps = pd
                     .maps
                     .iter()

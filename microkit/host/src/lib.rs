@@ -4,8 +4,8 @@
 //! exists so the whole system, crashes and restarts included, runs on any Linux
 //! machine and in CI.
 
-mod devices;
 mod arch_timer;
+mod devices;
 mod events;
 mod kernel;
 mod layout;
@@ -13,9 +13,9 @@ mod machine;
 mod process;
 mod status;
 
-pub use layout::Layout;
-pub use events::Event;
 pub use devices::{Attached, ConsoleIo, DeviceConfig, NetIo, Sink};
+pub use events::Event;
+pub use layout::Layout;
 pub use machine::{Config, Machine, MachineError};
-pub use virtio_model;
 pub use status::{PdState, PdStatus, status_table};
+pub use virtio_model;

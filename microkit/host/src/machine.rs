@@ -34,7 +34,10 @@ pub struct Config {
 #[derive(Debug)]
 pub enum MachineError {
     /// A PD's program binary does not exist.
-    MissingProgram { pd: String, path: PathBuf },
+    MissingProgram {
+        pd: String,
+        path: PathBuf,
+    },
     /// No PD of that name.
     UnknownPd(String),
     /// The kernel thread is gone.
@@ -98,7 +101,9 @@ impl Machine {
         for tx in config.subscribers {
             bus.subscribe(tx);
         }
-        let wake = Arc::new(rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(io::Error::from)?);
+        let wake = Arc::new(
+            rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(io::Error::from)?,
+        );
         let mut kernel = Kernel::new(layout, bus)?;
         let (tx, rx) = mpsc::channel();
         let irq_tx = Arc::new(Mutex::new(tx.clone()));
@@ -114,9 +119,8 @@ impl Machine {
         kernel.set_devices(table);
         let thread_wake = wake.clone();
         // The kernel thread spawns every PD: a PD dies with it (PR_SET_PDEATHSIG).
-        let thread = std::thread::Builder::new()
-            .name("host-kernel".into())
-            .spawn(move || run(kernel, rx, &thread_wake))?;
+        let thread =
+            std::thread::Builder::new().name("host-kernel".into()).spawn(move || run(kernel, rx, &thread_wake))?;
         Ok(Machine { commands: tx, wake, thread: Some(thread), names, devices: attached })
     }
 

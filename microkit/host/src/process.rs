@@ -59,23 +59,15 @@ pub struct Process {
 const HIGH_FD: i32 = 256;
 
 /// Starts the PD `spec`; each line it prints goes to `on_line`.
-pub fn spawn(
-    spec: &PdSpec,
-    regions: &Regions,
-    on_line: impl Fn(String) + Send + 'static,
-) -> io::Result<Process> {
+pub fn spawn(spec: &PdSpec, regions: &Regions, on_line: impl Fn(String) + Send + 'static) -> io::Result<Process> {
     if !spec.program.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
             format!("program {} of PD {} not found (build it first)", spec.program.display(), spec.name),
         ));
     }
-    let (kernel_end, pd_end) = rustix::net::socketpair(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
+    let (kernel_end, pd_end) =
+        rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?;
     // Move every descriptor the child gets above HIGH_FD so that placing them at
     // 3, 4, ... cannot overwrite one another.
     let high = |fd: &OwnedFd| rustix::io::fcntl_dupfd_cloexec(fd, HIGH_FD);

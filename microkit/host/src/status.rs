@@ -70,7 +70,14 @@ mod tests {
     #[test]
     fn table_has_one_row_per_pd() {
         let rows = [
-            PdStatus { name: "rs".into(), state: PdState::Up, generation: 0, restarts: 0, last_fault: None, pid: Some(1) },
+            PdStatus {
+                name: "rs".into(),
+                state: PdState::Up,
+                generation: 0,
+                restarts: 0,
+                last_fault: None,
+                pid: Some(1),
+            },
             PdStatus {
                 name: "crashy".into(),
                 state: PdState::Starting,

@@ -148,7 +148,14 @@ impl Supervisor {
     fn status(&mut self, who: Who, fx: &mut impl Effects) {
         let c = *self.child(who);
         let state = if c.restarting { PdState::Restarting } else { PdState::Up };
-        let line = StatusLine { pd: who.name(), state, generation: c.generation, restarts: c.restarts, at: None, fault: c.fault };
+        let line = StatusLine {
+            pd: who.name(),
+            state,
+            generation: c.generation,
+            restarts: c.restarts,
+            at: None,
+            fault: c.fault,
+        };
         fx.line(format_args!("{line}"));
     }
 
@@ -204,7 +211,9 @@ impl Supervisor {
         match who {
             Who::Counter => match self.injected.checked_sub(1).map(|i| INJECTIONS[i]) {
                 Some(kind) if fault_matches(kind, &fault) => {}
-                Some(kind) => self.fail(fx, format_args!("injected {kind}: expected {}, got {fault}", expected_fault(kind))),
+                Some(kind) => {
+                    self.fail(fx, format_args!("injected {kind}: expected {}, got {fault}", expected_fault(kind)))
+                }
                 None => self.fail(fx, format_args!("test_counter faulted before any injection: {fault}")),
             },
             Who::Panicker => {
@@ -360,7 +369,8 @@ mod tests {
         for boot in 2..=4 {
             let (_, kind) = *fx.injected.last().expect("an injection");
             s.fault(Who::Counter, injected_fault(kind), 1000, &mut fx);
-            let r = CounterReport { data: if fresh { DATA_INITIAL } else { DATA_INITIAL + DIRTY }, ..report(boot, 1625) };
+            let r =
+                CounterReport { data: if fresh { DATA_INITIAL } else { DATA_INITIAL + DIRTY }, ..report(boot, 1625) };
             s.counter_ready(r, &mut fx);
         }
         assert!(s.done());
@@ -371,17 +381,27 @@ mod tests {
     fn a_correct_run_prints_the_expected_lines_in_order() {
         let fx = play(true);
         assert_eq!(check_console(fx.lines.iter().map(String::as_str)), Ok(true), "{:#?}", fx.lines);
-        assert_eq!(fx.injected, [(Who::Counter, InjectKind::Crash), (Who::Counter, InjectKind::Panic), (Who::Counter, InjectKind::Exit)]);
+        assert_eq!(
+            fx.injected,
+            [(Who::Counter, InjectKind::Crash), (Who::Counter, InjectKind::Panic), (Who::Counter, InjectKind::Exit)]
+        );
         assert_eq!(fx.restarted, [Who::Panicker, Who::Counter, Who::Counter, Who::Counter]);
         assert!(fx.lines.iter().any(|l| l == "@status pd=test_counter state=up generation=3 restarts=3 fault=exit"));
-        assert!(fx.lines.iter().any(|l| l.starts_with("test_supervisor: restart latency (fault delivered -> init running): 625 ")));
+        assert!(
+            fx.lines
+                .iter()
+                .any(|l| l.starts_with("test_supervisor: restart latency (fault delivered -> init running): 625 "))
+        );
     }
 
     #[test]
     fn a_restart_that_is_not_fresh_fails() {
         let fx = play(false);
         let err = check_console(fx.lines.iter().map(String::as_str)).unwrap_err();
-        assert_eq!(err, CheckError::Failed("test_supervisor: FAIL: test_counter restarted with data 107 bss 0 (not fresh)"));
+        assert_eq!(
+            err,
+            CheckError::Failed("test_supervisor: FAIL: test_counter restarted with data 107 bss 0 (not fresh)")
+        );
         assert!(fx.lines.last().unwrap().contains("FAIL: 3 check(s) failed"));
     }
 
@@ -393,7 +413,11 @@ mod tests {
         s.counter_ready(report(1, 0), &mut fx);
         assert_eq!(fx.injected, [(Who::Counter, InjectKind::Crash)]);
         s.fault(Who::Counter, Fault::new(FaultKind::Panic), 0, &mut fx);
-        assert!(fx.lines.iter().any(|l| l == "test_supervisor: FAIL: injected crash: expected vm-fault addr 0x10, got panic"));
+        assert!(
+            fx.lines
+                .iter()
+                .any(|l| l == "test_supervisor: FAIL: injected crash: expected vm-fault addr 0x10, got panic")
+        );
     }
 
     #[test]

@@ -120,9 +120,7 @@ impl fmt::Display for Fault {
         f.write_str(self.kind.name())?;
         match self.kind {
             FaultKind::Exit => write!(f, " status {}", self.code)?,
-            FaultKind::Killed | FaultKind::UserException if self.code != 0 => {
-                write!(f, " signal {}", self.code)?
-            }
+            FaultKind::Killed | FaultKind::UserException if self.code != 0 => write!(f, " signal {}", self.code)?,
             FaultKind::CapFault if self.code != 0 => write!(f, " syscall {}", self.code)?,
             FaultKind::Unknown => write!(f, " code {}", self.code)?,
             _ => {}

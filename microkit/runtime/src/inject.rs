@@ -258,7 +258,8 @@ mod tests {
 
     #[test]
     fn entries_print_in_the_schedule_syntax() {
-        let e = |ns| format!("{}", ScheduledInjection { pd: "c", kind: InjectKind::Crash, at: Duration::from_nanos(ns) });
+        let e =
+            |ns| format!("{}", ScheduledInjection { pd: "c", kind: InjectKind::Crash, at: Duration::from_nanos(ns) });
         assert_eq!(e(1_000_000_000), "c:crash@1s");
         assert_eq!(e(2_500_000_000), "c:crash@2500ms");
         assert_eq!(e(1_500), "c:crash@1500ns");

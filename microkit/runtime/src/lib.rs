@@ -45,13 +45,13 @@ pub mod sel4;
 #[cfg(target_os = "none")]
 use sel4 as backend;
 
-pub use channel::{Channel, ChannelSet, Child, ChildSpec, CHANNEL_LIMIT};
-pub use debug::{DebugWriter, DEBUG_OUTPUT};
+pub use channel::{CHANNEL_LIMIT, Channel, ChannelSet, Child, ChildSpec};
+pub use debug::{DEBUG_OUTPUT, DebugWriter};
 pub use dispatch::Event;
 pub use fault::{Fault, FaultAction, FaultKind};
 pub use handler::Handler;
-pub use inject::{InjectKind, InjectSchedule, ParseInjectKindError, ScheduleError, ScheduledInjection, SCHEDULE_ENV};
-pub use message::{get_mr, set_mr, MessageInfo, MSG_MAX_LENGTH};
+pub use inject::{InjectKind, InjectSchedule, ParseInjectKindError, SCHEDULE_ENV, ScheduleError, ScheduledInjection};
+pub use message::{MSG_MAX_LENGTH, MessageInfo, get_mr, set_mr};
 pub use region::{Region, RegionError};
 
 /// Name of this protection domain, as `system.xml` gives it.

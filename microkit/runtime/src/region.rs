@@ -180,11 +180,21 @@ macro_rules! setvar {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __perms_writable {
-    (r) => { false };
-    (rx) => { false };
-    (x) => { false };
-    (rw) => { true };
-    (rwx) => { true };
+    (r) => {
+        false
+    };
+    (rx) => {
+        false
+    };
+    (x) => {
+        false
+    };
+    (rw) => {
+        true
+    };
+    (rwx) => {
+        true
+    };
 }
 
 #[cfg(test)]

@@ -243,9 +243,7 @@ pub fn decode_fault(label: u64, mrs: &[u64]) -> Fault {
         // IP, capability address, ...: an invocation of a capability it does not hold.
         fault_label::CAP_FAULT => Fault { kind: FaultKind::CapFault, code: 0, addr: Some(mr(1)), pc: Some(mr(0)) },
         // x0..x7, FaultIP, SP, LR, SPSR, Syscall.
-        fault_label::UNKNOWN_SYSCALL => {
-            Fault { kind: FaultKind::CapFault, code: mr(12), addr: None, pc: Some(mr(8)) }
-        }
+        fault_label::UNKNOWN_SYSCALL => Fault { kind: FaultKind::CapFault, code: mr(12), addr: None, pc: Some(mr(8)) },
         // HSR (the ESR of the trap); no PC in the message.
         fault_label::VCPU_FAULT => Fault { kind: FaultKind::UserException, code: mr(0), addr: None, pc: None },
         other => Fault { code: other, ..Fault::new(FaultKind::Unknown) },
@@ -344,8 +342,14 @@ mod tests {
         // A null-pointer access elsewhere that happens to hit the same address.
         assert_eq!(decode_fault(fault_label::VM_FAULT, &[0x20_5000, PANIC_ADDRESS, 0, 0]).kind, FaultKind::VmFault);
         assert_eq!(decode_fault(fault_label::VM_FAULT, &[entry::EXIT_TRAP, 0x10, 0, 0]).kind, FaultKind::VmFault);
-        assert_eq!(decode_fault(fault_label::VM_FAULT, &[entry::EXIT_TRAP, PANIC_ADDRESS, 0, 0]).kind, FaultKind::VmFault);
-        assert_eq!(decode_fault(fault_label::VM_FAULT, &[entry::PANIC_TRAP + 0x40, PANIC_ADDRESS, 0, 0]).kind, FaultKind::VmFault);
+        assert_eq!(
+            decode_fault(fault_label::VM_FAULT, &[entry::EXIT_TRAP, PANIC_ADDRESS, 0, 0]).kind,
+            FaultKind::VmFault
+        );
+        assert_eq!(
+            decode_fault(fault_label::VM_FAULT, &[entry::PANIC_TRAP + 0x40, PANIC_ADDRESS, 0, 0]).kind,
+            FaultKind::VmFault
+        );
     }
 
     #[test]

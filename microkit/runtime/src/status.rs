@@ -146,10 +146,7 @@ fn number<'a>(field: &'static str, value: &'a str) -> Result<u64, StatusError<'a
 }
 
 fn hex<'a>(field: &'static str, value: &'a str) -> Result<u64, StatusError<'a>> {
-    value
-        .strip_prefix("0x")
-        .and_then(|h| u64::from_str_radix(h, 16).ok())
-        .ok_or(StatusError::BadValue { field, value })
+    value.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok()).ok_or(StatusError::BadValue { field, value })
 }
 
 fn parse_fields(text: &str) -> Result<StatusLine<'_>, StatusError<'_>> {
@@ -206,24 +203,35 @@ mod tests {
 
     #[test]
     fn lines_print_and_parse_back() {
-        let line =
-            StatusLine { pd: "counter", state: PdState::Up, generation: 1, restarts: 1, at: None, fault: Some(vm_fault()) };
+        let line = StatusLine {
+            pd: "counter",
+            state: PdState::Up,
+            generation: 1,
+            restarts: 1,
+            at: None,
+            fault: Some(vm_fault()),
+        };
         let text = format!("{line}");
         assert_eq!(text, "@status pd=counter state=up generation=1 restarts=1 fault=vm-fault addr=0x10 pc=0x200abc");
         assert_eq!(StatusLine::parse(&text), Some(Ok(line)));
-        let quiet = StatusLine { pd: "ping", state: PdState::Stopped, generation: 0, restarts: 0, at: None, fault: None };
+        let quiet =
+            StatusLine { pd: "ping", state: PdState::Stopped, generation: 0, restarts: 0, at: None, fault: None };
         assert_eq!(format!("{quiet}"), "@status pd=ping state=stopped generation=0 restarts=0 fault=-");
         assert_eq!(StatusLine::parse(&format!("{quiet}")), Some(Ok(quiet)));
         let panic = StatusLine { fault: Some(Fault::new(FaultKind::Panic)), state: PdState::Restarting, ..quiet };
         assert_eq!(StatusLine::parse(&format!("{panic}")), Some(Ok(panic)));
         let timed = StatusLine { at: Some(123_456), ..panic };
-        assert_eq!(format!("{timed}"), "@status pd=ping state=restarting generation=0 restarts=0 at=123456 fault=panic");
+        assert_eq!(
+            format!("{timed}"),
+            "@status pd=ping state=restarting generation=0 restarts=0 at=123456 fault=panic"
+        );
         assert_eq!(StatusLine::parse(&format!("{timed}")), Some(Ok(timed)));
     }
 
     #[test]
     fn console_noise_around_a_line_is_ignored() {
-        let got = StatusLine::parse("rs: @status pd=a state=down generation=2 restarts=3 fault=panic\r").unwrap().unwrap();
+        let got =
+            StatusLine::parse("rs: @status pd=a state=down generation=2 restarts=3 fault=panic\r").unwrap().unwrap();
         assert_eq!((got.pd, got.state, got.generation, got.restarts), ("a", PdState::Down, 2, 3));
         assert_eq!(got.fault, Some(Fault::new(FaultKind::Panic)));
         // Fields in another order, and one from a later version.
@@ -254,7 +262,10 @@ mod tests {
             err("@status pd=a state=up generation=0 restarts=0 fault=vm-fault addr=16"),
             StatusError::BadValue { field: "addr", value: "16" }
         );
-        assert_eq!(err("@status pd=a state=up generation=0 restarts=0 fault=panic junk"), StatusError::Malformed("junk"));
+        assert_eq!(
+            err("@status pd=a state=up generation=0 restarts=0 fault=panic junk"),
+            StatusError::Malformed("junk")
+        );
         assert_eq!(err("@status pd= state=up"), StatusError::BadValue { field: "pd", value: "" });
         assert!(format!("{}", err("@status")).contains("pd="));
     }

@@ -51,14 +51,8 @@ pub fn report(sd: &SystemDescription) -> String {
             mr.name.clone(),
             format!("size 0x{:x}", mr.size),
             format!("page 0x{:x}", mr.page_size),
-            mr.phys_addr
-                .map(|p| format!("phys 0x{p:x}"))
-                .unwrap_or_default(),
-            if users.is_empty() {
-                "not mapped".to_string()
-            } else {
-                format!("mapped by {}", users.join(", "))
-            },
+            mr.phys_addr.map(|p| format!("phys 0x{p:x}")).unwrap_or_default(),
+            if users.is_empty() { "not mapped".to_string() } else { format!("mapped by {}", users.join(", ")) },
         ]);
     }
     if rows.is_empty() {
@@ -119,9 +113,7 @@ fn pd_block(sd: &SystemDescription, r: &PdRef<'_>, out: &mut String) {
                 m.perms.to_string(),
                 if m.cached { "cached" } else { "uncached" }.to_string(),
                 format!("size 0x{size:x}"),
-                mr.and_then(|r| r.phys_addr)
-                    .map(|p| format!("phys 0x{p:x}"))
-                    .unwrap_or_default(),
+                mr.and_then(|r| r.phys_addr).map(|p| format!("phys 0x{p:x}")).unwrap_or_default(),
             ]
         })
         .collect();
@@ -147,29 +139,14 @@ fn pd_block(sd: &SystemDescription, r: &PdRef<'_>, out: &mut String) {
         .collect();
     field(out, "channels", table(&chans));
 
-    let irqs: Vec<Vec<String>> = pd
-        .irqs
-        .iter()
-        .map(|q| {
-            vec![
-                format!("id {}", q.id),
-                format!("irq {}", q.irq),
-                q.trigger.to_string(),
-            ]
-        })
-        .collect();
+    let irqs: Vec<Vec<String>> =
+        pd.irqs.iter().map(|q| vec![format!("id {}", q.id), format!("irq {}", q.irq), q.trigger.to_string()]).collect();
     field(out, "irqs", table(&irqs));
 
     let children: Vec<Vec<String>> = pd
         .children
         .iter()
-        .map(|c| {
-            vec![
-                c.id.map(|id| format!("id {id}"))
-                    .unwrap_or_else(|| "id ?".to_string()),
-                c.name.clone(),
-            ]
-        })
+        .map(|c| vec![c.id.map(|id| format!("id {id}")).unwrap_or_else(|| "id ?".to_string()), c.name.clone()])
         .collect();
     field(out, "children", table(&children));
 
@@ -193,15 +170,8 @@ fn pd_block(sd: &SystemDescription, r: &PdRef<'_>, out: &mut String) {
 /// Rows of cells as aligned lines (two spaces between columns, no trailing blanks).
 fn table(rows: &[Vec<String>]) -> Vec<String> {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths: Vec<usize> =
+        (0..cols).map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0)).collect();
     rows.iter()
         .map(|r| {
             let mut line = String::new();
@@ -327,10 +297,7 @@ memory regions
 </system>"#;
         let sd = SystemDescription::parse(Path::new("s.xml"), xml).unwrap();
         let r = report(&sd);
-        assert!(
-            r.contains("  channels  id 0  b (id 0)  (no rights either way)\n"),
-            "{r}"
-        );
+        assert!(r.contains("  channels  id 0  b (id 0)  (no rights either way)\n"), "{r}");
         assert!(r.contains("memory regions\n  -\n"), "{r}");
     }
 }

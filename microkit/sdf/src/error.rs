@@ -28,20 +28,8 @@ pub struct Error {
 
 impl Error {
     /// A new error at `line:column` about `element`.
-    pub fn new(
-        file: &Path,
-        line: u32,
-        column: u32,
-        element: &str,
-        message: impl Into<String>,
-    ) -> Error {
-        Error {
-            file: file.to_path_buf(),
-            line,
-            column,
-            element: element.to_string(),
-            message: message.into(),
-        }
+    pub fn new(file: &Path, line: u32, column: u32, element: &str, message: impl Into<String>) -> Error {
+        Error { file: file.to_path_buf(), line, column, element: element.to_string(), message: message.into() }
     }
 }
 

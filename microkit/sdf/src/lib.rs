@@ -37,8 +37,8 @@ use std::path::Path;
 
 pub use error::{Error, Errors};
 pub use model::{
-    Channel, ChannelEnd, End, Irq, Map, MemoryRegion, PdRef, Perms, ProtectionDomain, SetVar,
-    SystemDescription, Trigger,
+    Channel, ChannelEnd, End, Irq, Map, MemoryRegion, PdRef, Perms, ProtectionDomain, SetVar, SystemDescription,
+    Trigger,
 };
 pub use parse::{DEFAULT_BUDGET, DEFAULT_PAGE_SIZE, DEFAULT_STACK_SIZE};
 pub use validate::validate;

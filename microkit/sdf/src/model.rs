@@ -88,11 +88,7 @@ pub struct Perms {
 
 impl Perms {
     /// Read-write, the Microkit default.
-    pub const RW: Perms = Perms {
-        read: true,
-        write: true,
-        execute: false,
-    };
+    pub const RW: Perms = Perms { read: true, write: true, execute: false };
 
     /// Parse a `perms` attribute: any combination of `r`, `w` and `x`.
     /// Returns `None` for any other letter. (Empty and write-only are representable
@@ -272,18 +268,12 @@ impl SystemDescription {
 
     /// The PD called `name`, at any depth.
     pub fn pd(&self, name: &str) -> Option<&ProtectionDomain> {
-        self.all_pds()
-            .into_iter()
-            .find(|r| r.pd.name == name)
-            .map(|r| r.pd)
+        self.all_pds().into_iter().find(|r| r.pd.name == name).map(|r| r.pd)
     }
 
     /// The parent of the PD called `name` (`None` if it is top-level or unknown).
     pub fn parent_of(&self, name: &str) -> Option<&ProtectionDomain> {
-        self.all_pds()
-            .into_iter()
-            .find(|r| r.pd.name == name)
-            .and_then(|r| r.parent)
+        self.all_pds().into_iter().find(|r| r.pd.name == name).and_then(|r| r.parent)
     }
 
     /// The memory region called `name`.

@@ -61,21 +61,16 @@ impl<'a, 'input> Cx<'a, 'input> {
     fn err(&mut self, node: Node, msg: impl Into<String>) {
         let (line, column) = self.node_pos(node);
         let el = node.tag_name().name().to_string();
-        self.errors
-            .push(Error::new(self.file, line, column, &el, msg));
+        self.errors.push(Error::new(self.file, line, column, &el, msg));
     }
 
     /// An error about attribute `attr` of `node`, positioned at the attribute.
     fn err_attr(&mut self, node: Node, attr: &str, msg: impl Into<String>) {
-        let byte = node
-            .attributes()
-            .find(|a| a.name() == attr)
-            .map(|a| a.range().start)
-            .unwrap_or_else(|| node.range().start);
+        let byte =
+            node.attributes().find(|a| a.name() == attr).map(|a| a.range().start).unwrap_or_else(|| node.range().start);
         let (line, column) = self.pos_of(byte);
         let el = node.tag_name().name().to_string();
-        self.errors
-            .push(Error::new(self.file, line, column, &el, msg));
+        self.errors.push(Error::new(self.file, line, column, &el, msg));
     }
 
     /// Report attributes not in `allowed`. Returns true if all were allowed.
@@ -87,8 +82,7 @@ impl<'a, 'input> Cx<'a, 'input> {
                 let (line, column) = self.pos_of(a.range().start);
                 let el = node.tag_name().name().to_string();
                 let msg = format!("unknown attribute '{}' on <{}>", a.name(), el);
-                self.errors
-                    .push(Error::new(self.file, line, column, &el, msg));
+                self.errors.push(Error::new(self.file, line, column, &el, msg));
             }
         }
         ok
@@ -115,11 +109,7 @@ impl<'a, 'input> Cx<'a, 'input> {
             None => (cleaned.as_str(), 10),
         };
         if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-            self.err_attr(
-                node,
-                attr,
-                format!("{attr} '{s}' is not a number (expected decimal or 0x-prefixed hex)"),
-            );
+            self.err_attr(node, attr, format!("{attr} '{s}' is not a number (expected decimal or 0x-prefixed hex)"));
             return Err(());
         }
         match u64::from_str_radix(digits, radix) {
@@ -173,11 +163,7 @@ impl<'a, 'input> Cx<'a, 'input> {
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
             Some(other) => {
-                self.err_attr(
-                    node,
-                    attr,
-                    format!("{attr} must be 'true' or 'false', got '{other}'"),
-                );
+                self.err_attr(node, attr, format!("{attr} must be 'true' or 'false', got '{other}'"));
                 Err(())
             }
         }
@@ -193,9 +179,7 @@ impl<'a, 'input> Cx<'a, 'input> {
             let raw = self.doc.input_text().get(range.clone()).unwrap_or("");
             let lead = raw.len() - raw.trim_start().len();
             let (line, column) = self.pos_of(range.start + lead);
-            let parent = child
-                .parent_element()
-                .map(|p| p.tag_name().name().to_string());
+            let parent = child.parent_element().map(|p| p.tag_name().name().to_string());
             let el = parent.unwrap_or_default();
             let shown: String = t.trim().chars().take(20).collect();
             self.errors.push(Error::new(
@@ -211,14 +195,9 @@ impl<'a, 'input> Cx<'a, 'input> {
     fn unknown_element(&mut self, child: Node, parent: Node) {
         let name = child.tag_name().name();
         let msg = if name == "virtual_machine" {
-            "<virtual_machine> is not supported by this system (no virtual machines on reincarnate)"
-                .to_string()
+            "<virtual_machine> is not supported by this system (no virtual machines on reincarnate)".to_string()
         } else {
-            format!(
-                "unknown element <{}> inside <{}>",
-                name,
-                parent.tag_name().name()
-            )
+            format!("unknown element <{}> inside <{}>", name, parent.tag_name().name())
         };
         self.err(child, msg);
     }
@@ -247,21 +226,10 @@ pub(crate) fn parse(file: &Path, text: &str) -> (Option<SystemDescription>, Vec<
             return (None, vec![err], Taint::default());
         }
     };
-    let mut cx = Cx {
-        file,
-        doc: &doc,
-        errors: Vec::new(),
-        taint: Taint::default(),
-    };
+    let mut cx = Cx { file, doc: &doc, errors: Vec::new(), taint: Taint::default() };
     let root = doc.root_element();
     if root.tag_name().name() != "system" {
-        cx.err(
-            root,
-            format!(
-                "the root element must be <system>, not <{}>",
-                root.tag_name().name()
-            ),
-        );
+        cx.err(root, format!("the root element must be <system>, not <{}>", root.tag_name().name()));
         return (None, cx.errors, cx.taint);
     }
     cx.check_attrs(root, &[]);
@@ -313,18 +281,7 @@ fn parse_pd(cx: &mut Cx, node: Node, is_child: bool, depth: usize) -> Option<Pro
         );
     }
     // `id` is accepted here for all PDs; on a top-level PD it was reported just above.
-    cx.check_attrs(
-        node,
-        &[
-            "name",
-            "priority",
-            "budget",
-            "period",
-            "passive",
-            "stack_size",
-            "id",
-        ],
-    );
+    cx.check_attrs(node, &["name", "priority", "budget", "period", "passive", "stack_size", "id"]);
 
     let name = cx.required(node, "name").ok().map(str::to_string);
     let priority = match cx.number(node, "priority") {
@@ -337,23 +294,11 @@ fn parse_pd(cx: &mut Cx, node: Node, is_child: bool, depth: usize) -> Option<Pro
         },
         _ => 0,
     };
-    let budget = cx
-        .number(node, "budget")
-        .ok()
-        .flatten()
-        .unwrap_or(DEFAULT_BUDGET);
+    let budget = cx.number(node, "budget").ok().flatten().unwrap_or(DEFAULT_BUDGET);
     let period = cx.number(node, "period").ok().flatten().unwrap_or(budget);
     let passive = cx.boolean(node, "passive").ok().flatten().unwrap_or(false);
-    let stack_size = cx
-        .number(node, "stack_size")
-        .ok()
-        .flatten()
-        .unwrap_or(DEFAULT_STACK_SIZE);
-    let id = if is_child {
-        cx.id(node, "id").ok().flatten()
-    } else {
-        None
-    };
+    let stack_size = cx.number(node, "stack_size").ok().flatten().unwrap_or(DEFAULT_STACK_SIZE);
+    let id = if is_child { cx.id(node, "id").ok().flatten() } else { None };
 
     let mut pd = ProtectionDomain {
         name: name.clone().unwrap_or_default(),
@@ -424,10 +369,7 @@ fn parse_pd(cx: &mut Cx, node: Node, is_child: bool, depth: usize) -> Option<Pro
     }
     if !have_image {
         let shown = name.as_deref().unwrap_or("");
-        cx.err(
-            node,
-            format!("protection domain '{shown}' has no <program_image>"),
-        );
+        cx.err(node, format!("protection domain '{shown}' has no <program_image>"));
     }
     match name {
         Some(n) => {
@@ -443,17 +385,7 @@ fn parse_pd(cx: &mut Cx, node: Node, is_child: bool, depth: usize) -> Option<Pro
 fn parse_map(cx: &mut Cx, node: Node) -> Option<Map> {
     let n_before = cx.errors.len();
     let (line, column) = cx.node_pos(node);
-    cx.check_attrs(
-        node,
-        &[
-            "mr",
-            "vaddr",
-            "perms",
-            "cached",
-            "setvar_vaddr",
-            "setvar_size",
-        ],
-    );
+    cx.check_attrs(node, &["mr", "vaddr", "perms", "cached", "setvar_vaddr", "setvar_size"]);
     cx.leaf(node);
     let mr = cx.required(node, "mr").ok();
     let vaddr = match cx.required(node, "vaddr") {
@@ -465,11 +397,7 @@ fn parse_map(cx: &mut Cx, node: Node) -> Option<Map> {
         Some(s) => {
             let p = Perms::parse(s);
             if p.is_none() {
-                cx.err_attr(
-                    node,
-                    "perms",
-                    format!("perms '{s}' may only contain the letters 'r', 'w' and 'x'"),
-                );
+                cx.err_attr(node, "perms", format!("perms '{s}' may only contain the letters 'r', 'w' and 'x'"));
             }
             p
         }
@@ -495,36 +423,20 @@ fn parse_irq(cx: &mut Cx, node: Node) -> Option<Irq> {
     let (line, column) = cx.node_pos(node);
     cx.check_attrs(node, &["irq", "id", "trigger"]);
     cx.leaf(node);
-    let irq = cx
-        .required(node, "irq")
-        .ok()
-        .and_then(|_| cx.decimal(node, "irq").ok().flatten());
-    let id = cx
-        .required(node, "id")
-        .ok()
-        .and_then(|_| cx.id(node, "id").ok().flatten());
+    let irq = cx.required(node, "irq").ok().and_then(|_| cx.decimal(node, "irq").ok().flatten());
+    let id = cx.required(node, "id").ok().and_then(|_| cx.id(node, "id").ok().flatten());
     let trigger = match node.attribute("trigger") {
         None | Some("level") => Trigger::Level,
         Some("edge") => Trigger::Edge,
         Some(other) => {
-            cx.err_attr(
-                node,
-                "trigger",
-                format!("trigger must be 'level' or 'edge', got '{other}'"),
-            );
+            cx.err_attr(node, "trigger", format!("trigger must be 'level' or 'edge', got '{other}'"));
             Trigger::Level
         }
     };
     if cx.errors.len() != n_before {
         return None;
     }
-    Some(Irq {
-        irq: irq?,
-        id: id?,
-        trigger,
-        line,
-        column,
-    })
+    Some(Irq { irq: irq?, id: id?, trigger, line, column })
 }
 
 fn parse_setvar(cx: &mut Cx, node: Node) -> Option<SetVar> {
@@ -537,12 +449,7 @@ fn parse_setvar(cx: &mut Cx, node: Node) -> Option<SetVar> {
     if cx.errors.len() != n_before {
         return None;
     }
-    Some(SetVar {
-        symbol: symbol?.to_string(),
-        region_paddr: region?.to_string(),
-        line,
-        column,
-    })
+    Some(SetVar { symbol: symbol?.to_string(), region_paddr: region?.to_string(), line, column })
 }
 
 fn parse_mr(cx: &mut Cx, node: Node) -> Option<MemoryRegion> {
@@ -551,15 +458,8 @@ fn parse_mr(cx: &mut Cx, node: Node) -> Option<MemoryRegion> {
     cx.check_attrs(node, &["name", "size", "page_size", "phys_addr"]);
     cx.leaf(node);
     let name = cx.required(node, "name").ok();
-    let size = cx
-        .required(node, "size")
-        .ok()
-        .and_then(|_| cx.number(node, "size").ok().flatten());
-    let page_size = cx
-        .number(node, "page_size")
-        .ok()
-        .flatten()
-        .unwrap_or(DEFAULT_PAGE_SIZE);
+    let size = cx.required(node, "size").ok().and_then(|_| cx.number(node, "size").ok().flatten());
+    let page_size = cx.number(node, "page_size").ok().flatten().unwrap_or(DEFAULT_PAGE_SIZE);
     let phys_addr = cx.number(node, "phys_addr").ok().flatten();
     if cx.errors.len() != n_before {
         if let Some(n) = name {
@@ -567,14 +467,7 @@ fn parse_mr(cx: &mut Cx, node: Node) -> Option<MemoryRegion> {
         }
         return None;
     }
-    Some(MemoryRegion {
-        name: name?.to_string(),
-        size: size?,
-        page_size,
-        phys_addr,
-        line,
-        column,
-    })
+    Some(MemoryRegion { name: name?.to_string(), size: size?, page_size, phys_addr, line, column })
 }
 
 fn parse_channel(cx: &mut Cx, node: Node) -> Option<Channel> {
@@ -601,21 +494,14 @@ fn parse_channel(cx: &mut Cx, node: Node) -> Option<Channel> {
         }
     }
     if n_ends != 2 {
-        cx.err(
-            node,
-            format!("a channel must have exactly 2 <end> elements, found {n_ends}"),
-        );
+        cx.err(node, format!("a channel must have exactly 2 <end> elements, found {n_ends}"));
     }
     if cx.errors.len() != n_before {
         return None;
     }
     let mut it = ends.into_iter();
     let (a, b) = (it.next()?, it.next()?);
-    Some(Channel {
-        ends: [a, b],
-        line,
-        column,
-    })
+    Some(Channel { ends: [a, b], line, column })
 }
 
 fn parse_end(cx: &mut Cx, node: Node) -> Option<End> {
@@ -624,21 +510,11 @@ fn parse_end(cx: &mut Cx, node: Node) -> Option<End> {
     cx.check_attrs(node, &["pd", "id", "pp", "notify"]);
     cx.leaf(node);
     let pd = cx.required(node, "pd").ok();
-    let id = cx
-        .required(node, "id")
-        .ok()
-        .and_then(|_| cx.id(node, "id").ok().flatten());
+    let id = cx.required(node, "id").ok().and_then(|_| cx.id(node, "id").ok().flatten());
     let pp = cx.boolean(node, "pp").ok().flatten().unwrap_or(false);
     let notify = cx.boolean(node, "notify").ok().flatten().unwrap_or(true);
     if cx.errors.len() != n_before {
         return None;
     }
-    Some(End {
-        pd: pd?.to_string(),
-        id: id?,
-        pp,
-        notify,
-        line,
-        column,
-    })
+    Some(End { pd: pd?.to_string(), id: id?, pp, notify, line, column })
 }

@@ -54,38 +54,26 @@ struct V<'a> {
 
 impl V<'_> {
     fn at(&mut self, line: u32, column: u32, element: &str, msg: impl Into<String>) {
-        self.errors
-            .push(Error::new(self.file, line, column, element, msg));
+        self.errors.push(Error::new(self.file, line, column, element, msg));
     }
 }
 
 const PD: &str = "protection_domain";
 
 pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error> {
-    let mut v = V {
-        file: &sd.file,
-        errors: Vec::new(),
-    };
+    let mut v = V { file: &sd.file, errors: Vec::new() };
     let pds = sd.all_pds();
 
     // --- protection domains -------------------------------------------------
     if pds.is_empty() && taint.pds.is_empty() {
-        v.at(
-            0,
-            0,
-            "system",
-            "the system must contain at least one protection domain",
-        );
+        v.at(0, 0, "system", "the system must contain at least one protection domain");
     }
     if let Some(r) = pds.get(MAX_PDS) {
         v.at(
             r.pd.line,
             r.pd.column,
             PD,
-            format!(
-                "too many protection domains: {} in total, Microkit allows at most {MAX_PDS}",
-                pds.len()
-            ),
+            format!("too many protection domains: {} in total, Microkit allows at most {MAX_PDS}", pds.len()),
         );
     }
     let mut names: HashMap<&str, u32> = HashMap::new();
@@ -93,15 +81,7 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
         let pd = r.pd;
         let (l, c) = (pd.line, pd.column);
         if let Some(first) = names.get(pd.name.as_str()) {
-            v.at(
-                l,
-                c,
-                PD,
-                format!(
-                    "duplicate protection domain name '{}' (first defined on line {first})",
-                    pd.name
-                ),
-            );
+            v.at(l, c, PD, format!("duplicate protection domain name '{}' (first defined on line {first})", pd.name));
         } else {
             names.insert(&pd.name, l);
         }
@@ -121,15 +101,7 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
             v.at(l, c, PD, msg_priority_range(pd.priority.into()));
         }
         if pd.budget > pd.period {
-            v.at(
-                l,
-                c,
-                PD,
-                format!(
-                    "budget ({}) must be less than or equal to period ({})",
-                    pd.budget, pd.period
-                ),
-            );
+            v.at(l, c, PD, format!("budget ({}) must be less than or equal to period ({})", pd.budget, pd.period));
         }
         if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&pd.stack_size) {
             v.at(l, c, PD, format!(
@@ -140,10 +112,7 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
                 l,
                 c,
                 PD,
-                format!(
-                    "stack_size 0x{:x} is not a multiple of the page size 0x{:x}",
-                    pd.stack_size, PAGE_SIZES[0]
-                ),
+                format!("stack_size 0x{:x} is not a multiple of the page size 0x{:x}", pd.stack_size, PAGE_SIZES[0]),
             );
         }
         match (r.parent, pd.id) {
@@ -151,23 +120,12 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
                 l,
                 c,
                 PD,
-                format!(
-                    "child protection domain '{}' of '{}' has no 'id' attribute",
-                    pd.name, parent.name
-                ),
+                format!("child protection domain '{}' of '{}' has no 'id' attribute", pd.name, parent.name),
             ),
-            (None, Some(_)) => v.at(
-                l,
-                c,
-                PD,
-                format!(
-                    "top-level protection domain '{}' must not have an 'id'",
-                    pd.name
-                ),
-            ),
-            (Some(_), Some(id)) if u64::from(id) >= MAX_ID_EXCLUSIVE => {
-                v.at(l, c, PD, msg_id_range(id.into()))
+            (None, Some(_)) => {
+                v.at(l, c, PD, format!("top-level protection domain '{}' must not have an 'id'", pd.name))
             }
+            (Some(_), Some(id)) if u64::from(id) >= MAX_ID_EXCLUSIVE => v.at(l, c, PD, msg_id_range(id.into())),
             _ => {}
         }
         // Child ids: their own id space per parent.
@@ -175,9 +133,15 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
         for ch in &pd.children {
             if let Some(id) = ch.id {
                 if let Some(first) = child_ids.get(&id) {
-                    v.at(ch.line, ch.column, PD, format!(
-                        "duplicate child id {id} in protection domain '{}': already used by '{}' (line {})",
-                        pd.name, first.name, first.line));
+                    v.at(
+                        ch.line,
+                        ch.column,
+                        PD,
+                        format!(
+                            "duplicate child id {id} in protection domain '{}': already used by '{}' (line {})",
+                            pd.name, first.name, first.line
+                        ),
+                    );
                 } else {
                     child_ids.insert(id, ch);
                 }
@@ -185,17 +149,8 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
         }
         if pd.program_image.is_empty() && !taint.pds.contains(&pd.name) {
             // The parser reports a missing <program_image>; this catches built models.
-            if !v
-                .errors
-                .iter()
-                .any(|e| e.line == l && e.message.contains("program_image"))
-            {
-                v.at(
-                    l,
-                    c,
-                    PD,
-                    format!("protection domain '{}' has no program image", pd.name),
-                );
+            if !v.errors.iter().any(|e| e.line == l && e.message.contains("program_image")) {
+                v.at(l, c, PD, format!("protection domain '{}' has no program image", pd.name));
             }
         }
     }
@@ -207,64 +162,29 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
     for mr in &sd.memory_regions {
         let (l, c) = (mr.line, mr.column);
         if let Some(first) = mr_names.get(mr.name.as_str()) {
-            v.at(
-                l,
-                c,
-                MR,
-                format!(
-                    "duplicate memory region name '{}' (first defined on line {first})",
-                    mr.name
-                ),
-            );
+            v.at(l, c, MR, format!("duplicate memory region name '{}' (first defined on line {first})", mr.name));
         } else {
             mr_names.insert(&mr.name, l);
         }
         let page_ok = PAGE_SIZES.contains(&mr.page_size);
         if !page_ok {
-            v.at(
-                l,
-                c,
-                MR,
-                format!(
-                    "page_size 0x{:x} is not supported: it must be 0x1000 or 0x200000",
-                    mr.page_size
-                ),
-            );
+            v.at(l, c, MR, format!("page_size 0x{:x} is not supported: it must be 0x1000 or 0x200000", mr.page_size));
         }
         if mr.size == 0 {
             v.at(l, c, MR, "size must not be zero");
         } else if page_ok && mr.size % mr.page_size != 0 {
-            v.at(
-                l,
-                c,
-                MR,
-                format!(
-                    "size 0x{:x} is not a multiple of the page size 0x{:x}",
-                    mr.size, mr.page_size
-                ),
-            );
+            v.at(l, c, MR, format!("size 0x{:x} is not a multiple of the page size 0x{:x}", mr.size, mr.page_size));
         }
         if let Some(pa) = mr.phys_addr {
             if page_ok && pa % mr.page_size != 0 {
-                v.at(
-                    l,
-                    c,
-                    MR,
-                    format!(
-                        "phys_addr 0x{pa:x} is not aligned to the page size 0x{:x}",
-                        mr.page_size
-                    ),
-                );
+                v.at(l, c, MR, format!("phys_addr 0x{pa:x} is not aligned to the page size 0x{:x}", mr.page_size));
             }
             match pa.checked_add(mr.size) {
                 None => v.at(
                     l,
                     c,
                     MR,
-                    format!(
-                        "phys_addr 0x{pa:x} + size 0x{:x} overflows the physical address space",
-                        mr.size
-                    ),
+                    format!("phys_addr 0x{pa:x} + size 0x{:x} overflows the physical address space", mr.size),
                 ),
                 Some(end) => {
                     for (other, s, e) in &phys {
@@ -290,9 +210,15 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
             if u64::from(irq.id) >= MAX_ID_EXCLUSIVE {
                 v.at(irq.line, irq.column, "irq", msg_id_range(irq.id.into()));
             } else if let Some((what, line)) = ids.get(&(pd.name.as_str(), irq.id)) {
-                v.at(irq.line, irq.column, "irq", format!(
-                    "id {} is already used in protection domain '{}' by the {what} on line {line}",
-                    irq.id, pd.name));
+                v.at(
+                    irq.line,
+                    irq.column,
+                    "irq",
+                    format!(
+                        "id {} is already used in protection domain '{}' by the {what} on line {line}",
+                        irq.id, pd.name
+                    ),
+                );
             } else {
                 ids.insert((&pd.name, irq.id), ("irq", irq.line));
             }
@@ -301,10 +227,7 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
                     irq.line,
                     irq.column,
                     "irq",
-                    format!(
-                        "irq {} is already used by protection domain '{owner}' (line {line})",
-                        irq.irq
-                    ),
+                    format!("irq {} is already used by protection domain '{owner}' (line {line})", irq.irq),
                 );
             } else {
                 irq_nums.insert(irq.irq, (&pd.name, irq.line));
@@ -317,20 +240,21 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
         for end in &ch.ends {
             let known = pd_known(&end.pd);
             if !known && !taint.pds.contains(&end.pd) {
-                v.at(
-                    end.line,
-                    end.column,
-                    "end",
-                    format!("channel end names unknown protection domain '{}'", end.pd),
-                );
+                v.at(end.line, end.column, "end", format!("channel end names unknown protection domain '{}'", end.pd));
             }
             if u64::from(end.id) >= MAX_ID_EXCLUSIVE {
                 v.at(end.line, end.column, "end", msg_id_range(end.id.into()));
             } else if known {
                 if let Some((what, line)) = ids.get(&(end.pd.as_str(), end.id)) {
-                    v.at(end.line, end.column, "end", format!(
-                        "id {} is already used in protection domain '{}' by the {what} on line {line}",
-                        end.id, end.pd));
+                    v.at(
+                        end.line,
+                        end.column,
+                        "end",
+                        format!(
+                            "id {} is already used in protection domain '{}' by the {what} on line {line}",
+                            end.id, end.pd
+                        ),
+                    );
                 } else {
                     ids.insert((&end.pd, end.id), ("channel", end.line));
                 }
@@ -353,10 +277,16 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
             if let (Some(from), Some(to)) = (sd.pd(&caller.pd), sd.pd(&callee.pd))
                 && from.priority >= to.priority
             {
-                v.at(caller.line, caller.column, "end", format!(
+                v.at(
+                    caller.line,
+                    caller.column,
+                    "end",
+                    format!(
                         "'{}' (priority {}) may not make protected procedure calls to '{}' (priority {}): \
                          the callee's priority must be strictly higher",
-                        from.name, from.priority, to.name, to.priority));
+                        from.name, from.priority, to.name, to.priority
+                    ),
+                );
             }
         }
     }
@@ -370,28 +300,12 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
             let (l, c) = (map.line, map.column);
             if map.perms == Perms::default() {
                 v.at(l, c, "map", "perms must not be empty");
-            } else if map.perms
-                == (Perms {
-                    read: false,
-                    write: true,
-                    execute: false,
-                })
-            {
-                v.at(
-                    l,
-                    c,
-                    "map",
-                    "perms 'w': write-only mappings are not allowed",
-                );
+            } else if map.perms == (Perms { read: false, write: true, execute: false }) {
+                v.at(l, c, "map", "perms 'w': write-only mappings are not allowed");
             }
             let Some(mr) = sd.region(&map.mr) else {
                 if !taint.mrs.contains(&map.mr) {
-                    v.at(
-                        l,
-                        c,
-                        "map",
-                        format!("map names unknown memory region '{}'", map.mr),
-                    );
+                    v.at(l, c, "map", format!("map names unknown memory region '{}'", map.mr));
                 }
                 continue;
             };
@@ -400,16 +314,19 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
                     l,
                     c,
                     "map",
-                    format!(
-                        "vaddr 0x{:x} is not aligned to the region's page size 0x{:x}",
-                        map.vaddr, mr.page_size
-                    ),
+                    format!("vaddr 0x{:x} is not aligned to the region's page size 0x{:x}", map.vaddr, mr.page_size),
                 );
             }
             let Some(end) = map.vaddr.checked_add(mr.size) else {
-                v.at(l, c, "map", format!(
-                    "map of '{}' at vaddr 0x{:x} with size 0x{:x} wraps around the address space",
-                    map.mr, map.vaddr, mr.size));
+                v.at(
+                    l,
+                    c,
+                    "map",
+                    format!(
+                        "map of '{}' at vaddr 0x{:x} with size 0x{:x} wraps around the address space",
+                        map.mr, map.vaddr, mr.size
+                    ),
+                );
                 continue;
             };
             if end > USER_TOP {
@@ -445,10 +362,7 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
                     sv.line,
                     sv.column,
                     "setvar",
-                    format!(
-                        "setvar region_paddr names unknown memory region '{}'",
-                        sv.region_paddr
-                    ),
+                    format!("setvar region_paddr names unknown memory region '{}'", sv.region_paddr),
                 );
             }
         }
@@ -456,9 +370,12 @@ pub(crate) fn validate_with(sd: &SystemDescription, taint: &Taint) -> Vec<Error>
         let mut seen: HashMap<&str, u32> = HashMap::new();
         for (sym, l, c, el) in syms {
             if let Some(first) = seen.get(sym) {
-                v.at(l, c, el, format!(
-                    "setvar symbol '{sym}' is already set on line {first} in protection domain '{}'",
-                    pd.name));
+                v.at(
+                    l,
+                    c,
+                    el,
+                    format!("setvar symbol '{sym}' is already set on line {first} in protection domain '{}'", pd.name),
+                );
             } else {
                 seen.insert(sym, l);
             }

@@ -37,11 +37,7 @@ fn rustc() -> String {
 
 fn run(cmd: &mut Command) -> Result<(), String> {
     let out = cmd.output().map_err(|e| format!("cannot run rustc: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
 }
 
 #[test]
@@ -51,15 +47,7 @@ fn generated_modules_compile() {
     let stub = dir.join("microkit.rs");
     std::fs::write(&stub, STUB).unwrap();
     let stub_build = run(Command::new(rustc())
-        .args([
-            "--edition",
-            "2024",
-            "--crate-type",
-            "rlib",
-            "--crate-name",
-            "microkit",
-            "-o",
-        ])
+        .args(["--edition", "2024", "--crate-type", "rlib", "--crate-name", "microkit", "-o"])
         .arg(dir.join("libmicrokit.rlib"))
         .arg(&stub));
     if let Err(e) = &stub_build {
@@ -85,28 +73,14 @@ fn generated_modules_compile() {
         };
         std::fs::write(&src, &body).unwrap();
         let result = run(Command::new(rustc())
-            .args([
-                "--edition",
-                "2024",
-                "--crate-type",
-                "rlib",
-                "--crate-name",
-                "generated",
-                "-o",
-            ])
+            .args(["--edition", "2024", "--crate-type", "rlib", "--crate-name", "generated", "-o"])
             .arg(dir.join(format!("lib{program}.rlib")))
             .arg("--extern")
-            .arg(format!(
-                "microkit={}",
-                dir.join("libmicrokit.rlib").display()
-            ))
+            .arg(format!("microkit={}", dir.join("libmicrokit.rlib").display()))
             .arg(&src));
         if program == "not_in_system" {
             let err = result.expect_err("compile_error! must fail the build");
-            assert!(
-                err.contains("program `not_in_system.elf` is not used by any protection domain"),
-                "{err}"
-            );
+            assert!(err.contains("program `not_in_system.elf` is not used by any protection domain"), "{err}");
         } else if let Err(e) = result {
             panic!("generated module for `{program}` does not compile:\n{body}\n{e}");
         }

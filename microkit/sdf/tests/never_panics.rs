@@ -123,9 +123,7 @@ fn attrs(text: &str) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
+    v.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;")
 }
 
 fn apply(text: &str, m: &Mutation) -> String {
@@ -142,21 +140,11 @@ fn apply(text: &str, m: &Mutation) -> String {
         }
         Mutation::DupAttr(i) if !a.is_empty() => {
             let (all, _) = &a[i % a.len()];
-            format!(
-                "{} {}{}",
-                &text[..all.end],
-                &text[all.clone()],
-                &text[all.end..]
-            )
+            format!("{} {}{}", &text[..all.end], &text[all.clone()], &text[all.end..])
         }
         Mutation::AddAttr(i, n, v) if !a.is_empty() => {
             let (all, _) = &a[i % a.len()];
-            format!(
-                "{} {n}=\"{}\"{}",
-                &text[..all.end],
-                escape(v),
-                &text[all.end..]
-            )
+            format!("{} {n}=\"{}\"{}", &text[..all.end], escape(v), &text[all.end..])
         }
         Mutation::RenameElement(i, name) => {
             let tags: Vec<usize> = text.match_indices('<').map(|(p, _)| p + 1).collect();
@@ -165,15 +153,8 @@ fn apply(text: &str, m: &Mutation) -> String {
             };
             let rest = &text[start..];
             let skip = usize::from(rest.starts_with('/'));
-            let len = rest[skip..]
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(0);
-            format!(
-                "{}{}{}",
-                &text[..start + skip],
-                name,
-                &text[start + skip + len..]
-            )
+            let len = rest[skip..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(0);
+            format!("{}{}{}", &text[..start + skip], name, &text[start + skip + len..])
         }
         Mutation::DupLine(i) if !lines.is_empty() => {
             let l = lines[i % lines.len()];

@@ -30,17 +30,11 @@ fn memory_regions() {
         }
     );
     // `_` separators, explicit page size, phys_addr.
-    assert_eq!(
-        (mrs[1].name.as_str(), mrs[1].size, mrs[1].phys_addr),
-        ("uart", 0x1000, Some(0x900_0000))
-    );
+    assert_eq!((mrs[1].name.as_str(), mrs[1].size, mrs[1].phys_addr), ("uart", 0x1000, Some(0x900_0000)));
     assert_eq!((mrs[2].size, mrs[2].page_size), (0x40_0000, 0x20_0000));
     // decimal size
     assert_eq!((mrs[3].size, mrs[3].line), (8192, 7));
-    assert_eq!(
-        sd.region("dma").map(|r| r.phys_addr),
-        Some(Some(0x6000_0000))
-    );
+    assert_eq!(sd.region("dma").map(|r| r.phys_addr), Some(Some(0x6000_0000)));
     assert!(sd.region("nope").is_none());
 }
 
@@ -50,26 +44,14 @@ fn protection_domain_attributes_and_defaults() {
     assert_eq!(sd.protection_domains.len(), 3);
     let rs = &sd.protection_domains[0];
     assert_eq!(rs.name, "rs");
-    assert_eq!(
-        (rs.priority, rs.budget, rs.period, rs.passive),
-        (250, 2000, 4000, false)
-    );
-    assert_eq!(
-        (rs.stack_size, rs.id, rs.line, rs.column),
-        (0x4000, None, 9, 5)
-    );
+    assert_eq!((rs.priority, rs.budget, rs.period, rs.passive), (250, 2000, 4000, false));
+    assert_eq!((rs.stack_size, rs.id, rs.line, rs.column), (0x4000, None, 9, 5));
     assert_eq!(rs.program_image, "rs.elf");
 
     let ping = sd.pd("ping").unwrap();
     // defaults: budget 1000, period = budget, stack one page, not passive
-    assert_eq!(
-        (ping.priority, ping.budget, ping.period),
-        (1, DEFAULT_BUDGET, 1000)
-    );
-    assert_eq!(
-        (ping.stack_size, ping.passive, ping.id),
-        (DEFAULT_STACK_SIZE, false, None)
-    );
+    assert_eq!((ping.priority, ping.budget, ping.period), (1, DEFAULT_BUDGET, 1000));
+    assert_eq!((ping.stack_size, ping.passive, ping.id), (DEFAULT_STACK_SIZE, false, None));
     assert_eq!(ping.stack_size, 0x1000);
 }
 
@@ -79,34 +61,14 @@ fn nested_children_two_levels() {
     let rs = &sd.protection_domains[0];
     assert_eq!(rs.children.len(), 2);
     let crashy = &rs.children[0];
-    assert_eq!(
-        (
-            crashy.name.as_str(),
-            crashy.id,
-            crashy.priority,
-            crashy.passive
-        ),
-        ("crashy", Some(0), 100, true)
-    );
+    assert_eq!((crashy.name.as_str(), crashy.id, crashy.priority, crashy.passive), ("crashy", Some(0), 100, true));
     let grandchild = &crashy.children[0];
-    assert_eq!(
-        (grandchild.name.as_str(), grandchild.id, grandchild.line),
-        ("grandchild", Some(3), 15)
-    );
+    assert_eq!((grandchild.name.as_str(), grandchild.id, grandchild.line), ("grandchild", Some(3), 15));
     assert!(!grandchild.passive);
     assert_eq!(rs.children[1].id, Some(1));
 
-    let flat: Vec<(&str, Option<&str>, usize)> = sd
-        .all_pds()
-        .iter()
-        .map(|r| {
-            (
-                r.pd.name.as_str(),
-                r.parent.map(|p| p.name.as_str()),
-                r.depth,
-            )
-        })
-        .collect();
+    let flat: Vec<(&str, Option<&str>, usize)> =
+        sd.all_pds().iter().map(|r| (r.pd.name.as_str(), r.parent.map(|p| p.name.as_str()), r.depth)).collect();
     assert_eq!(
         flat,
         vec![
@@ -118,17 +80,11 @@ fn nested_children_two_levels() {
             ("pong", None, 0),
         ]
     );
-    assert_eq!(
-        sd.parent_of("grandchild").map(|p| p.name.as_str()),
-        Some("crashy")
-    );
+    assert_eq!(sd.parent_of("grandchild").map(|p| p.name.as_str()), Some("crashy"));
     assert_eq!(sd.parent_of("crashy").map(|p| p.name.as_str()), Some("rs"));
     assert!(sd.parent_of("rs").is_none());
     assert!(sd.parent_of("nobody").is_none());
-    assert_eq!(
-        sd.pd("grandchild").map(|p| p.program_image.as_str()),
-        Some("worker.elf")
-    );
+    assert_eq!(sd.pd("grandchild").map(|p| p.program_image.as_str()), Some("worker.elf"));
 }
 
 #[test]
@@ -148,24 +104,14 @@ fn maps() {
             column: 9,
         }
     );
-    assert_eq!(
-        (ping.maps[1].cached, ping.maps[1].perms.to_string().as_str()),
-        (false, "rw")
-    );
+    assert_eq!((ping.maps[1].cached, ping.maps[1].perms.to_string().as_str()), (false, "rw"));
     assert_eq!(ping.maps[1].setvar_vaddr, None);
     let rs = sd.pd("rs").unwrap();
     assert_eq!(rs.maps[0].perms.to_string(), "r");
     let crashy = sd.pd("crashy").unwrap();
     assert_eq!(crashy.maps[0].setvar_size.as_deref(), Some("big_size"));
     let pong = sd.pd("pong").unwrap();
-    assert_eq!(
-        pong.maps[0].perms,
-        Perms {
-            read: true,
-            write: false,
-            execute: true
-        }
-    );
+    assert_eq!(pong.maps[0].perms, Perms { read: true, write: false, execute: true });
     assert_eq!(pong.maps[0].perms.to_string(), "rx");
     assert_eq!(pong.maps[1].perms.to_string(), "rwx");
     assert!(pong.maps[1].cached);
@@ -175,30 +121,13 @@ fn maps() {
 fn irqs_and_setvars() {
     let sd = rich();
     let ping = sd.pd("ping").unwrap();
-    assert_eq!(
-        ping.irqs,
-        vec![Irq {
-            irq: 79,
-            id: 2,
-            trigger: Trigger::Level,
-            line: 28,
-            column: 9
-        }]
-    );
+    assert_eq!(ping.irqs, vec![Irq { irq: 79, id: 2, trigger: Trigger::Level, line: 28, column: 9 }]);
     assert_eq!(
         ping.setvars,
-        vec![SetVar {
-            symbol: "dma_paddr".into(),
-            region_paddr: "dma".into(),
-            line: 29,
-            column: 9
-        }]
+        vec![SetVar { symbol: "dma_paddr".into(), region_paddr: "dma".into(), line: 29, column: 9 }]
     );
     let pong = sd.pd("pong").unwrap();
-    assert_eq!(
-        (pong.irqs[0].irq, pong.irqs[0].id, pong.irqs[0].trigger),
-        (80, 5, Trigger::Edge)
-    );
+    assert_eq!((pong.irqs[0].irq, pong.irqs[0].id, pong.irqs[0].trigger), (80, 5, Trigger::Edge));
     assert_eq!(pong.irqs[1].trigger, Trigger::Level);
 }
 
@@ -208,26 +137,8 @@ fn channels_and_ends() {
     assert_eq!(sd.channels.len(), 3);
     let ch = &sd.channels[0];
     assert_eq!((ch.line, ch.column), (40, 5));
-    assert_eq!(
-        ch.ends[0],
-        End {
-            pd: "ping".into(),
-            id: 1,
-            pp: true,
-            notify: true,
-            line: 41,
-            column: 9
-        }
-    );
-    assert_eq!(
-        (
-            ch.ends[1].pd.as_str(),
-            ch.ends[1].id,
-            ch.ends[1].pp,
-            ch.ends[1].notify
-        ),
-        ("pong", 0, false, true)
-    );
+    assert_eq!(ch.ends[0], End { pd: "ping".into(), id: 1, pp: true, notify: true, line: 41, column: 9 });
+    assert_eq!((ch.ends[1].pd.as_str(), ch.ends[1].id, ch.ends[1].pp, ch.ends[1].notify), ("pong", 0, false, true));
     assert!(!sd.channels[1].ends[0].notify);
 }
 
@@ -247,35 +158,19 @@ fn channels_of_gives_both_directions() {
             peer_can_ppcall: false,
         }
     );
-    assert_eq!(
-        (ping[1].id, ping[1].can_notify, ping[1].peer_can_notify),
-        (3, false, true)
-    );
+    assert_eq!((ping[1].id, ping[1].can_notify, ping[1].peer_can_notify), (3, false, true));
     let pong = sd.channels_of("pong");
-    assert_eq!(
-        (pong[0].id, pong[0].peer.as_str(), pong[0].peer_id),
-        (0, "ping", 1)
-    );
+    assert_eq!((pong[0].id, pong[0].peer.as_str(), pong[0].peer_id), (0, "ping", 1));
     assert!(pong[0].peer_can_ppcall && !pong[0].can_ppcall);
     let crashy = sd.channels_of("crashy");
-    assert_eq!(
-        (
-            crashy[0].peer.as_str(),
-            crashy[0].can_ppcall,
-            crashy[0].peer_can_notify
-        ),
-        ("rs", true, false)
-    );
+    assert_eq!((crashy[0].peer.as_str(), crashy[0].can_ppcall, crashy[0].peer_can_notify), ("rs", true, false));
     assert!(sd.channels_of("worker2").is_empty());
 }
 
 #[test]
 fn program_names_in_document_order() {
     let sd = rich();
-    assert_eq!(
-        codegen::program_names(&sd),
-        vec!["rs", "crashy", "worker", "ping", "pong"]
-    );
+    assert_eq!(codegen::program_names(&sd), vec!["rs", "crashy", "worker", "ping", "pong"]);
 }
 
 #[test]
@@ -288,10 +183,7 @@ fn load_reads_a_file_and_reports_io_errors() {
     assert_eq!(err.0.len(), 1);
     assert_eq!(err.0[0].line, 0);
     assert!(err.0[0].message.contains("cannot read file"), "{err}");
-    assert!(
-        err.to_string().contains("missing.xml: cannot read file"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("missing.xml: cannot read file"), "{err}");
 }
 
 #[test]
@@ -312,7 +204,6 @@ fn microkit_limits_at_the_edge_are_accepted() {
     );
     // child id 0 and channel id 0 live in different id spaces; the map ends exactly
     // at the bottom of the 16 MiB stack.
-    let sd =
-        SystemDescription::parse(Path::new("edge.xml"), &xml).unwrap_or_else(|e| panic!("{e}"));
+    let sd = SystemDescription::parse(Path::new("edge.xml"), &xml).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(sd.protection_domains[0].priority, 254);
 }

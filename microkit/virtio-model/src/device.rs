@@ -3,10 +3,10 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::F_VERSION_1;
 use crate::faults::{Counter, Faults, Malice};
 use crate::mem::Memory;
 use crate::queue::{Chain, Queue, QueueError};
-use crate::F_VERSION_1;
 
 /// Register offsets of virtio-mmio version 2.
 pub mod reg {
@@ -311,8 +311,12 @@ impl Device {
                     q.ready = v & 1 == 1;
                 }
             }
-            reg::QUEUE_DESC_LOW | reg::QUEUE_DESC_HIGH | reg::QUEUE_DRIVER_LOW | reg::QUEUE_DRIVER_HIGH
-            | reg::QUEUE_DEVICE_LOW | reg::QUEUE_DEVICE_HIGH => {
+            reg::QUEUE_DESC_LOW
+            | reg::QUEUE_DESC_HIGH
+            | reg::QUEUE_DRIVER_LOW
+            | reg::QUEUE_DRIVER_HIGH
+            | reg::QUEUE_DEVICE_LOW
+            | reg::QUEUE_DEVICE_HIGH => {
                 if let Some(q) = d.queues.get_mut(sel) {
                     let high = offset & 4 != 0;
                     let field = match offset & !4 {
@@ -458,9 +462,13 @@ mod tests {
         let irqs = Arc::new(AtomicU64::new(0));
         let i = irqs.clone();
         let sink = Box::new(|_: &[u8]| panic!("nothing may be sent"));
-        let dev = Device::new(crate::net::Net::new([2, 0, 0, 0, 0, 1], sink), mem.clone(), Arc::new(move || {
-            i.fetch_add(1, Ordering::SeqCst);
-        }));
+        let dev = Device::new(
+            crate::net::Net::new([2, 0, 0, 0, 0, 1], sink),
+            mem.clone(),
+            Arc::new(move || {
+                i.fetch_add(1, Ordering::SeqCst);
+            }),
+        );
         assert_eq!(dev.read(reg::MAGIC, 4), reg::MAGIC_VALUE as u64);
         assert_eq!(dev.read(reg::VERSION, 4), 2);
         // Feature negotiation: a feature never offered is refused.

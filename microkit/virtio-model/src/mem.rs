@@ -1,7 +1,7 @@
 //! The memory a device may reach: its driver's DMA region(s), by physical address.
 
 use std::fmt;
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::{Ordering, fence};
 
 /// A device access outside the memory it may reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

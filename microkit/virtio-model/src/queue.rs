@@ -179,7 +179,11 @@ impl Queue {
             }
             mem.check(addr, len as u64)?;
             let buf = Buf { addr, len };
-            if flags & DESC_F_WRITE != 0 { chain.writable.push(buf) } else { chain.readable.push(buf) }
+            if flags & DESC_F_WRITE != 0 {
+                chain.writable.push(buf)
+            } else {
+                chain.readable.push(buf)
+            }
             if flags & DESC_F_NEXT == 0 {
                 self.last_avail = self.last_avail.wrapping_add(1);
                 return Ok(Some(chain));

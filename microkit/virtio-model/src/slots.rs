@@ -94,7 +94,11 @@ pub fn from_system(sd: &SystemDescription) -> Result<Vec<Slot>, String> {
         let drivers: Vec<_> =
             sd.all_pds().into_iter().filter(|r| r.pd.maps.iter().any(|m| m.mr == mr.name)).map(|r| r.pd).collect();
         let [driver] = drivers[..] else {
-            return Err(format!("region {}: mapped by {} PDs; a device has exactly one driver", mr.name, drivers.len()));
+            return Err(format!(
+                "region {}: mapped by {} PDs; a device has exactly one driver",
+                mr.name,
+                drivers.len()
+            ));
         };
         let irq = IRQ_BASE + slot;
         if !driver.irqs.iter().any(|i| i.irq == irq) {

@@ -127,11 +127,7 @@ impl Component {
 
     /// Its state, generation and restart count now.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            state: self.state,
-            generation: self.generation,
-            restarts: self.restarts,
-        }
+        Snapshot { state: self.state, generation: self.generation, restarts: self.restarts }
     }
 
     fn budget(&self) -> usize {
@@ -141,10 +137,7 @@ impl Component {
     /// Restarts within the window that ends at `now`.
     fn restarts_in_window(&self, now: u64) -> usize {
         let from = now.saturating_sub(self.policy.window_ns);
-        self.recent[..self.recent_len]
-            .iter()
-            .filter(|&&t| t > from || from == 0)
-            .count()
+        self.recent[..self.recent_len].iter().filter(|&&t| t > from || from == 0).count()
     }
 
     fn note_restart(&mut self, now: u64) {
@@ -168,9 +161,7 @@ pub struct Engine<const N: usize> {
 impl<const N: usize> Engine<N> {
     /// Components that are all starting at `now` (the system just booted).
     pub fn new(policies: [Policy; N], now: u64) -> Self {
-        Engine {
-            components: policies.map(|p| Component::new(p, now)),
-        }
+        Engine { components: policies.map(|p| Component::new(p, now)) }
     }
 
     /// The component's runtime said it is ready, or answered a heartbeat.
@@ -189,13 +180,7 @@ impl<const N: usize> Engine<N> {
 
     /// The component failed. Stale reports (for a component that is already
     /// being restarted or is down) are ignored.
-    pub fn on_failure(
-        &mut self,
-        i: usize,
-        failure: Failure,
-        now: u64,
-        out: &mut impl FnMut(Action),
-    ) {
+    pub fn on_failure(&mut self, i: usize, failure: Failure, now: u64, out: &mut impl FnMut(Action)) {
         let Some(c) = self.components.get_mut(i) else {
             return;
         };
@@ -203,10 +188,7 @@ impl<const N: usize> Engine<N> {
             return;
         }
         let policy = c.policy;
-        c.last_failure = Some(FailureRecord {
-            failure,
-            at_ns: now,
-        });
+        c.last_failure = Some(FailureRecord { failure, at_ns: now });
         if policy.actions.log {
             out(Action::Log(i, failure));
         }
@@ -228,9 +210,7 @@ impl<const N: usize> Engine<N> {
             c.escalated = false;
         }
         let spent = c.restarts_in_window(now) >= c.budget();
-        if policy.actions.stop
-            || spent && (policy.when_budget_spent == WhenBudgetSpent::Stop || c.escalated)
-        {
+        if policy.actions.stop || spent && (policy.when_budget_spent == WhenBudgetSpent::Stop || c.escalated) {
             c.state = State::Down;
             c.since_ns = now;
             c.restart_at = None;
@@ -284,9 +264,7 @@ impl<const N: usize> Engine<N> {
         for i in 0..N {
             let c = &mut self.components[i];
             match c.state {
-                State::Restarting if c.restart_at.is_some_and(|t| t <= now) => {
-                    self.restart(i, now, out)
-                }
+                State::Restarting if c.restart_at.is_some_and(|t| t <= now) => self.restart(i, now, out),
                 State::Starting if c.policy.heartbeat_period_ns != 0 => {
                     if now.saturating_sub(c.since_ns) >= c.policy.hang_timeout_ns() {
                         self.on_failure(i, Failure::Hang, now, out);
@@ -322,21 +300,13 @@ impl<const N: usize> Engine<N> {
     /// When the earliest backoff ends, if any component waits in one: RS sets a
     /// timeout for it, so backoffs are as exact as the timer.
     pub fn next_restart_at(&self) -> Option<u64> {
-        self.components
-            .iter()
-            .filter(|c| c.state == State::Restarting)
-            .filter_map(|c| c.restart_at)
-            .min()
+        self.components.iter().filter(|c| c.state == State::Restarting).filter_map(|c| c.restart_at).min()
     }
 
     /// The shortest heartbeat period of any component: how often RS needs a
     /// tick (`None` if no component has heartbeats).
     pub fn tick_period_ns(&self) -> Option<u64> {
-        self.components
-            .iter()
-            .map(|c| c.policy.heartbeat_period_ns)
-            .filter(|&p| p != 0)
-            .min()
+        self.components.iter().map(|c| c.policy.heartbeat_period_ns).filter(|&p| p != 0).min()
     }
 }
 
@@ -358,13 +328,7 @@ mod tests {
             backoff_max_ns: 40 * MS,
             heartbeat_period_ns: 100 * MS,
             heartbeat_misses: 3,
-            actions: Actions {
-                log: true,
-                record: true,
-                restart: true,
-                stop: false,
-                inform: true,
-            },
+            actions: Actions { log: true, record: true, restart: true, stop: false, inform: true },
             when_budget_spent: WhenBudgetSpent::Stop,
         }
     }
@@ -380,10 +344,7 @@ mod tests {
 
     impl<const N: usize> Run<N> {
         fn new(policies: [Policy; N]) -> Self {
-            let mut r = Run {
-                e: Engine::new(policies, 0),
-                actions: Vec::new(),
-            };
+            let mut r = Run { e: Engine::new(policies, 0), actions: Vec::new() };
             for i in 0..N {
                 r.alive(i, 0);
             }
@@ -416,40 +377,16 @@ mod tests {
                 Action::Log(0, crash()),
                 Action::Record(0),
                 Action::Inform(0),
-                Action::Publish(
-                    0,
-                    Snapshot {
-                        state: State::Restarting,
-                        generation: 0,
-                        restarts: 0
-                    }
-                ),
+                Action::Publish(0, Snapshot { state: State::Restarting, generation: 0, restarts: 0 }),
                 Action::Restart(0),
-                Action::Publish(
-                    0,
-                    Snapshot {
-                        state: State::Starting,
-                        generation: 1,
-                        restarts: 1
-                    }
-                )
+                Action::Publish(0, Snapshot { state: State::Starting, generation: 1, restarts: 1 })
             ]
         );
         let c = &r.e.components[0];
         assert_eq!((c.state, c.generation, c.restarts), (State::Starting, 1, 1));
         r.alive(0, 6 * MS);
         assert_eq!(r.e.components[0].state, State::Up);
-        assert_eq!(
-            r.actions,
-            [Action::Publish(
-                0,
-                Snapshot {
-                    state: State::Up,
-                    generation: 1,
-                    restarts: 1
-                }
-            )]
-        );
+        assert_eq!(r.actions, [Action::Publish(0, Snapshot { state: State::Up, generation: 1, restarts: 1 })]);
     }
 
     #[test]
@@ -465,10 +402,7 @@ mod tests {
             match r.e.next_restart_at() {
                 Some(at) => {
                     delays.push(at - now);
-                    assert!(
-                        a.contains(&Action::Stop(0)),
-                        "a faulted component is stopped during its backoff: {a:?}"
-                    );
+                    assert!(a.contains(&Action::Stop(0)), "a faulted component is stopped during its backoff: {a:?}");
                     assert!(r.tick(at - 1).is_empty(), "not before the backoff ends");
                     assert!(r.tick(at).contains(&Action::Restart(0)));
                     now = at;
@@ -526,20 +460,14 @@ mod tests {
             r.alive(0, k * MS);
         }
         let a = r.fail(0, crash(), 4 * MS);
-        assert!(
-            a.contains(&Action::Escalate(0)) && a.contains(&Action::Restart(0)),
-            "{a:?}"
-        );
+        assert!(a.contains(&Action::Escalate(0)) && a.contains(&Action::Restart(0)), "{a:?}");
         // The escalation's restart is the first of the fresh budget.
         for k in 5..=6 {
             assert!(r.fail(0, crash(), k * MS).contains(&Action::Restart(0)));
             r.alive(0, k * MS);
         }
         let a = r.fail(0, crash(), 7 * MS);
-        assert!(
-            !a.contains(&Action::Escalate(0)) && !a.contains(&Action::Restart(0)),
-            "{a:?}"
-        );
+        assert!(!a.contains(&Action::Escalate(0)) && !a.contains(&Action::Restart(0)), "{a:?}");
         assert_eq!(r.e.components[0].state, State::Down);
     }
 
@@ -558,10 +486,7 @@ mod tests {
             }
         }
         assert_eq!(detected, Some(300));
-        assert_eq!(
-            r.e.components[0].last_failure.unwrap().failure,
-            Failure::Hang
-        );
+        assert_eq!(r.e.components[0].last_failure.unwrap().failure, Failure::Hang);
     }
 
     #[test]

@@ -10,23 +10,13 @@ use host_kernel::{Config, Event, Machine};
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn boot(system: &str) -> (Machine, Receiver<Event>) {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_recovery_rs"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("systems")
-        .join(system)
-        .join("system.xml");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_recovery_rs")).parent().unwrap().to_path_buf();
+    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("systems").join(system).join("system.xml");
     let system = sdf::SystemDescription::load(path).unwrap();
     let (tx, rx) = mpsc::channel();
-    let machine = Machine::boot(Config {
-        system,
-        bin_dir,
-        echo: std::env::var_os("ECHO").is_some(),
-        subscribers: vec![tx],
-    })
-    .unwrap();
+    let machine =
+        Machine::boot(Config { system, bin_dir, echo: std::env::var_os("ECHO").is_some(), subscribers: vec![tx] })
+            .unwrap();
     (machine, rx)
 }
 
@@ -44,21 +34,14 @@ struct Console {
 
 impl Console {
     fn new(rx: Receiver<Event>) -> Self {
-        Console {
-            rx,
-            seen: Vec::new(),
-        }
+        Console { rx, seen: Vec::new() }
     }
 
     /// Finds a line of `pd` that contains `text`, among the lines seen so far
     /// (the PDs print concurrently, so the order of lines from different PDs is
     /// not the order of events) or by waiting for it; returns it and its time.
     fn wait(&mut self, pd: &str, text: &str) -> (String, Instant) {
-        if let Some((_, line, at)) = self
-            .seen
-            .iter()
-            .find(|(p, l, _)| p == pd && l.contains(text))
-        {
+        if let Some((_, line, at)) = self.seen.iter().find(|(p, l, _)| p == pd && l.contains(text)) {
             return (line.clone(), *at);
         }
         let deadline = Instant::now() + TIMEOUT;
@@ -79,18 +62,8 @@ impl Console {
                 Err(_) => break,
             }
         }
-        let tail: Vec<String> = self
-            .seen
-            .iter()
-            .rev()
-            .take(40)
-            .rev()
-            .map(|(p, l, _)| format!("[{p}] {l}"))
-            .collect();
-        panic!(
-            "timed out waiting for [{pd}] ...{text}...; last lines:\n{}",
-            tail.join("\n")
-        );
+        let tail: Vec<String> = self.seen.iter().rev().take(40).rev().map(|(p, l, _)| format!("[{p}] {l}")).collect();
+        panic!("timed out waiting for [{pd}] ...{text}...; last lines:\n{}", tail.join("\n"));
     }
 
     /// Lines seen so far (and everything that arrives within `settle`).
@@ -112,20 +85,11 @@ fn crash_hang_complaint_backoff_and_budget() {
     // A complaint from a server that depends on the driver restarts it; one
     // about a channel that is not a driver is refused; the server is informed.
     console.wait("server", "complaint about driver: accepted");
-    console.wait(
-        "server",
-        "complaint about rs: not a driver this server depends on",
-    );
-    console.wait(
-        "rs",
-        "@status pd=driver state=up generation=1 restarts=1 fault=complaint",
-    );
+    console.wait("server", "complaint about rs: not a driver this server depends on");
+    console.wait("rs", "@status pd=driver state=up generation=1 restarts=1 fault=complaint");
 
     // A PD that never finishes init is treated as hung (3 × 50 ms) and restarted.
-    console.wait(
-        "rs",
-        "@status pd=stuck state=restarting generation=0 restarts=0 fault=hang",
-    );
+    console.wait("rs", "@status pd=stuck state=restarting generation=0 restarts=0 fault=hang");
     console.wait("stuck", "stuck: boot 2");
     console.wait("rs", "@status pd=stuck state=up generation=1");
 
@@ -135,10 +99,7 @@ fn crash_hang_complaint_backoff_and_budget() {
     for n in 1..=5 {
         boots.push(console.wait("flaky", &format!("flaky: boot {n}")).1);
     }
-    console.wait(
-        "rs",
-        "@status pd=flaky state=down generation=4 restarts=4 fault=panic",
-    );
+    console.wait("rs", "@status pd=flaky state=down generation=4 restarts=4 fault=panic");
     let gaps: Vec<Duration> = boots.windows(2).map(|w| w[1] - w[0]).collect();
     let ms = |n| Duration::from_millis(n);
     // Lower bounds are the policy; upper bounds leave room for a loaded machine
@@ -146,35 +107,21 @@ fn crash_hang_complaint_backoff_and_budget() {
     // in recovery-engine).
     assert!(gaps[0] < ms(500), "first restart is immediate: {gaps:?}");
     for (gap, backoff) in gaps[1..].iter().zip([50, 100, 200]) {
-        assert!(
-            *gap >= ms(backoff),
-            "restart after {gap:?}, before the {backoff} ms backoff ended: {gaps:?}"
-        );
-        assert!(
-            *gap < ms(backoff + 500),
-            "restart after {gap:?}, long after the {backoff} ms backoff: {gaps:?}"
-        );
+        assert!(*gap >= ms(backoff), "restart after {gap:?}, before the {backoff} ms backoff ended: {gaps:?}");
+        assert!(*gap < ms(backoff + 500), "restart after {gap:?}, long after the {backoff} ms backoff: {gaps:?}");
     }
 
     // A crash of the driver: restarted with a new generation, published, and
     // the dependant server informed.
-    machine
-        .inject("driver", microkit::InjectKind::Crash)
-        .unwrap();
-    console.wait(
-        "rs",
-        "@status pd=driver state=restarting generation=1 restarts=1 fault=vm-fault addr=0x10",
-    );
+    machine.inject("driver", microkit::InjectKind::Crash).unwrap();
+    console.wait("rs", "@status pd=driver state=restarting generation=1 restarts=1 fault=vm-fault addr=0x10");
     console.wait("driver", "driver: boot 3");
     console.wait("rs", "@status pd=driver state=up generation=2 restarts=2");
     console.wait("server", "informed that a driver failed");
     // ... and published in DS: the subscriber is notified and reads the new
     // generation, the state and the fault.
     console.wait("watcher", "watcher: component.driver.generation = 2");
-    console.wait(
-        "watcher",
-        "watcher: component.driver.last_fault = vm-fault addr 0x10",
-    );
+    console.wait("watcher", "watcher: component.driver.last_fault = vm-fault addr 0x10");
     let (line, _) = console.wait("watcher", "watcher: component.driver.state = up");
     assert_eq!(line, "watcher: component.driver.state = up");
 
@@ -182,13 +129,8 @@ fn crash_hang_complaint_backoff_and_budget() {
     // period × misses (2 × 50 ms) plus a tick, and restarted.
     console.drain(Duration::from_millis(300));
     let injected = Instant::now();
-    machine
-        .inject("driver", microkit::InjectKind::Hang)
-        .unwrap();
-    let (_, detected) = console.wait(
-        "rs",
-        "@status pd=driver state=restarting generation=2 restarts=2 fault=hang",
-    );
+    machine.inject("driver", microkit::InjectKind::Hang).unwrap();
+    let (_, detected) = console.wait("rs", "@status pd=driver state=restarting generation=2 restarts=2 fault=hang");
     let latency = detected - injected;
     // Silent for period × misses = 100 ms since its last answer (which came
     // at most a period before the hang); slack for a loaded machine.
@@ -201,12 +143,7 @@ fn crash_hang_complaint_backoff_and_budget() {
     // The flood did not hurt: flooder finished, and nothing is left of flaky.
     console.wait("flooder", "flooder: flooded");
     let lines = console.drain(Duration::from_millis(500));
-    assert!(
-        !lines
-            .iter()
-            .any(|(pd, l, _)| pd == "flaky" && l.contains("boot 6")),
-        "flaky came back after down"
-    );
+    assert!(!lines.iter().any(|(pd, l, _)| pd == "flaky" && l.contains("boot 6")), "flaky came back after down");
 
     let status = machine.shutdown().unwrap();
     for pd in ["rs", "timer"] {
@@ -221,18 +158,10 @@ fn rs_survives_a_thousand_crashes_in_a_row() {
     let (machine, rx) = boot("thousand");
     let mut console = Console::new(rx);
     console.wait("crashy", "crashy: boot 1001: staying up");
-    console.wait(
-        "rs",
-        "@status pd=crashy state=up generation=1000 restarts=1000 fault=vm-fault addr=0x10",
-    );
+    console.wait("rs", "@status pd=crashy state=up generation=1000 restarts=1000 fault=vm-fault addr=0x10");
     // RS still works: one more crash is recovered like the first.
-    machine
-        .inject("crashy", microkit::InjectKind::Crash)
-        .unwrap();
-    console.wait(
-        "rs",
-        "@status pd=crashy state=up generation=1001 restarts=1001",
-    );
+    machine.inject("crashy", microkit::InjectKind::Crash).unwrap();
+    console.wait("rs", "@status pd=crashy state=up generation=1001 restarts=1001");
     let status = machine.shutdown().unwrap();
     let crashy = status.iter().find(|s| s.name == "crashy").unwrap();
     assert_eq!(crashy.restarts, 1001, "the kernel counted every restart");

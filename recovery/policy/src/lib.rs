@@ -64,16 +64,13 @@ impl Policy {
             return 0;
         }
         let factor = 1u64.checked_shl(k - 1).unwrap_or(u64::MAX);
-        self.backoff_first_ns
-            .saturating_mul(factor)
-            .min(self.backoff_max_ns)
+        self.backoff_first_ns.saturating_mul(factor).min(self.backoff_max_ns)
     }
 
     /// How long a hung component goes unnoticed at most: heartbeat period times
     /// allowed misses.
     pub fn hang_timeout_ns(&self) -> u64 {
-        self.heartbeat_period_ns
-            .saturating_mul(self.heartbeat_misses as u64)
+        self.heartbeat_period_ns.saturating_mul(self.heartbeat_misses as u64)
     }
 }
 

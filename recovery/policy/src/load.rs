@@ -77,16 +77,14 @@ enum Spent {
 }
 
 fn duration(field: &str, text: &str) -> Result<u64, String> {
-    let d: Duration = humantime::parse_duration(text).map_err(|e| {
-        format!("`{field}`: {text:?} is not a duration ({e}); write e.g. \"100ms\" or \"10s\"")
-    })?;
+    let d: Duration = humantime::parse_duration(text)
+        .map_err(|e| format!("`{field}`: {text:?} is not a duration ({e}); write e.g. \"100ms\" or \"10s\""))?;
     u64::try_from(d.as_nanos()).map_err(|_| format!("`{field}`: {text:?} is too long"))
 }
 
 /// Parses and checks one policy file's text.
 pub fn parse(text: &str) -> Result<Policy, Vec<String>> {
-    let file: File =
-        toml::from_str(text).map_err(|e| vec![e.to_string().trim_end().replace('\n', " ")])?;
+    let file: File = toml::from_str(text).map_err(|e| vec![e.to_string().trim_end().replace('\n', " ")])?;
     let mut errors = Vec::new();
     let mut ns = |field: &str, text: &str| {
         duration(field, text).unwrap_or_else(|e| {
@@ -112,10 +110,7 @@ pub fn parse(text: &str) -> Result<Policy, Vec<String>> {
         }
     }
     if !(1..=MAX_BUDGET).contains(&file.restart.budget) {
-        errors.push(format!(
-            "`restart.budget` must be 1 to {MAX_BUDGET}, not {}",
-            file.restart.budget
-        ));
+        errors.push(format!("`restart.budget` must be 1 to {MAX_BUDGET}, not {}", file.restart.budget));
     }
     if window_ns == 0 && errors.is_empty() {
         errors.push("`restart.window` must be longer than 0".into());
@@ -132,9 +127,7 @@ pub fn parse(text: &str) -> Result<Policy, Vec<String>> {
         }
     }
     match (actions.restart, actions.stop) {
-        (true, true) => {
-            errors.push("`on_failure.actions` has both \"restart\" and \"stop\": pick one".into())
-        }
+        (true, true) => errors.push("`on_failure.actions` has both \"restart\" and \"stop\": pick one".into()),
         (false, false) => errors.push("`on_failure.actions` needs \"restart\" or \"stop\"".into()),
         _ => {}
     }
@@ -164,20 +157,14 @@ pub fn load_dir(
     supervisor: &str,
 ) -> Result<Vec<(String, Policy)>, Vec<String>> {
     let Some(sup) = sd.pd(supervisor) else {
-        return Err(vec![format!(
-            "{}: there is no protection domain `{supervisor}`",
-            sd.file.display()
-        )]);
+        return Err(vec![format!("{}: there is no protection domain `{supervisor}`", sd.file.display())]);
     };
     let children: Vec<_> = sup.children.iter().collect();
     let mut errors = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            return Err(vec![format!(
-                "{}: cannot read the policy directory: {e}",
-                dir.display()
-            )]);
+            return Err(vec![format!("{}: cannot read the policy directory: {e}", dir.display())]);
         }
     };
     let mut files: Vec<_> = entries
@@ -187,10 +174,7 @@ pub fn load_dir(
     files.sort();
     let mut found = Vec::new();
     for path in &files {
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         if !children.iter().any(|c| c.name == name) {
             errors.push(format!(
                 "{}: `{name}` is not a child of `{supervisor}` in {}; rename the file after a child or remove it",
@@ -215,9 +199,7 @@ pub fn load_dir(
     for c in &children {
         match found.iter().find(|(n, _)| *n == c.name) {
             Some(entry) => out.push(entry.clone()),
-            None if files
-                .iter()
-                .any(|p| p.file_stem().is_some_and(|s| s == c.name.as_str())) => {}
+            None if files.iter().any(|p| p.file_stem().is_some_and(|s| s == c.name.as_str())) => {}
             None => errors.push(format!(
                 "child `{}` of `{supervisor}` in {} has no recovery policy: add {}",
                 c.name,
@@ -226,11 +208,7 @@ pub fn load_dir(
             )),
         }
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
 /// The policies as a Rust expression of type `[recovery_policy::Policy; N]`.
@@ -289,25 +267,13 @@ mod tests {
         assert_eq!(p.backoff_max_ns, 1_000_000_000);
         assert_eq!(p.heartbeat_period_ns, 100_000_000);
         assert_eq!(p.heartbeat_misses, 3);
-        assert_eq!(
-            p.actions,
-            Actions {
-                log: true,
-                record: true,
-                restart: true,
-                stop: false,
-                inform: true
-            }
-        );
+        assert_eq!(p.actions, Actions { log: true, record: true, restart: true, stop: false, inform: true });
         assert_eq!(p.when_budget_spent, WhenBudgetSpent::Escalate);
     }
 
     #[test]
     fn heartbeat_is_optional() {
-        let text = GOOD.replace(
-            "[heartbeat]\n        period = \"100ms\"\n        misses = 3\n",
-            "",
-        );
+        let text = GOOD.replace("[heartbeat]\n        period = \"100ms\"\n        misses = 3\n", "");
         assert_eq!(parse(&text).unwrap().heartbeat_period_ns, 0);
     }
 
@@ -318,28 +284,18 @@ mod tests {
     #[test]
     fn bad_policies_say_what_is_wrong() {
         assert!(err("").contains("missing field `restart`"), "{}", err(""));
-        assert!(
-            err(&GOOD.replace("budget = 5", "budget = 0"))
-                .contains("`restart.budget` must be 1 to 64")
-        );
+        assert!(err(&GOOD.replace("budget = 5", "budget = 0")).contains("`restart.budget` must be 1 to 64"));
         assert!(
             err(&GOOD.replace("\"10s\"", "\"ten seconds\""))
                 .contains("`restart.window`: \"ten seconds\" is not a duration")
         );
         assert!(err(&GOOD.replace("\"10ms\"", "\"2s\"")).contains("must not exceed"));
-        assert!(
-            err(&GOOD.replace("misses = 3", "misses = 0"))
-                .contains("`heartbeat.misses` must be at least 1")
-        );
+        assert!(err(&GOOD.replace("misses = 3", "misses = 0")).contains("`heartbeat.misses` must be at least 1"));
         assert!(err(&GOOD.replace("\"100ms\"", "\"10us\"")).contains("at least 1ms"));
         assert!(err(&GOOD.replace("\"restart\",", "\"restart\", \"stop\",")).contains("pick one"));
         assert!(err(&GOOD.replace("\"restart\",", "")).contains("needs \"restart\" or \"stop\""));
-        assert!(
-            err(&GOOD.replace("\"inform\"", "\"reboot\"")).contains("unknown variant `reboot`")
-        );
-        assert!(
-            err(&GOOD.replace("\"escalate\"", "\"panic\"")).contains("unknown variant `panic`")
-        );
+        assert!(err(&GOOD.replace("\"inform\"", "\"reboot\"")).contains("unknown variant `reboot`"));
+        assert!(err(&GOOD.replace("\"escalate\"", "\"panic\"")).contains("unknown variant `panic`"));
         assert!(err(&format!("{GOOD}\n[extra]\nx = 1")).contains("unknown field `extra`"));
     }
 
@@ -368,59 +324,26 @@ mod tests {
     fn one_policy_per_child_in_declaration_order() {
         let dir = dir_with("order", &[("net.toml", GOOD), ("blk.toml", GOOD)]);
         let got = load_dir(&dir, &system(), "rs").unwrap();
-        assert_eq!(
-            got.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-            ["blk", "net"]
-        );
+        assert_eq!(got.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["blk", "net"]);
         let code = to_rust(&got);
-        assert!(
-            code.contains(
-                "// net\n    ::recovery_policy::Policy { budget: 5, window_ns: 10000000000,"
-            ),
-            "{code}"
-        );
+        assert!(code.contains("// net\n    ::recovery_policy::Policy { budget: 5, window_ns: 10000000000,"), "{code}");
         assert!(code.contains("when_budget_spent: ::recovery_policy::WhenBudgetSpent::Escalate"));
     }
 
     #[test]
     fn missing_and_stray_policies_are_build_errors() {
-        let dir = dir_with(
-            "stray",
-            &[
-                ("blk.toml", GOOD),
-                ("ghost.toml", GOOD),
-                ("notes.txt", "ignored"),
-            ],
-        );
+        let dir = dir_with("stray", &[("blk.toml", GOOD), ("ghost.toml", GOOD), ("notes.txt", "ignored")]);
         let errors = load_dir(&dir, &system(), "rs").unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(
-            errors[0].contains("ghost.toml: `ghost` is not a child of `rs`"),
-            "{errors:?}"
-        );
-        assert!(
-            errors[1].contains("child `net` of `rs` in system.xml has no recovery policy: add"),
-            "{errors:?}"
-        );
+        assert!(errors[0].contains("ghost.toml: `ghost` is not a child of `rs`"), "{errors:?}");
+        assert!(errors[1].contains("child `net` of `rs` in system.xml has no recovery policy: add"), "{errors:?}");
         assert!(errors[1].ends_with("net.toml"));
     }
 
     #[test]
     fn errors_in_a_file_name_the_file() {
-        let dir = dir_with(
-            "named",
-            &[
-                ("blk.toml", "[restart]\nbudget = 1"),
-                ("net.toml", GOOD),
-                ("x.toml", ""),
-            ],
-        );
+        let dir = dir_with("named", &[("blk.toml", "[restart]\nbudget = 1"), ("net.toml", GOOD), ("x.toml", "")]);
         let errors = load_dir(&dir, &system(), "rs").unwrap_err();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.contains("blk.toml: ") && e.contains("missing field")),
-            "{errors:?}"
-        );
+        assert!(errors.iter().any(|e| e.contains("blk.toml: ") && e.contains("missing field")), "{errors:?}");
     }
 }

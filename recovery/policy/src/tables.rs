@@ -18,10 +18,7 @@ use crate::load::to_rust;
 /// from the `policies/` directory beside it. For build scripts; errors are
 /// ready to print, one per line.
 pub fn for_system(system: &std::path::Path, sd: &SystemDescription) -> Result<String, Vec<String>> {
-    let dir = system
-        .parent()
-        .unwrap_or(std::path::Path::new("."))
-        .join("policies");
+    let dir = system.parent().unwrap_or(std::path::Path::new(".")).join("policies");
     let policies = crate::load::load_dir(&dir, sd, "rs")?;
     rs_tables(sd, "rs", &policies).map_err(|e| vec![format!("{}: {e}", system.display())])
 }
@@ -47,69 +44,35 @@ pub fn write_for_system(system: &std::path::Path, sd: &SystemDescription, out: &
 /// `COMPLAINTS`) for the supervisor PD `rs`. `policies` are in
 /// the order `system.xml` declares the children (as [`crate::load::load_dir`]
 /// returns them).
-pub fn rs_tables(
-    sd: &SystemDescription,
-    rs: &str,
-    policies: &[(String, Policy)],
-) -> Result<String, String> {
-    let sup = sd
-        .pd(rs)
-        .ok_or_else(|| format!("no protection domain `{rs}`"))?;
+pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]) -> Result<String, String> {
+    let sup = sd.pd(rs).ok_or_else(|| format!("no protection domain `{rs}`"))?;
     let children = &sup.children;
-    if children.len() != policies.len()
-        || children
-            .iter()
-            .zip(policies)
-            .any(|(c, (n, _))| c.name != *n)
-    {
+    if children.len() != policies.len() || children.iter().zip(policies).any(|(c, (n, _))| c.name != *n) {
         return Err("policies do not match the children of the supervisor".into());
     }
     let n = children.len();
     let rs_channels = sd.channels_of(rs);
     // RS-side id of the service channel of `pd`.
-    let service = |pd: &str| {
-        rs_channels
-            .iter()
-            .filter(|c| c.peer == pd && c.peer_can_ppcall)
-            .map(|c| c.id)
-            .min()
-    };
+    let service = |pd: &str| rs_channels.iter().filter(|c| c.peer == pd && c.peer_can_ppcall).map(|c| c.id).min();
     let index = |pd: &str| children.iter().position(|c| c.name == pd);
 
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "/// Number of supervised components.\npub const N: usize = {n};"
-    );
+    let _ = writeln!(out, "/// Number of supervised components.\npub const N: usize = {n};");
     let names: Vec<String> = children.iter().map(|c| format!("{:?}", c.name)).collect();
     let _ = writeln!(out, "pub const NAMES: [&str; N] = [{}];", names.join(", "));
-    let ids: Vec<String> = children
-        .iter()
-        .map(|c| format!("::microkit::Child::new({})", c.id.unwrap_or_default()))
-        .collect();
-    let _ = writeln!(
-        out,
-        "pub const CHILDREN: [::microkit::Child; N] = [{}];",
-        ids.join(", ")
-    );
+    let ids: Vec<String> =
+        children.iter().map(|c| format!("::microkit::Child::new({})", c.id.unwrap_or_default())).collect();
+    let _ = writeln!(out, "pub const CHILDREN: [::microkit::Child; N] = [{}];", ids.join(", "));
     let hb: Vec<String> = children
         .iter()
-        .map(
-            |c| match sdf::codegen::supervision_channel(sd, &c.name, rs) {
-                Some(end) => format!("Some(::microkit::Channel::new({}))", end.peer_id),
-                None => "None".into(),
-            },
-        )
+        .map(|c| match sdf::codegen::supervision_channel(sd, &c.name, rs) {
+            Some(end) => format!("Some(::microkit::Channel::new({}))", end.peer_id),
+            None => "None".into(),
+        })
         .collect();
-    let _ = writeln!(
-        out,
-        "pub const HEARTBEAT: [Option<::microkit::Channel>; N] = [{}];",
-        hb.join(", ")
-    );
+    let _ = writeln!(out, "pub const HEARTBEAT: [Option<::microkit::Channel>; N] = [{}];", hb.join(", "));
     for (c, (_, p)) in children.iter().zip(policies) {
-        if p.heartbeat_period_ns != 0
-            && sdf::codegen::supervision_channel(sd, &c.name, rs).is_none()
-        {
+        if p.heartbeat_period_ns != 0 && sdf::codegen::supervision_channel(sd, &c.name, rs).is_none() {
             return Err(format!(
                 "the policy of `{}` has heartbeats, but `{}` has no supervision channel to `{rs}` \
                  (a channel with id {} on its side, on which both may notify and neither calls)",
@@ -119,11 +82,7 @@ pub fn rs_tables(
             ));
         }
     }
-    let _ = writeln!(
-        out,
-        "pub const POLICIES: [::recovery_policy::Policy; N] = {};",
-        to_rust(policies)
-    );
+    let _ = writeln!(out, "pub const POLICIES: [::recovery_policy::Policy; N] = {};", to_rust(policies));
 
     let mut inform = Vec::new();
     let mut escalate = Vec::new();
@@ -149,10 +108,7 @@ pub fn rs_tables(
                 }
             }
         }
-        let informed: Vec<String> = informed
-            .iter()
-            .map(|s| format!("::microkit::Channel::new({s})"))
-            .collect();
+        let informed: Vec<String> = informed.iter().map(|s| format!("::microkit::Channel::new({s})")).collect();
         inform.push(format!("&[{}]", informed.join(", ")));
         let restarted: Vec<String> = restarted.iter().map(|j| j.to_string()).collect();
         escalate.push(format!("&[{}]", restarted.join(", ")));
@@ -178,14 +134,13 @@ pub fn rs_tables(
         .filter(|c| c.peer == "timer" && c.can_ppcall)
         .map(|c| c.id)
         .min()
-        .ok_or_else(|| {
-            format!("`{rs}` needs a channel to the PD `timer` on which it may call (pp) the timer")
-        })?;
+        .ok_or_else(|| format!("`{rs}` needs a channel to the PD `timer` on which it may call (pp) the timer"))?;
     // The data store, if there is one: RS calls it and shares a buffer with it.
     let ds = match rs_channels.iter().filter(|c| c.peer == "ds" && c.can_ppcall).map(|c| c.id).min() {
         None => "None".to_string(),
         Some(ch) => {
-            let ds_maps: Vec<&str> = sd.pd("ds").map(|d| d.maps.iter().map(|m| m.mr.as_str()).collect()).unwrap_or_default();
+            let ds_maps: Vec<&str> =
+                sd.pd("ds").map(|d| d.maps.iter().map(|m| m.mr.as_str()).collect()).unwrap_or_default();
             let buffer = sup
                 .maps
                 .iter()
@@ -217,10 +172,7 @@ mod tests {
             backoff_max_ns: 0,
             heartbeat_period_ns: hb,
             heartbeat_misses: 1,
-            actions: Actions {
-                restart: true,
-                ..Actions::default()
-            },
+            actions: Actions { restart: true, ..Actions::default() },
             when_budget_spent: WhenBudgetSpent::Stop,
         }
     }
@@ -242,69 +194,31 @@ mod tests {
     #[test]
     fn tables_for_a_driver_and_its_server() {
         let sd = SystemDescription::parse(Path::new("s.xml"), XML).unwrap();
-        let t = rs_tables(
-            &sd,
-            "rs",
-            &[("blk".into(), policy(1)), ("vfs".into(), policy(0))],
-        )
-        .unwrap();
-        assert!(
-            t.contains("pub const NAMES: [&str; N] = [\"blk\", \"vfs\"];"),
-            "{t}"
-        );
-        assert!(
-            t.contains("[::microkit::Child::new(3), ::microkit::Child::new(1)]"),
-            "{t}"
-        );
+        let t = rs_tables(&sd, "rs", &[("blk".into(), policy(1)), ("vfs".into(), policy(0))]).unwrap();
+        assert!(t.contains("pub const NAMES: [&str; N] = [\"blk\", \"vfs\"];"), "{t}");
+        assert!(t.contains("[::microkit::Child::new(3), ::microkit::Child::new(1)]"), "{t}");
         assert!(t.contains("HEARTBEAT: [Option<::microkit::Channel>; N] = [Some(::microkit::Channel::new(10)), Some(::microkit::Channel::new(11))]"), "{t}");
         // vfs depends on blk: informed on RS channel 20, restarted on escalation,
         // and may complain naming its channel 2.
-        assert!(
-            t.contains(
-                "INFORM: [&[::microkit::Channel]; N] = [&[::microkit::Channel::new(20)], &[]];"
-            ),
-            "{t}"
-        );
+        assert!(t.contains("INFORM: [&[::microkit::Channel]; N] = [&[::microkit::Channel::new(20)], &[]];"), "{t}");
         assert!(t.contains("ESCALATE: [&[usize]; N] = [&[1], &[0]];"), "{t}");
-        assert!(
-            t.contains("COMPLAINTS: &[(u8, u8, usize)] = &[(20, 2, 0)];"),
-            "{t}"
-        );
+        assert!(t.contains("COMPLAINTS: &[(u8, u8, usize)] = &[(20, 2, 0)];"), "{t}");
         assert!(t.contains("timer: ::microkit::Channel::new(0), ds: None };"), "{t}");
     }
 
     #[test]
     fn rs_needs_the_timer() {
-        let xml = XML.replace(
-            r#"<channel><end pd="rs" id="0" pp="true" /><end pd="timer" id="1" /></channel>"#,
-            "",
-        );
+        let xml = XML.replace(r#"<channel><end pd="rs" id="0" pp="true" /><end pd="timer" id="1" /></channel>"#, "");
         let sd = SystemDescription::parse(Path::new("s.xml"), &xml).unwrap();
-        let e = rs_tables(
-            &sd,
-            "rs",
-            &[("blk".into(), policy(1)), ("vfs".into(), policy(0))],
-        )
-        .unwrap_err();
+        let e = rs_tables(&sd, "rs", &[("blk".into(), policy(1)), ("vfs".into(), policy(0))]).unwrap_err();
         assert!(e.contains("needs a channel to the PD `timer`"), "{e}");
     }
 
     #[test]
     fn heartbeats_need_a_supervision_channel() {
-        let xml = XML.replace(
-            r#"<channel><end pd="rs" id="10" /><end pd="blk" id="61" /></channel>"#,
-            "",
-        );
+        let xml = XML.replace(r#"<channel><end pd="rs" id="10" /><end pd="blk" id="61" /></channel>"#, "");
         let sd = SystemDescription::parse(Path::new("s.xml"), &xml).unwrap();
-        let e = rs_tables(
-            &sd,
-            "rs",
-            &[("blk".into(), policy(5)), ("vfs".into(), policy(0))],
-        )
-        .unwrap_err();
-        assert!(
-            e.contains("`blk` has no supervision channel to `rs`"),
-            "{e}"
-        );
+        let e = rs_tables(&sd, "rs", &[("blk".into(), policy(5)), ("vfs".into(), policy(0))]).unwrap_err();
+        assert!(e.contains("`blk` has no supervision channel to `rs`"), "{e}");
     }
 }

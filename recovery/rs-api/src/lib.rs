@@ -11,7 +11,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-use microkit::{set_mr, Channel, MessageInfo};
+use microkit::{Channel, MessageInfo, set_mr};
 
 /// Label: complain about a driver.
 pub const COMPLAIN: u64 = 1;

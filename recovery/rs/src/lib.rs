@@ -26,8 +26,7 @@ use alloc::vec::Vec;
 use ds_api::DsClient;
 
 use microkit::{
-    Channel, Child, Fault, FaultAction, Handler, InjectKind, MessageInfo, arch_timer,
-    debug_println, get_mr,
+    Channel, Child, Fault, FaultAction, Handler, InjectKind, MessageInfo, arch_timer, debug_println, get_mr,
 };
 use recovery_engine::{Action, Engine, Failure, Snapshot};
 use timer_api::TimerClient;
@@ -75,11 +74,7 @@ impl<const N: usize> Rs<N> {
     fn perform(&mut self, action: Action) {
         match action {
             Action::Log(i, failure) => {
-                debug_println!(
-                    "rs: {} failed ({}); policy decides",
-                    self.tables.names[i],
-                    failure.as_fault()
-                );
+                debug_println!("rs: {} failed ({}); policy decides", self.tables.names[i], failure.as_fault());
             }
             Action::Stop(i) => self.tables.children[i].stop(),
             Action::Restart(i) => {
@@ -87,8 +82,7 @@ impl<const N: usize> Rs<N> {
                 if self.tables.heartbeat[i].is_none() {
                     // No supervision channel: no ready signal will come.
                     let todo = &mut self.todo;
-                    self.engine
-                        .on_alive(i, arch_timer::now_ns(), &mut |a| todo.push_back(a));
+                    self.engine.on_alive(i, arch_timer::now_ns(), &mut |a| todo.push_back(a));
                 }
             }
             Action::Ping(i) => {
@@ -104,15 +98,11 @@ impl<const N: usize> Rs<N> {
                 }
             }
             Action::Escalate(i) => {
-                debug_println!(
-                    "rs: {} spent its restart budget; escalating to its dependants",
-                    self.tables.names[i]
-                );
+                debug_println!("rs: {} spent its restart budget; escalating to its dependants", self.tables.names[i]);
                 let now = arch_timer::now_ns();
                 for &j in self.tables.escalate[i] {
                     let todo = &mut self.todo;
-                    self.engine
-                        .restart_for_escalation(j, now, &mut |a| todo.push_back(a));
+                    self.engine.restart_for_escalation(j, now, &mut |a| todo.push_back(a));
                 }
             }
         }
@@ -122,21 +112,9 @@ impl<const N: usize> Rs<N> {
     /// (if the system has one) and as an `@status` line.
     fn publish(&mut self, i: usize, snapshot: Snapshot) {
         let name = self.tables.names[i];
-        self.put(
-            name,
-            ds_api::component::STATE,
-            snapshot.state.name().as_bytes(),
-        );
-        self.put(
-            name,
-            ds_api::component::GENERATION,
-            format!("{}", snapshot.generation).as_bytes(),
-        );
-        self.put(
-            name,
-            ds_api::component::RESTARTS,
-            format!("{}", snapshot.restarts).as_bytes(),
-        );
+        self.put(name, ds_api::component::STATE, snapshot.state.name().as_bytes());
+        self.put(name, ds_api::component::GENERATION, format!("{}", snapshot.generation).as_bytes());
+        self.put(name, ds_api::component::RESTARTS, format!("{}", snapshot.restarts).as_bytes());
         let failure = self.engine.components[i].last_failure.map(|r| r.failure);
         debug_println!("{}", status_line(name, snapshot, failure, Some(arch_timer::now_ns())));
     }
@@ -145,11 +123,7 @@ impl<const N: usize> Rs<N> {
     fn record(&mut self, i: usize) {
         if let Some(r) = self.engine.components[i].last_failure {
             let text = format!("{} at {}", r.failure.as_fault(), r.at_ns);
-            self.put(
-                self.tables.names[i],
-                ds_api::component::LAST_FAULT,
-                text.as_bytes(),
-            );
+            self.put(self.tables.names[i], ds_api::component::LAST_FAULT, text.as_bytes());
         }
     }
 
@@ -165,8 +139,7 @@ impl<const N: usize> Rs<N> {
 
     fn put(&mut self, name: &str, field: &str, value: &[u8]) {
         let Some(ds) = &self.ds else { return };
-        let result =
-            ds_api::Key::component(name, field).and_then(|key| ds.put(key.as_str(), value));
+        let result = ds_api::Key::component(name, field).and_then(|key| ds.put(key.as_str(), value));
         if let Err(e) = result {
             if !self.ds_failing {
                 debug_println!("rs: cannot publish {name}.{field} in DS: {e}");
@@ -198,8 +171,7 @@ impl<const N: usize> Handler for Rs<N> {
     fn fault(&mut self, child: Child, fault: Fault) -> FaultAction {
         let now = arch_timer::now_ns();
         match self.component_of_child(child) {
-            Some(i) => self
-                .with_engine(|e, out| e.on_failure(i, Failure::Fault(fault), now, &mut |a| out(a))),
+            Some(i) => self.with_engine(|e, out| e.on_failure(i, Failure::Fault(fault), now, &mut |a| out(a))),
             None => debug_println!("rs: fault of unknown child {} ({fault})", child.index()),
         }
         FaultAction::Leave
@@ -210,11 +182,8 @@ impl<const N: usize> Handler for Rs<N> {
             return MessageInfo::new(rs_api::Error::BadRequest as u64, 0);
         }
         let about = get_mr(0);
-        let target = self
-            .tables
-            .complaints
-            .iter()
-            .find(|(rs_ch, their, _)| *rs_ch == ch.index() && *their as u64 == about);
+        let target =
+            self.tables.complaints.iter().find(|(rs_ch, their, _)| *rs_ch == ch.index() && *their as u64 == about);
         let Some(&(_, _, i)) = target else {
             return MessageInfo::new(rs_api::Error::NotADependency as u64, 0);
         };
@@ -235,11 +204,7 @@ impl<const N: usize> Rs<N> {
             .iter()
             .filter_map(|s| {
                 let i = tables.names.iter().position(|n| *n == s.pd)?;
-                Some((
-                    i,
-                    s.kind,
-                    now.saturating_add(s.at.as_nanos().min(u64::MAX as u128) as u64),
-                ))
+                Some((i, s.kind, now.saturating_add(s.at.as_nanos().min(u64::MAX as u128) as u64)))
             })
             .collect();
         injections.sort_by_key(|(_, _, at)| *at);
@@ -258,15 +223,8 @@ impl<const N: usize> Rs<N> {
             }
         }
         let ds = tables.ds.map(|(ch, region)| DsClient::new(ch, region()));
-        let mut rs = Rs {
-            tables,
-            engine,
-            timer,
-            ds,
-            ds_failing: false,
-            injections: injections.into(),
-            todo: VecDeque::new(),
-        };
+        let mut rs =
+            Rs { tables, engine, timer, ds, ds_failing: false, injections: injections.into(), todo: VecDeque::new() };
         debug_println!("rs: supervising {N} components");
         for i in 0..N {
             rs.publish(i, rs.engine.components[i].snapshot());

@@ -36,10 +36,7 @@ mod tests {
             backoff_max_ns: 0,
             heartbeat_period_ns: 0,
             heartbeat_misses: 0,
-            actions: Actions {
-                restart: true,
-                ..Actions::default()
-            },
+            actions: Actions { restart: true, ..Actions::default() },
             when_budget_spent: WhenBudgetSpent::Stop,
         };
         let mut e = Engine::new([p], 0);
@@ -47,28 +44,14 @@ mod tests {
             let c = &e.components[0];
             status_line("blk", c.snapshot(), c.last_failure.map(|r| r.failure), None).to_string()
         };
-        assert_eq!(
-            line(&e),
-            "@status pd=blk state=starting generation=0 restarts=0 fault=-"
-        );
-        let fault = Fault {
-            kind: FaultKind::VmFault,
-            code: 0,
-            addr: Some(0x10),
-            pc: None,
-        };
+        assert_eq!(line(&e), "@status pd=blk state=starting generation=0 restarts=0 fault=-");
+        let fault = Fault { kind: FaultKind::VmFault, code: 0, addr: Some(0x10), pc: None };
         e.on_failure(0, Failure::Fault(fault), 1, &mut |_| {});
         assert_eq!(e.components[0].state, State::Starting);
-        assert_eq!(
-            line(&e),
-            "@status pd=blk state=starting generation=1 restarts=1 fault=vm-fault addr=0x10"
-        );
+        assert_eq!(line(&e), "@status pd=blk state=starting generation=1 restarts=1 fault=vm-fault addr=0x10");
         e.on_alive(0, 2, &mut |_| {});
         e.on_failure(0, Failure::Hang, 3, &mut |_| {});
-        assert_eq!(
-            line(&e),
-            "@status pd=blk state=starting generation=2 restarts=2 fault=hang"
-        );
+        assert_eq!(line(&e), "@status pd=blk state=starting generation=2 restarts=2 fault=hang");
         let c = &e.components[0];
         let timed = status_line("blk", c.snapshot(), None, Some(77)).to_string();
         assert_eq!(timed, "@status pd=blk state=starting generation=2 restarts=2 at=77 fault=-");

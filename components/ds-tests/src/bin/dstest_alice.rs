@@ -10,7 +10,7 @@ use alloc::format;
 
 use ds_api::{DsClient, KEY_MAX, VALUE_MAX};
 use ds_tests::outcome;
-use microkit::{debug_println, Channel, Handler};
+use microkit::{Channel, Handler, debug_println};
 
 microkit::include_system!("dstest_alice");
 

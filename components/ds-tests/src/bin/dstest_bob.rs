@@ -11,7 +11,7 @@ use alloc::string::String;
 
 use ds_api::{DsClient, DsError, KEY_MAX, VALUE_MAX};
 use ds_tests::{outcome, text};
-use microkit::{debug_println, Channel, Handler};
+use microkit::{Channel, Handler, debug_println};
 
 microkit::include_system!("dstest_bob");
 

@@ -4,9 +4,9 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use ds_api::{label, DsClient, DsError, KEY_MAX, KEY_OFFSET, VALUE_MAX};
+use ds_api::{DsClient, DsError, KEY_MAX, KEY_OFFSET, VALUE_MAX, label};
 use ds_tests::{outcome, text};
-use microkit::{debug_println, set_mr, Handler, MessageInfo, MSG_MAX_LENGTH};
+use microkit::{Handler, MSG_MAX_LENGTH, MessageInfo, debug_println, set_mr};
 
 microkit::include_system!("dstest_mallory");
 

@@ -5,9 +5,9 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use ds_api::{DsClient, BUFFER_SIZE, VALUE_MAX};
-use ds_tests::{fingerprint, phoenix_blob, PHOENIX_BLOB};
-use microkit::{debug_println, Handler};
+use ds_api::{BUFFER_SIZE, DsClient, VALUE_MAX};
+use ds_tests::{PHOENIX_BLOB, fingerprint, phoenix_blob};
+use microkit::{Handler, debug_println};
 
 microkit::include_system!("dstest_phoenix");
 

@@ -8,9 +8,9 @@ extern crate alloc;
 
 use alloc::format;
 
-use ds_api::{component, DsClient, Key, VALUE_MAX};
+use ds_api::{DsClient, Key, VALUE_MAX, component};
 use ds_tests::outcome;
-use microkit::{debug_println, Child, Fault, FaultAction, Handler};
+use microkit::{Child, Fault, FaultAction, Handler, debug_println};
 
 microkit::include_system!("dstest_rs");
 

@@ -3,7 +3,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use microkit::{clock, debug_println, Channel, Handler, MessageInfo};
+use microkit::{Channel, Handler, MessageInfo, clock, debug_println};
 
 microkit::include_system!("bench_client");
 

@@ -5,7 +5,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use microkit::{clock, debug_println, Channel, Child, Fault, FaultAction, Handler, InjectKind};
+use microkit::{Channel, Child, Fault, FaultAction, Handler, InjectKind, clock, debug_println};
 
 microkit::include_system!("bench_rs");
 

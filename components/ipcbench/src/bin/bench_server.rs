@@ -2,7 +2,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use microkit::{debug_println, Channel, Handler, MessageInfo};
+use microkit::{Channel, Handler, MessageInfo, debug_println};
 
 microkit::include_system!("bench_server");
 

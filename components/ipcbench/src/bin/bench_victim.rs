@@ -2,7 +2,7 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use microkit::{clock, debug_println, Handler};
+use microkit::{Handler, clock, debug_println};
 
 microkit::include_system!("bench_victim");
 

@@ -2,9 +2,9 @@
 //! after checking their buffers; crashes or lies on the boots `misdeed` names.
 #![forbid(unsafe_code)]
 
-use driver_queue::{status, Desc, Driver, Link};
-use driver_queue_tests::{len_for, misdeed, Misdeed, LAYOUT, SPECS};
-use microkit::{debug_println, Channel, Handler, Region};
+use driver_queue::{Desc, Driver, Link, status};
+use driver_queue_tests::{LAYOUT, Misdeed, SPECS, len_for, misdeed};
+use microkit::{Channel, Handler, Region, debug_println};
 
 microkit::include_system!("qdriver");
 

@@ -8,9 +8,9 @@ extern crate alloc;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use driver_queue::{status, Completion, Desc, QueueError, Server};
-use driver_queue_tests::{len_for, requests, BUF, CAPACITY, LAYOUT, SPECS};
-use microkit::{debug_println, Channel, Child, Fault, FaultAction, Handler, Region};
+use driver_queue::{Completion, Desc, QueueError, Server, status};
+use driver_queue_tests::{BUF, CAPACITY, LAYOUT, SPECS, len_for, requests};
+use microkit::{Channel, Child, Fault, FaultAction, Handler, Region, debug_println};
 
 microkit::include_system!("qserver");
 

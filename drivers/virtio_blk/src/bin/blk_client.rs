@@ -10,8 +10,8 @@ extern crate alloc;
 
 use alloc::vec;
 
-use driver_queue::{status, Desc, Server};
-use microkit::{clock, debug_println, Channel, Handler, Region};
+use driver_queue::{Desc, Server, status};
+use microkit::{Channel, Handler, Region, clock, debug_println};
 use virtio_blk::protocol::{self, LAYOUT, SPECS};
 
 microkit::include_system!("blk_client");
@@ -135,7 +135,11 @@ impl Client {
                     Step::Seq(next)
                 } else {
                     let t = clock::now() - self.started;
-                    debug_println!("blk_client: bench seq-read {} bytes in {t} {}", self.capacity * SECTOR as u64, clock::UNIT);
+                    debug_println!(
+                        "blk_client: bench seq-read {} bytes in {t} {}",
+                        self.capacity * SECTOR as u64,
+                        clock::UNIT
+                    );
                     self.started = clock::now();
                     Step::Rand(0)
                 }
@@ -197,13 +201,18 @@ impl Handler for Client {
 fn init() -> Client {
     let data = region::blk_client_data();
     if data.size() as u64 != protocol::DATA_BYTES {
-        panic!("blk_client: blk_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);
+        panic!(
+            "blk_client: blk_client_data is {:#x} bytes, the protocol says {:#x}",
+            data.size(),
+            protocol::DATA_BYTES
+        );
     }
     let queues = match Server::new(region::blk_queues(), LAYOUT, &SPECS) {
         Ok(q) => q,
         Err(e) => panic!("blk_client: queue set: {e}"),
     };
-    let mut client = Client { queues, data, step: Step::Capacity, capacity: 0, busy: false, started: 0, rng: 0x2545_f491_4f6c_dd1d };
+    let mut client =
+        Client { queues, data, step: Step::Capacity, capacity: 0, busy: false, started: 0, rng: 0x2545_f491_4f6c_dd1d };
     // The first request waits in the ring until a driver attaches.
     client.submit();
     client

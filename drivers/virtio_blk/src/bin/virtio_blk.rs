@@ -12,8 +12,8 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{status, Desc, Driver, Link};
-use microkit::{debug_println, Channel, Handler, Region};
+use driver_queue::{Desc, Driver, Link, status};
+use microkit::{Channel, Handler, Region, debug_println};
 use virtio_blk::protocol::{self, LAYOUT, SPECS};
 use virtio_blk::{BlkCore, BlkError, SECTOR};
 use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
@@ -35,7 +35,9 @@ impl BlkDriver {
     fn work(&mut self) {
         match self.queues.poll() {
             Ok(Link::Ready) => {}
-            Ok(Link::Attached { epoch }) => debug_println!("virtio_blk: attached to the client's queues (epoch {epoch})"),
+            Ok(Link::Attached { epoch }) => {
+                debug_println!("virtio_blk: attached to the client's queues (epoch {epoch})")
+            }
             Ok(Link::Waiting) => return,
             Ok(Link::Requested | Link::Reset) => return CLIENT.notify(),
             Err(e) => panic!("virtio_blk: the client's queue set is unusable: {e}"),
@@ -72,9 +74,10 @@ impl BlkDriver {
                 _ => Err(BlkError::BadRequest),
             },
             protocol::OP_READ | protocol::OP_WRITE if len == 0 || len > self.buf.len() => Err(BlkError::BadRequest),
-            protocol::OP_READ => self.core.read(req.arg, &mut self.buf[..len]).and_then(|()| {
-                self.data.write_bytes(offset, &self.buf[..len]).map_err(|_| BlkError::BadRequest)
-            }),
+            protocol::OP_READ => self
+                .core
+                .read(req.arg, &mut self.buf[..len])
+                .and_then(|()| self.data.write_bytes(offset, &self.buf[..len]).map_err(|_| BlkError::BadRequest)),
             protocol::OP_WRITE => match self.data.read_bytes(offset, &mut self.buf[..len]) {
                 Ok(()) => self.core.write(req.arg, &self.buf[..len]),
                 Err(_) => Err(BlkError::BadRequest),
@@ -112,7 +115,11 @@ fn init() -> BlkDriver {
     );
     let data = region::blk_client_data();
     if data.size() as u64 != protocol::DATA_BYTES {
-        panic!("virtio_blk: blk_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);
+        panic!(
+            "virtio_blk: blk_client_data is {:#x} bytes, the protocol says {:#x}",
+            data.size(),
+            protocol::DATA_BYTES
+        );
     }
     let queues = match Driver::new(region::blk_queues(), LAYOUT, &SPECS) {
         Ok(q) => q,

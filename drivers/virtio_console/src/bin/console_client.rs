@@ -9,8 +9,8 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{status, Completion, Desc, QueueError, Server};
-use microkit::{debug_println, Channel, Handler, Region};
+use driver_queue::{Completion, Desc, QueueError, Server, status};
+use microkit::{Channel, Handler, Region, debug_println};
 use virtio_console::protocol::{self, BUF, BUFS, LAYOUT, RX, RX_BASE, SPECS, TX, TX_BASE};
 
 microkit::include_system!("console_client");
@@ -111,7 +111,11 @@ impl Handler for Client {
 fn init() -> Client {
     let data = region::console_client_data();
     if data.size() as u64 != protocol::DATA_BYTES {
-        panic!("console_client: console_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);
+        panic!(
+            "console_client: console_client_data is {:#x} bytes, the protocol says {:#x}",
+            data.size(),
+            protocol::DATA_BYTES
+        );
     }
     let queues = match Server::new(region::console_queues(), LAYOUT, &SPECS) {
         Ok(q) => q,

@@ -11,10 +11,10 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{status, Desc, Driver, Link, QueueError};
-use microkit::{debug_println, Channel, Handler, Region};
-use virtio_console::protocol::{self, LAYOUT, RX, SPECS, TX};
+use driver_queue::{Desc, Driver, Link, QueueError, status};
+use microkit::{Channel, Handler, Region, debug_println};
 use virtio_console::ConsoleCore;
+use virtio_console::protocol::{self, LAYOUT, RX, SPECS, TX};
 use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
 
 microkit::include_system!("virtio_console");
@@ -40,7 +40,9 @@ impl ConsoleDriver {
     fn work(&mut self) {
         match self.queues.poll() {
             Ok(Link::Ready) => {}
-            Ok(Link::Attached { epoch }) => debug_println!("virtio_console: attached to the client's queues (epoch {epoch})"),
+            Ok(Link::Attached { epoch }) => {
+                debug_println!("virtio_console: attached to the client's queues (epoch {epoch})")
+            }
             Ok(Link::Waiting) => return,
             Ok(Link::Requested | Link::Reset) => return CLIENT.notify(),
             Err(e) => broken(e),
@@ -75,9 +77,11 @@ impl ConsoleDriver {
             // The oldest `n` bytes, straight from the backlog's two halves.
             let n = (buf.len as usize).min(self.backlog.len());
             let (front, back) = self.backlog.as_slices();
-            let (first, second) = if n <= front.len() { (&front[..n], &[][..]) } else { (front, &back[..n - front.len()]) };
+            let (first, second) =
+                if n <= front.len() { (&front[..n], &[][..]) } else { (front, &back[..n - front.len()]) };
             let offset = buf.offset as usize;
-            let written = self.data.write_bytes(offset, first).and_then(|()| self.data.write_bytes(offset + first.len(), second));
+            let written =
+                self.data.write_bytes(offset, first).and_then(|()| self.data.write_bytes(offset + first.len(), second));
             let code = if written.is_ok() { status::OK } else { status::INVALID };
             self.backlog.drain(..n);
             let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
@@ -129,7 +133,11 @@ fn init() -> ConsoleDriver {
     );
     let data = region::console_client_data();
     if data.size() as u64 != protocol::DATA_BYTES {
-        panic!("virtio_console: console_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);
+        panic!(
+            "virtio_console: console_client_data is {:#x} bytes, the protocol says {:#x}",
+            data.size(),
+            protocol::DATA_BYTES
+        );
     }
     let queues = match Driver::new(region::console_queues(), LAYOUT, &SPECS) {
         Ok(q) => q,

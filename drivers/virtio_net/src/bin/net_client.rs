@@ -10,10 +10,10 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{status, Completion, Desc, QueueError, Server};
-use microkit::{debug_println, Channel, Handler, Region};
+use driver_queue::{Completion, Desc, QueueError, Server, status};
+use microkit::{Channel, Handler, Region, debug_println};
 use virtio_net::protocol::{self, BUF, BUFS, LAYOUT, RX, RX_BASE, SPECS, TX, TX_BASE};
-use virtio_net::responder::{answer, Answer};
+use virtio_net::responder::{Answer, answer};
 
 microkit::include_system!("net_client");
 
@@ -57,7 +57,10 @@ impl Client {
         if pair == TX {
             if c.request.op == protocol::OP_MAC {
                 let mut m = [0u8; 6];
-                if c.status == status::OK && c.len == 6 && self.data.read_bytes(c.request.offset as usize, &mut m).is_ok() {
+                if c.status == status::OK
+                    && c.len == 6
+                    && self.data.read_bytes(c.request.offset as usize, &mut m).is_ok()
+                {
                     self.mac = Some(m);
                     debug_println!("net_client: answering for {}.{}.{}.{}", IP[0], IP[1], IP[2], IP[3]);
                 } else {
@@ -117,7 +120,11 @@ impl Handler for Client {
 fn init() -> Client {
     let data = region::net_client_data();
     if data.size() as u64 != protocol::DATA_BYTES {
-        panic!("net_client: net_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);
+        panic!(
+            "net_client: net_client_data is {:#x} bytes, the protocol says {:#x}",
+            data.size(),
+            protocol::DATA_BYTES
+        );
     }
     let queues = match Server::new(region::net_queues(), LAYOUT, &SPECS) {
         Ok(q) => q,

@@ -12,8 +12,8 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{status, Desc, Driver, Link, QueueError};
-use microkit::{debug_println, Channel, Handler, Region};
+use driver_queue::{Desc, Driver, Link, QueueError, status};
+use microkit::{Channel, Handler, Region, debug_println};
 use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
 use virtio_net::protocol::{self, LAYOUT, RX, SPECS, TX};
 use virtio_net::{NetCore, NetError};
@@ -43,7 +43,9 @@ impl NetDriver {
     fn work(&mut self) {
         match self.queues.poll() {
             Ok(Link::Ready) => {}
-            Ok(Link::Attached { epoch }) => debug_println!("virtio_net: attached to the client's queues (epoch {epoch})"),
+            Ok(Link::Attached { epoch }) => {
+                debug_println!("virtio_net: attached to the client's queues (epoch {epoch})")
+            }
             Ok(Link::Waiting) => return,
             Ok(Link::Requested | Link::Reset) => return CLIENT.notify(),
             Err(e) => broken(e),
@@ -81,11 +83,12 @@ impl NetDriver {
         while let Some(frame) = self.backlog.front() {
             let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
             let Some(buf) = pair.next_request_or_sleep().unwrap_or_else(|e| broken(e)) else { break };
-            let (code, n) = if frame.len() <= buf.len as usize && self.data.write_bytes(buf.offset as usize, frame).is_ok() {
-                (status::OK, frame.len() as u32)
-            } else {
-                (status::INVALID, 0)
-            };
+            let (code, n) =
+                if frame.len() <= buf.len as usize && self.data.write_bytes(buf.offset as usize, frame).is_ok() {
+                    (status::OK, frame.len() as u32)
+                } else {
+                    (status::INVALID, 0)
+                };
             if let Some(done) = self.backlog.pop_front() {
                 self.spare.push(done);
             }
@@ -102,12 +105,9 @@ impl NetDriver {
         loop {
             match self.core.receive(&mut self.buf) {
                 Ok(Some(n)) => {
-                    let mut frame = if self.backlog.len() >= BACKLOG {
-                        self.backlog.pop_front()
-                    } else {
-                        self.spare.pop()
-                    }
-                    .unwrap_or_default();
+                    let mut frame =
+                        if self.backlog.len() >= BACKLOG { self.backlog.pop_front() } else { self.spare.pop() }
+                            .unwrap_or_default();
                     frame.clear();
                     frame.extend_from_slice(&self.buf[..n]);
                     self.backlog.push_back(frame);
@@ -143,7 +143,11 @@ fn init() -> NetDriver {
     );
     let data = region::net_client_data();
     if data.size() as u64 != protocol::DATA_BYTES {
-        panic!("virtio_net: net_client_data is {:#x} bytes, the protocol says {:#x}", data.size(), protocol::DATA_BYTES);
+        panic!(
+            "virtio_net: net_client_data is {:#x} bytes, the protocol says {:#x}",
+            data.size(),
+            protocol::DATA_BYTES
+        );
     }
     let queues = match Driver::new(region::net_queues(), LAYOUT, &SPECS) {
         Ok(q) => q,
@@ -156,7 +160,12 @@ fn init() -> NetDriver {
     let m = core.mac();
     debug_println!(
         "virtio_net: device reset and ready, MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
+        m[0],
+        m[1],
+        m[2],
+        m[3],
+        m[4],
+        m[5]
     );
     CLIENT.notify(); // ask to attach
     NetDriver { core, queues, data, backlog: VecDeque::new(), spare: Vec::new(), buf: vec![0; protocol::BUF as usize] }

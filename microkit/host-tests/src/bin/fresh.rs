@@ -4,7 +4,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use microkit::{debug_println, Handler};
+use microkit::{Handler, debug_println};
 
 microkit::include_system!("fresh");
 

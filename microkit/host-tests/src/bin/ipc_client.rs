@@ -2,7 +2,7 @@
 //! then makes protected procedure calls that use many message registers.
 #![forbid(unsafe_code)]
 
-use microkit::{debug_println, get_mr, set_mr, Handler, MessageInfo};
+use microkit::{Handler, MessageInfo, debug_println, get_mr, set_mr};
 
 microkit::include_system!("ipc_client");
 

@@ -2,7 +2,7 @@
 //! registers reversed.
 #![forbid(unsafe_code)]
 
-use microkit::{get_mr, set_mr, Channel, Handler, MessageInfo};
+use microkit::{Channel, Handler, MessageInfo, get_mr, set_mr};
 
 microkit::include_system!("ipc_server");
 

@@ -1,7 +1,7 @@
 //! Does, in `init`, the one forbidden thing its PD name says.
 #![forbid(unsafe_code)]
 
-use microkit::{debug_println, Handler};
+use microkit::{Handler, debug_println};
 
 microkit::include_system!("prober");
 

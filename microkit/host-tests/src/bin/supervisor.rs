@@ -3,7 +3,7 @@
 //! injects the next of [`INJECTIONS`] into it.
 #![forbid(unsafe_code)]
 
-use microkit::{debug_println, Channel, Child, Fault, FaultAction, Handler, InjectKind};
+use microkit::{Channel, Child, Fault, FaultAction, Handler, InjectKind, debug_println};
 
 microkit::include_system!("supervisor");
 

@@ -5,8 +5,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use microkit::{clock, Handler};
-use qemu_tests::{report, DATA_INITIAL, DIRTY};
+use microkit::{Handler, clock};
+use qemu_tests::{DATA_INITIAL, DIRTY, report};
 
 microkit::include_system!("test_counter");
 

@@ -2,8 +2,8 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use microkit::{clock, debug_println, Channel, Child, Fault, FaultAction, Handler, InjectKind};
-use qemu_tests::{report, CounterReport, Effects, Supervisor, Who};
+use microkit::{Channel, Child, Fault, FaultAction, Handler, InjectKind, clock, debug_println};
+use qemu_tests::{CounterReport, Effects, Supervisor, Who, report};
 
 microkit::include_system!("test_supervisor");
 

@@ -53,13 +53,15 @@ fn try_apply() -> Result<(), String> {
     let mut rules: BTreeMap<libc::c_long, vec::Vec<SeccompRule>> = ALLOWED.iter().map(|&nr| (nr, vec![])).collect();
     // Signals only to itself (to end itself after a fault report).
     let to_self = |arg| -> Result<SeccompRule, String> {
-        let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, pid).map_err(|e| e.to_string())?;
+        let cond =
+            SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, pid).map_err(|e| e.to_string())?;
         SeccompRule::new(vec![cond]).map_err(|e| e.to_string())
     };
     rules.insert(libc::SYS_tgkill, vec![to_self(0)?]);
     rules.insert(libc::SYS_kill, vec![to_self(0)?]);
     let arch = std::env::consts::ARCH.try_into().map_err(|e: seccompiler::BackendError| e.to_string())?;
-    let filter = SeccompFilter::new(rules, SeccompAction::Trap, SeccompAction::Allow, arch).map_err(|e| e.to_string())?;
+    let filter =
+        SeccompFilter::new(rules, SeccompAction::Trap, SeccompAction::Allow, arch).map_err(|e| e.to_string())?;
     let program: BpfProgram = filter.try_into().map_err(|e: seccompiler::BackendError| e.to_string())?;
     seccompiler::apply_filter(&program).map_err(|e| e.to_string())
 }

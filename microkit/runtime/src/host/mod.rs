@@ -10,10 +10,10 @@ mod startup;
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use crate::dispatch::{Event, Reply};
 use crate::channel::{Channel, ChannelSet, Child};
-use crate::message::{MessageInfo, MSG_MAX_LENGTH};
-use protocol::{Mrs, ToKernel, ToPd, CONTROL_FD, FRAME_BYTES};
+use crate::dispatch::{Event, Reply};
+use crate::message::{MSG_MAX_LENGTH, MessageInfo};
+use protocol::{CONTROL_FD, FRAME_BYTES, Mrs, ToKernel, ToPd};
 
 static NAME: OnceLock<&'static str> = OnceLock::new();
 
@@ -111,7 +111,9 @@ pub(crate) fn reply_recv(reply: Reply) -> Event {
         }
         ToPd::Fault(child, fault) => Event::Fault(Child::new(child), fault),
         ToPd::Inject(kind) => Event::Inject(kind),
-        other @ (ToPd::Reply(_) | ToPd::Done | ToPd::MmioValue(_)) => panic!("host kernel sent {other:?} to a waiting PD"),
+        other @ (ToPd::Reply(_) | ToPd::Done | ToPd::MmioValue(_)) => {
+            panic!("host kernel sent {other:?} to a waiting PD")
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 use crate::channel::CHANNEL_LIMIT;
 use crate::fault::{Fault, FaultKind};
 use crate::inject::InjectKind;
-use crate::message::{MessageInfo, MSG_MAX_LENGTH};
+use crate::message::{MSG_MAX_LENGTH, MessageInfo};
 
 /// File descriptor of the control socket in a PD process.
 pub const CONTROL_FD: i32 = 3;
@@ -192,12 +192,7 @@ impl Reader<'_> {
         let flags = self.word()?;
         let addr = self.word()?;
         let pc = self.word()?;
-        Ok(Fault {
-            kind,
-            code,
-            addr: (flags & 1 != 0).then_some(addr),
-            pc: (flags & 2 != 0).then_some(pc),
-        })
+        Ok(Fault { kind, code, addr: (flags & 1 != 0).then_some(addr), pc: (flags & 2 != 0).then_some(pc) })
     }
     fn width(&mut self) -> Result<u8, ProtocolError> {
         match self.word()? {
@@ -449,13 +444,22 @@ mod tests {
         // A call that claims three message registers but carries one.
         assert!(decode_to_kernel(&words(&[tag::CALL, 1, 3, 5]), &mut mrs).is_err());
         assert_eq!(decode_to_pd(&words(&[tag::INJECT, 0]), &mut mrs), Err(ProtocolError::BadInject(0)));
-        assert_eq!(decode_to_kernel(&words(&[tag::MMIO_READ, 0xa00_0000, 3]), &mut mrs), Err(ProtocolError::BadWidth(3)));
+        assert_eq!(
+            decode_to_kernel(&words(&[tag::MMIO_READ, 0xa00_0000, 3]), &mut mrs),
+            Err(ProtocolError::BadWidth(3))
+        );
         assert!(decode_to_kernel(&words(&[tag::MMIO_WRITE, 0xa00_0000, 4]), &mut mrs).is_err());
         // A child injection: id in range, a known kind, nothing more.
-        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 2, 2]), &mut mrs), Ok(ToKernel::Inject(2, InjectKind::Panic)));
+        assert_eq!(
+            decode_to_kernel(&words(&[tag::INJECT_CHILD, 2, 2]), &mut mrs),
+            Ok(ToKernel::Inject(2, InjectKind::Panic))
+        );
         assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 62, 1]), &mut mrs), Err(ProtocolError::BadId(62)));
         assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 1, 5]), &mut mrs), Err(ProtocolError::BadInject(5)));
         assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 1]), &mut mrs), Err(ProtocolError::BadLength(0)));
-        assert_eq!(decode_to_kernel(&words(&[tag::INJECT_CHILD, 1, 1, 0]), &mut mrs), Err(ProtocolError::BadLength(32)));
+        assert_eq!(
+            decode_to_kernel(&words(&[tag::INJECT_CHILD, 1, 1, 0]), &mut mrs),
+            Err(ProtocolError::BadLength(32))
+        );
     }
 }

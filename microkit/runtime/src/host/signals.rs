@@ -5,8 +5,8 @@
 //! report adds what only the process knows: the faulting address and PC. Each
 //! handler runs once (SA_RESETHAND), reports, and lets the signal kill the process.
 
-use crate::fault::{Fault, FaultKind};
 use super::protocol::ToKernel;
+use crate::fault::{Fault, FaultKind};
 
 const ALT_STACK_SIZE: usize = 64 * 1024;
 

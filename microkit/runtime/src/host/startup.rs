@@ -31,8 +31,9 @@ fn fail(msg: core::fmt::Arguments<'_>) -> ! {
 
 impl Setup {
     pub(crate) fn from_env() -> Setup {
-        let name = std::env::var(ENV_NAME)
-            .unwrap_or_else(|_| fail(format_args!("{ENV_NAME} is not set: PD binaries are started by the host kernel (cargo xtask run)")));
+        let name = std::env::var(ENV_NAME).unwrap_or_else(|_| {
+            fail(format_args!("{ENV_NAME} is not set: PD binaries are started by the host kernel (cargo xtask run)"))
+        });
         let maps = std::env::var(ENV_MAPS).unwrap_or_default();
         match parse_maps(&maps) {
             Ok(maps) => Setup { name, maps },

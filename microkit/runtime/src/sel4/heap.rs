@@ -7,9 +7,9 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use talc::TalcLock;
 use talc::lock_api::{GuardSend, RawMutex};
 use talc::source::Claim;
-use talc::TalcLock;
 
 /// Size of every PD's heap in bytes.
 pub const HEAP_SIZE: usize = 256 * 1024;

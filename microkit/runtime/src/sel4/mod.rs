@@ -25,8 +25,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use crate::channel::{Channel, ChannelSet, Child};
 use crate::dispatch::{Event, Reply};
 use crate::inject::InjectKind;
-use crate::message::{MessageInfo, MSG_MAX_LENGTH};
-use crate::sel4_abi::{self, cap, label, Badge, WriteRegisters};
+use crate::message::{MSG_MAX_LENGTH, MessageInfo};
+use crate::sel4_abi::{self, Badge, WriteRegisters, cap, label};
 
 pub use heap::HEAP_SIZE;
 

@@ -9,7 +9,7 @@
 use core::arch::asm;
 
 use crate::message::MSG_MAX_LENGTH;
-use crate::sel4_abi::{sys, IPC_BUFFER, IPC_BUFFER_MSG_OFFSET};
+use crate::sel4_abi::{IPC_BUFFER, IPC_BUFFER_MSG_OFFSET, sys};
 
 fn msg_ptr(index: usize) -> *mut u64 {
     (IPC_BUFFER + IPC_BUFFER_MSG_OFFSET + 8 * index as u64) as *mut u64
