@@ -7,6 +7,7 @@ mod bench_recovery;
 mod console;
 mod devices;
 mod inject;
+mod lint;
 mod qemu;
 mod run_host;
 mod run_qemu;
@@ -79,6 +80,8 @@ enum Cmd {
     Check,
     /// Print the capabilities of every PD (least-privilege audit).
     Caps,
+    /// Check formatting and run clippy (host and seL4 builds), warnings as errors.
+    Lint,
     /// Run everything CI runs.
     Test,
     /// Measure and print figures: `bench [ipc]` on the host kernel, `bench --target qemu` on seL4.
@@ -138,6 +141,7 @@ fn main() -> ExitCode {
             println!("{}: ok ({} protection domains)", ws.system.display(), sd.all_pds().len());
         }),
         Cmd::Caps => ws.load_system().map(|sd| print!("{}", sdf::caps::report(&sd))),
+        Cmd::Lint => lint::run(&ws),
         Cmd::Test => test::run(&ws),
         Cmd::Bench { target: RunTarget::Host, what } => bench::run(&ws, what.unwrap_or_default()),
         Cmd::Bench { target: RunTarget::Qemu, what } => bench::run_qemu(&ws, what.unwrap_or_default()),

@@ -71,14 +71,19 @@ pub fn inject_schedule(sd: &SystemDescription, injections: &[Injection]) -> Resu
     Ok(text)
 }
 
-/// Builds every program of the system for seL4; returns the directory holding
-/// `<program>.elf` for the Microkit tool.
-pub fn build(ws: &Workspace, sd: &SystemDescription, opts: &Options) -> Result<PathBuf, Error> {
+/// A cargo command for every program of the system on seL4: `cargo SUBCOMMAND
+/// --release --target aarch64-unknown-none -p .. --bin ..` with the system, the
+/// kernel configuration and the injection schedule in its environment.
+fn cargo_for_sel4(
+    ws: &Workspace,
+    sd: &SystemDescription,
+    opts: &Options,
+    subcommand: &str,
+) -> Result<(Command, Vec<String>), Error> {
     let programs = sdf::codegen::program_names(sd);
-    let target_dir = opts.config.target_dir(ws);
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(&ws.root).args(["build", "--release", "--quiet", "--target", TARGET]);
-    cmd.arg("--target-dir").arg(&target_dir);
+    cmd.current_dir(&ws.root).args([subcommand, "--release", "--quiet", "--target", TARGET]);
+    cmd.arg("--target-dir").arg(opts.config.target_dir(ws));
     for p in ws.packages_of(&programs)? {
         cmd.args(["-p", &p]);
     }
@@ -96,6 +101,30 @@ pub fn build(ws: &Workspace, sd: &SystemDescription, opts: &Options) -> Result<P
         println!("[xtask] fault-injection schedule compiled into the PDs: {}={schedule}", microkit::SCHEDULE_ENV);
         cmd.env(microkit::SCHEDULE_ENV, &schedule);
     }
+    Ok((cmd, programs))
+}
+
+/// Runs clippy over every program of the system as it is built for seL4, with
+/// warnings as errors (the host build of the same crates is linted separately).
+pub fn clippy(ws: &Workspace, sd: &SystemDescription, opts: &Options) -> Result<(), Error> {
+    let (mut cmd, programs) = cargo_for_sel4(ws, sd, opts, "clippy")?;
+    cmd.args(["--", "-D", "warnings"]);
+    if !cmd.status()?.success() {
+        return Err(format!(
+            "clippy for {TARGET} ({} kernel) found problems in {}",
+            opts.config.name(),
+            programs.join(", ")
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Builds every program of the system for seL4; returns the directory holding
+/// `<program>.elf` for the Microkit tool.
+pub fn build(ws: &Workspace, sd: &SystemDescription, opts: &Options) -> Result<PathBuf, Error> {
+    let (mut cmd, programs) = cargo_for_sel4(ws, sd, opts, "build")?;
+    let target_dir = opts.config.target_dir(ws);
     if !cmd.status()?.success() {
         return Err(format!("cross-building {} for {TARGET} failed", programs.join(", ")).into());
     }

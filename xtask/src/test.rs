@@ -11,13 +11,14 @@ use crate::workspace::{Error, Workspace};
 /// How long a QEMU boot test may take (it takes a few seconds).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn step(ws: &Workspace, what: &str, args: &[&str]) -> Result<(), Error> {
+pub(crate) fn step(ws: &Workspace, what: &str, args: &[&str]) -> Result<(), Error> {
     println!("[xtask test] {what}: cargo {}", args.join(" "));
     let status = Command::new(env!("CARGO")).current_dir(&ws.root).args(args).status()?;
     if status.success() { Ok(()) } else { Err(format!("{what} failed").into()) }
 }
 
 pub fn run(ws: &Workspace) -> Result<(), Error> {
+    crate::lint::run(ws)?;
     step(ws, "unit and host-kernel tests", &["test", "--workspace", "--release"])?;
     let sd = ws.load_system()?;
     println!("[xtask test] cross-build of every PD for seL4");

@@ -72,12 +72,12 @@ impl Timers {
                 s.timeout = None;
                 due |= 1 << i;
             }
-            if let Some((period, next)) = &mut s.ticks {
-                if *next <= now {
-                    let missed = (now - *next) / *period + 1;
-                    *next = next.saturating_add(missed.saturating_mul(*period));
-                    due |= 1 << i;
-                }
+            if let Some((period, next)) = &mut s.ticks
+                && *next <= now
+            {
+                let missed = (now - *next) / *period + 1;
+                *next = next.saturating_add(missed.saturating_mul(*period));
+                due |= 1 << i;
             }
         }
         due

@@ -135,7 +135,11 @@ impl DmaHal {
     /// and used by nothing but this HAL: the runtime's generated `region::*` and
     /// `setvar::*` give exactly that.
     pub fn init(vaddr: usize, paddr: u64, size: usize) -> Result<(), DmaError> {
-        if size == 0 || vaddr % PAGE_SIZE != 0 || paddr % PAGE_SIZE as u64 != 0 || size % PAGE_SIZE != 0 {
+        if size == 0
+            || !vaddr.is_multiple_of(PAGE_SIZE)
+            || !paddr.is_multiple_of(PAGE_SIZE as u64)
+            || !size.is_multiple_of(PAGE_SIZE)
+        {
             return Err(DmaError::Unaligned);
         }
         let pages = size / PAGE_SIZE;

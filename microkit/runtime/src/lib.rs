@@ -31,6 +31,8 @@ mod handler;
 mod inject;
 mod message;
 mod region;
+// The seL4 ABI is compiled and unit-tested on the host too, where only the
+// fault decoding is used.
 #[cfg_attr(not(target_os = "none"), allow(dead_code))]
 mod sel4_abi;
 pub mod status;

@@ -95,7 +95,7 @@ impl Blk {
 
     /// Byte offset of `len` bytes at `sector`, if whole sectors inside the disk.
     fn range(&self, sector: u64, len: usize) -> Option<u64> {
-        if len % SECTOR as usize != 0 || len > MAX_REQUEST {
+        if !len.is_multiple_of(SECTOR as usize) || len > MAX_REQUEST {
             return None;
         }
         let end = sector.checked_add(len as u64 / SECTOR)?;

@@ -156,11 +156,11 @@ impl Ctx<'_> {
     /// Counts a request for the corrupt knob and, if it is hit, flips a byte of
     /// `data` (the last one: payload, not a header).
     pub fn maybe_corrupt(&mut self, data: &mut [u8]) {
-        if self.corrupts.hit(self.faults.corrupt_every) {
-            if let Some(b) = data.last_mut() {
-                *b ^= 0xff;
-                self.stats.corrupted += 1;
-            }
+        if self.corrupts.hit(self.faults.corrupt_every)
+            && let Some(b) = data.last_mut()
+        {
+            *b ^= 0xff;
+            self.stats.corrupted += 1;
         }
     }
 }
@@ -255,7 +255,7 @@ impl Device {
         if offset >= reg::CONFIG {
             return d.read_config(offset - reg::CONFIG, width);
         }
-        if width != 4 || offset % 4 != 0 {
+        if width != 4 || !offset.is_multiple_of(4) {
             return 0;
         }
         let q = d.queues.get(d.queue_sel as usize);
@@ -285,7 +285,7 @@ impl Device {
         if offset >= reg::CONFIG {
             return; // no writable configuration fields in these models
         }
-        if width != 4 || offset % 4 != 0 {
+        if width != 4 || !offset.is_multiple_of(4) {
             return;
         }
         let v = value as u32;

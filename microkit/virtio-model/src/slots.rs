@@ -76,7 +76,7 @@ pub fn from_system(sd: &SystemDescription) -> Result<Vec<Slot>, String> {
     for mr in &sd.memory_regions {
         let Some(paddr) = mr.phys_addr.filter(|&p| in_window(p)) else { continue };
         let offset = paddr - WINDOW_BASE;
-        if offset % crate::reg::SLOT_SIZE != 0 {
+        if !offset.is_multiple_of(crate::reg::SLOT_SIZE) {
             return Err(format!("region {}: {paddr:#x} is not the start of a virtio-mmio slot", mr.name));
         }
         let slot = offset / crate::reg::SLOT_SIZE;

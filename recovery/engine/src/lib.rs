@@ -265,10 +265,11 @@ impl<const N: usize> Engine<N> {
             let c = &mut self.components[i];
             match c.state {
                 State::Restarting if c.restart_at.is_some_and(|t| t <= now) => self.restart(i, now, out),
-                State::Starting if c.policy.heartbeat_period_ns != 0 => {
-                    if now.saturating_sub(c.since_ns) >= c.policy.hang_timeout_ns() {
-                        self.on_failure(i, Failure::Hang, now, out);
-                    }
+                State::Starting
+                    if c.policy.heartbeat_period_ns != 0
+                        && now.saturating_sub(c.since_ns) >= c.policy.hang_timeout_ns() =>
+                {
+                    self.on_failure(i, Failure::Hang, now, out);
                 }
                 State::Up if c.policy.heartbeat_period_ns != 0 => {
                     // Silent for `misses` periods although pinged every period:

@@ -102,10 +102,10 @@ pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]
                 let me = index(&c.name).unwrap_or_default();
                 complaints.push(format!("({s}, {}, {me})", end.peer_id));
             }
-            if let Some(j) = index(&end.peer) {
-                if !restarted.contains(&j) {
-                    restarted.push(j);
-                }
+            if let Some(j) = index(&end.peer)
+                && !restarted.contains(&j)
+            {
+                restarted.push(j);
             }
         }
         let informed: Vec<String> = informed.iter().map(|s| format!("::microkit::Channel::new({s})")).collect();

@@ -72,19 +72,18 @@ impl Client {
             return;
         }
         let mut frame = vec![0u8; c.len as usize];
-        if let (Some(mac), status::OK) = (self.mac, c.status) {
-            if self.data.read_bytes(c.request.offset as usize, &mut frame).is_ok() {
-                if let Some(a) = answer(&frame, mac, IP) {
-                    self.answered += 1;
-                    let what = match a {
-                        Answer::Arp(_) => "arp",
-                        Answer::Ping(_) => "ping",
-                        Answer::UdpEcho(_) => "udp echo",
-                    };
-                    debug_println!("net_client: answered {what} ({} in all)", self.answered);
-                    self.out.push_back(a.frame().to_vec());
-                }
-            }
+        if let (Some(mac), status::OK) = (self.mac, c.status)
+            && self.data.read_bytes(c.request.offset as usize, &mut frame).is_ok()
+            && let Some(a) = answer(&frame, mac, IP)
+        {
+            self.answered += 1;
+            let what = match a {
+                Answer::Arp(_) => "arp",
+                Answer::Ping(_) => "ping",
+                Answer::UdpEcho(_) => "udp echo",
+            };
+            debug_println!("net_client: answered {what} ({} in all)", self.answered);
+            self.out.push_back(a.frame().to_vec());
         }
         self.submit(RX, Desc::new(c.request.offset, BUF as u32));
     }

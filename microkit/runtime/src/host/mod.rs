@@ -17,6 +17,7 @@ use protocol::{CONTROL_FD, FRAME_BYTES, Mrs, ToKernel, ToPd};
 
 static NAME: OnceLock<&'static str> = OnceLock::new();
 
+// Only an array initialiser: each element of MRS is its own atomic, as meant.
 #[allow(clippy::declare_interior_mutable_const)]
 const ZERO: AtomicU64 = AtomicU64::new(0);
 static MRS: [AtomicU64; MSG_MAX_LENGTH] = [ZERO; MSG_MAX_LENGTH];

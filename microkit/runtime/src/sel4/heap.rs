@@ -26,6 +26,7 @@ pub struct PdLock(AtomicBool);
 
 // SAFETY: a test-and-set lock: `lock` returns only after it flipped false to true.
 unsafe impl RawMutex for PdLock {
+    // lock_api asks for the unlocked value as a const; each use is a fresh lock, as meant.
     #[allow(clippy::declare_interior_mutable_const)]
     const INIT: PdLock = PdLock(AtomicBool::new(false));
     type GuardMarker = GuardSend;
