@@ -1,0 +1,56 @@
+//! The generated Rust.
+
+use std::fmt::Write as _;
+
+use crate::check::{Kind, NetFile};
+
+pub(crate) fn server(f: &NetFile) -> String {
+    let i = &f.interface;
+    let mut s = String::from(
+        "/// The network configuration, from net.toml beside the system description.\n#[allow(dead_code)]\npub mod net_config {\n",
+    );
+    let _ = writeln!(
+        s,
+        "    pub const CONFIG: net::NetConfig = net::NetConfig {{ mac: {:?}, ipv4: net::Ipv4Config {{ addr: {:?}, prefix_len: {}, gateway: {:?} }}, random_seed: {} }};",
+        i.mac,
+        i.addr,
+        i.prefix_len,
+        i.gateway,
+        seed(i.mac)
+    );
+    s.push_str("    pub const SOCKETS: &[net_api::SocketDecl] = &[\n");
+    for k in &f.sockets {
+        let (kind, datagrams) = match k.kind {
+            Kind::TcpListen { port, backlog } => (format!("TcpListener {{ port: {port}, backlog: {backlog} }}"), 0),
+            Kind::TcpConnect => ("TcpClient".to_string(), 0),
+            Kind::Udp { port, datagrams } => (format!("Udp {{ port: {port} }}"), datagrams),
+        };
+        let _ = writeln!(
+            s,
+            "        net_api::SocketDecl {{ name: {:?}, owner: {}, kind: net_api::SocketKind::{kind}, rx_bytes: {}, tx_bytes: {}, datagrams: {datagrams} }},",
+            k.name, k.owner_channel, k.rx_bytes, k.tx_bytes
+        );
+    }
+    s.push_str("    ];\n}\n");
+    s
+}
+
+pub(crate) fn client(f: &NetFile, owners: &[String]) -> String {
+    let mut s = String::from(
+        "/// The sockets this program owns, from net.toml beside the system description.\n#[allow(dead_code)]\npub mod net_sockets {\n",
+    );
+    for (id, k) in f.sockets.iter().enumerate() {
+        if owners.contains(&k.owner) {
+            let _ =
+                writeln!(s, "    pub const {}: net_api::SocketId = net_api::SocketId({id});", k.name.to_uppercase());
+        }
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// smoltcp's seed for sequence numbers and ports: fixed per interface, so runs
+/// repeat.
+fn seed(mac: [u8; 6]) -> u64 {
+    mac.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x1000_0000_01b3))
+}
