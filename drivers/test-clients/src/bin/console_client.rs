@@ -9,17 +9,16 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{Completion, Desc, QueueError, Server, status};
+use driver_queue::{Completion, Desc, Event, QueueClient, status};
 use microkit::{Channel, Handler, Region, debug_println};
-use virtio_console::protocol::{self, BUF, BUFS, LAYOUT, RX, RX_BASE, SPECS, TX, TX_BASE};
+use virtio_console::protocol::{BUF, BUFS, QUEUES, RX, RX_BASE, TX, TX_BASE};
 
 microkit::include_system!("console_client");
 
 const DRIVER: Channel = channel::VIRTIO_CONSOLE;
 
 struct Client {
-    queues: Server<Region>,
-    data: Region,
+    queues: QueueClient<Region, Channel>,
     /// Bytes waiting to be sent.
     out: VecDeque<u8>,
     /// Output buffers not in flight.
@@ -29,16 +28,10 @@ struct Client {
     lines: u64,
 }
 
-fn broken(e: QueueError) -> ! {
-    panic!("console_client: the driver broke the queue protocol: {e}")
-}
-
 impl Client {
     fn submit(&mut self, pair: usize, d: Desc) {
-        let p = self.queues.pair(pair).unwrap_or_else(|e| broken(e));
-        p.submit(d).unwrap_or_else(|e| broken(e));
-        if p.should_notify() {
-            DRIVER.notify();
+        if let Err(e) = self.queues.submit(pair, d) {
+            panic!("console_client: cannot submit: {e}");
         }
     }
 
@@ -47,7 +40,7 @@ impl Client {
             let Some(offset) = self.free_tx.pop() else { return };
             let n = self.out.len().min(BUF as usize);
             let chunk: Vec<u8> = self.out.drain(..n).collect();
-            if let Err(e) = self.data.write_bytes(offset as usize, &chunk) {
+            if let Err(e) = self.queues.data().write_bytes(offset as usize, &chunk) {
                 panic!("console_client: {e}");
             }
             self.submit(TX, Desc::new(offset, n as u32));
@@ -61,7 +54,7 @@ impl Client {
         }
         // Input: the bytes, then the buffer goes back to the driver.
         let mut bytes = vec![0u8; c.len as usize];
-        if c.status == status::OK && self.data.read_bytes(c.request.offset as usize, &mut bytes).is_ok() {
+        if c.status == status::OK && self.queues.data().read_bytes(c.request.offset as usize, &mut bytes).is_ok() {
             for b in bytes {
                 if b == b'\n' || b == b'\r' {
                     if !self.line.is_empty() {
@@ -86,22 +79,11 @@ impl Handler for Client {
         if ch != DRIVER {
             return;
         }
-        match self.queues.poll_attach() {
-            Ok(None) => {}
-            Ok(Some(recovery)) => {
-                for (pair, c) in recovery.completed {
-                    self.completed(pair, c);
-                }
-                DRIVER.notify();
-                for r in recovery.in_flight {
-                    self.submit(r.pair, Desc { id: 0, ..r.request });
-                }
-            }
-            Err(e) => broken(e),
-        }
-        for pair in [TX, RX] {
-            while let Some(c) = self.queues.pair(pair).and_then(|p| p.next_completion()).unwrap_or_else(|e| broken(e)) {
-                self.completed(pair, c);
+        while let Some(event) = self.queues.next_event() {
+            match event {
+                Event::Attached { .. } => {}
+                Event::Reclaimed(r) => self.submit(r.pair, Desc { id: 0, ..r.request }),
+                Event::Completed { pair, completion } => self.completed(pair, completion),
             }
         }
         self.send_more();
@@ -109,20 +91,18 @@ impl Handler for Client {
 }
 
 fn init() -> Client {
-    let data = region::console_client_data();
-    if data.size() as u64 != protocol::DATA_BYTES {
-        panic!(
-            "console_client: console_client_data is {:#x} bytes, the protocol says {:#x}",
-            data.size(),
-            protocol::DATA_BYTES
-        );
-    }
-    let queues = match Server::new(region::console_queues(), LAYOUT, &SPECS) {
+    let queues = match QueueClient::new(
+        "console_client",
+        region::console_queues(),
+        region::console_client_data(),
+        &QUEUES,
+        DRIVER,
+    ) {
         Ok(q) => q,
-        Err(e) => panic!("console_client: queue set: {e}"),
+        Err(e) => panic!("console_client: the driver's queues: {e}"),
     };
     let free_tx = (0..BUFS).map(|i| TX_BASE + i * BUF).collect();
-    let mut client = Client { queues, data, out: VecDeque::new(), free_tx, line: Vec::new(), lines: 0 };
+    let mut client = Client { queues, out: VecDeque::new(), free_tx, line: Vec::new(), lines: 0 };
     for i in 0..BUFS {
         client.submit(RX, Desc::new(RX_BASE + i * BUF, BUF as u32));
     }
