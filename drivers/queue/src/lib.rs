@@ -169,4 +169,6 @@ pub use layout::{CONTROL_BYTES, Direction, Layout, MAX_PAIRS, PairSpec, RingKind
 pub use mem::{HeapMem, MemError, SharedMem};
 pub use ring::{Consumer, MAX_CAPACITY, Producer, RingLayout, split};
 pub use server::{Completion, Reclaimed, Recovery, Server, ServerPair};
-pub use shell::{DriverShell, Event, Notify, PeerFaults, QueueClient, QueueSpec, Reply};
+pub use shell::{
+    ClientApp, ClientPd, Device, DriverPd, DriverShell, Event, Notify, PeerFaults, QueueClient, QueueSpec, Reply,
+};

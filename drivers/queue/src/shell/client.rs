@@ -6,7 +6,7 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::desc::Desc;
+use crate::desc::{Desc, status};
 use crate::error::QueueError;
 use crate::mem::SharedMem;
 use crate::server::{Completion, Reclaimed, Server};
@@ -153,6 +153,33 @@ impl<M: SharedMem + Clone, N: Notify> QueueClient<M, N> {
         self.polled = false;
         self.cursor = 0;
         None
+    }
+
+    /// [`QueueClient::next_event`] with the usual answer to a reset: every
+    /// reclaimed request is resubmitted to the new driver (`resubmitted` is
+    /// told of each, with the epoch), and only completions are handed over.
+    /// A reclaimed request that cannot be resubmitted (the new driver
+    /// corrupted its ring: reported) comes back failed, with
+    /// [`status::DRIVER_RESTARTED`].
+    pub fn next_completion(&mut self, mut resubmitted: impl FnMut(u64, &Reclaimed)) -> Option<(usize, Completion)> {
+        loop {
+            match self.next_event()? {
+                Event::Attached { .. } => {}
+                Event::Reclaimed(r) => match self.resubmit(r) {
+                    Ok(_) => resubmitted(self.epoch(), &r),
+                    Err(_) => {
+                        let failed = Completion {
+                            id: r.request.id,
+                            request: r.request,
+                            len: 0,
+                            status: status::DRIVER_RESTARTED,
+                        };
+                        return Some((r.pair, failed));
+                    }
+                },
+                Event::Completed { pair, completion } => return Some((pair, completion)),
+            }
+        }
     }
 
     fn poll_attach(&mut self) {

@@ -6,6 +6,7 @@ use core::fmt::Debug;
 use crate::desc::{Desc, status};
 use crate::driver::{Driver, Link};
 use crate::error::QueueError;
+use crate::layout::{Direction, PairSpec};
 use crate::mem::SharedMem;
 use crate::shell::{Notify, PeerFaults, QueueSpec, report};
 
@@ -40,7 +41,25 @@ pub struct DriverShell<M: SharedMem + Clone, N: Notify> {
     queues: Driver<M>,
     data: M,
     client: N,
+    pairs: &'static [PairSpec],
     faults: PeerFaults,
+}
+
+/// The device part of a driver PD: what [`DriverShell::serve_pairs`] and
+/// [`crate::DriverPd`] run. `Err` always means the device broke the virtio
+/// contract (the shell fails the request in hand and panics).
+pub trait Device<M> {
+    /// What a broken device reports.
+    type Error: Debug;
+    /// Carries out one request of `pair`; for a [`Direction::FromDevice`]
+    /// pair, fills the buffer posted (called only while
+    /// [`Device::has_input`]).
+    fn serve(&mut self, pair: usize, data: &M, request: &Desc) -> Result<Reply, Self::Error>;
+    /// Whether there is input for another buffer of `FromDevice` pair `pair`.
+    fn has_input(&self, pair: usize) -> bool;
+    /// On the device's interrupt: acknowledges it at the device and takes in
+    /// what arrived.
+    fn interrupt(&mut self) -> Result<(), Self::Error>;
 }
 
 impl<M: SharedMem + Clone, N: Notify> DriverShell<M, N> {
@@ -52,7 +71,7 @@ impl<M: SharedMem + Clone, N: Notify> DriverShell<M, N> {
         spec.check_data(&data)?;
         let queues = Driver::new(queues, spec.layout, spec.pairs)?;
         client.notify();
-        Ok(DriverShell { name, queues, data, client, faults: PeerFaults::default() })
+        Ok(DriverShell { name, queues, data, client, pairs: spec.pairs, faults: PeerFaults::default() })
     }
 
     /// Call on every notification from the client: follows the restart
@@ -137,6 +156,31 @@ impl<M: SharedMem + Clone, N: Notify> DriverShell<M, N> {
     /// Serves the requests of `pair` until none is left ([`DriverShell::serve_one`]).
     pub fn serve_all<E: Debug>(&mut self, pair: usize, mut serve: impl FnMut(&M, &Desc) -> Result<Reply, E>) {
         while self.serve_one(pair, &mut serve) {}
+    }
+
+    /// Serves every pair in order: all requests of a `ToDevice` pair, and
+    /// the posted buffers of a `FromDevice` pair while `device` has input.
+    pub fn serve_pairs(&mut self, device: &mut impl Device<M>) {
+        for (pair, spec) in self.pairs.iter().enumerate() {
+            match spec.direction {
+                Direction::ToDevice => self.serve_all(pair, |data, req| device.serve(pair, data, req)),
+                Direction::FromDevice => self.serve_input(pair, device),
+            }
+        }
+    }
+
+    /// Fills the posted buffers of every `FromDevice` pair while `device`
+    /// has input (after an interrupt; nothing while not attached).
+    pub fn deliver(&mut self, device: &mut impl Device<M>) {
+        for (pair, spec) in self.pairs.iter().enumerate() {
+            if spec.direction == Direction::FromDevice {
+                self.serve_input(pair, device);
+            }
+        }
+    }
+
+    fn serve_input(&mut self, pair: usize, device: &mut impl Device<M>) {
+        while device.has_input(pair) && self.serve_one(pair, |data, buf| device.serve(pair, data, buf)) {}
     }
 
     /// The device broke the virtio contract: gives it up with a panic, a

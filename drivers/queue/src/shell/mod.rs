@@ -52,10 +52,14 @@
 //! [`status::IO_ERROR`]: crate::status::IO_ERROR
 
 mod client;
+mod client_pd;
 mod driver;
+mod driver_pd;
 
 pub use client::{Event, QueueClient};
-pub use driver::{DriverShell, Reply};
+pub use client_pd::{ClientApp, ClientPd};
+pub use driver::{Device, DriverShell, Reply};
+pub use driver_pd::DriverPd;
 
 use crate::error::{LayoutError, QueueError};
 use crate::layout::{Layout, PairSpec};

@@ -12,8 +12,8 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{Desc, Event, QueueClient, status};
-use microkit::{Channel, Handler, Region, clock, debug_println};
+use driver_queue::{ClientApp, ClientPd, Completion, Desc, QueueClient, Reclaimed, status};
+use microkit::{Channel, Region, clock, debug_println};
 use test_clients::blk_pattern::{ROUNDS, SECTOR, SECTORS, pattern, round_sector};
 use virtio_blk::protocol::{self, QUEUES};
 
@@ -36,8 +36,9 @@ enum Step {
     Done,
 }
 
+type Queues = QueueClient<Region, Channel>;
+
 struct Client {
-    queues: QueueClient<Region, Channel>,
     step: Step,
     capacity: u64,
     /// A request of the current step is in flight.
@@ -47,17 +48,13 @@ struct Client {
 }
 
 impl Client {
-    fn data(&self) -> &Region {
-        self.queues.data()
-    }
-
     /// Submits the current step's request.
-    fn submit(&mut self) {
+    fn submit(&mut self, queues: &mut Queues) {
         let (op, arg, sectors) = match self.step {
             Step::Capacity => (protocol::OP_CAPACITY, 0, 0),
             Step::Write(round) => {
                 let data: Vec<u8> = (0..SECTORS as usize * SECTOR).map(|i| pattern(round, i)).collect();
-                if let Err(e) = self.data().write_bytes(0, &data) {
+                if let Err(e) = queues.data().write_bytes(0, &data) {
                     panic!("blk_client: {e}");
                 }
                 (protocol::OP_WRITE, round_sector(round), SECTORS)
@@ -75,18 +72,14 @@ impl Client {
             Step::Done => return,
         };
         let len = if op == protocol::OP_CAPACITY { 8 } else { (sectors as usize * SECTOR) as u32 };
-        self.send(0, Desc { op, arg, ..Desc::new(0, len) });
-    }
-
-    fn send(&mut self, pair: usize, req: Desc) {
-        if let Err(e) = self.queues.submit(pair, req) {
+        if let Err(e) = queues.submit(0, Desc { op, arg, ..Desc::new(0, len) }) {
             panic!("blk_client: cannot submit: {e}");
         }
         self.busy = true;
     }
 
     /// The current step's request completed with `code`.
-    fn completed(&mut self, code: u32) {
+    fn step_done(&mut self, data: &Region, code: u32) {
         self.busy = false;
         if code != status::OK {
             debug_println!("blk_client: request failed with status {code}");
@@ -95,7 +88,7 @@ impl Client {
         self.step = match self.step {
             Step::Capacity => {
                 let mut c = [0u8; 8];
-                if let Err(e) = self.data().read_bytes(0, &mut c) {
+                if let Err(e) = data.read_bytes(0, &mut c) {
                     panic!("blk_client: {e}");
                 }
                 self.capacity = u64::from_le_bytes(c);
@@ -105,7 +98,7 @@ impl Client {
             Step::Write(round) => Step::Read(round),
             Step::Read(round) => {
                 let mut back = vec![0u8; SECTORS as usize * SECTOR];
-                if let Err(e) = self.data().read_bytes(0, &mut back) {
+                if let Err(e) = data.read_bytes(0, &mut back) {
                     panic!("blk_client: {e}");
                 }
                 let ok = back.iter().enumerate().all(|(i, &b)| b == pattern(round, i));
@@ -150,44 +143,32 @@ impl Client {
     }
 }
 
-impl Handler for Client {
-    fn notified(&mut self, ch: Channel) {
-        if ch != DRIVER {
-            return;
+impl ClientApp for Client {
+    /// The next step's request goes out as soon as the last one is done (or
+    /// failed: the same step again).
+    fn completed(&mut self, queues: &mut Queues, _pair: usize, c: Completion) {
+        self.step_done(queues.data(), c.status);
+        if !self.busy {
+            self.submit(queues);
         }
-        // A (new) driver attaching: what the old one completed counts, what it
-        // held is resubmitted to the new one. Then every completion; the next
-        // step's request goes out as soon as the last one is done.
-        while let Some(event) = self.queues.next_event() {
-            match event {
-                Event::Attached { .. } => {}
-                Event::Reclaimed(r) => {
-                    debug_println!(
-                        "blk_client: resubmitting a request the driver held (epoch {})",
-                        self.queues.epoch()
-                    );
-                    self.send(r.pair, Desc { id: 0, ..r.request });
-                }
-                Event::Completed { completion, .. } => self.completed(completion.status),
-            }
-            if !self.busy {
-                self.submit();
-            }
-        }
+    }
+
+    /// A (new) driver attached: what the old one held went to the new one.
+    fn resubmitted(&mut self, epoch: u64, _request: &Reclaimed) {
+        debug_println!("blk_client: resubmitting a request the driver held (epoch {epoch})");
     }
 }
 
-fn init() -> Client {
-    let queues = match QueueClient::new("blk_client", region::blk_queues(), region::blk_client_data(), &QUEUES, DRIVER)
-    {
-        Ok(q) => q,
-        Err(e) => panic!("blk_client: the driver's queues: {e}"),
-    };
-    let mut client =
-        Client { queues, step: Step::Capacity, capacity: 0, busy: false, started: 0, rng: 0x2545_f491_4f6c_dd1d };
+fn init() -> ClientPd<Client> {
+    let mut queues =
+        match QueueClient::new("blk_client", region::blk_queues(), region::blk_client_data(), &QUEUES, DRIVER) {
+            Ok(q) => q,
+            Err(e) => panic!("blk_client: the driver's queues: {e}"),
+        };
+    let mut client = Client { step: Step::Capacity, capacity: 0, busy: false, started: 0, rng: 0x2545_f491_4f6c_dd1d };
     // The first request waits in the ring until a driver attaches.
-    client.submit();
-    client
+    client.submit(&mut queues);
+    ClientPd::new(queues, client, DRIVER)
 }
 
 microkit::protection_domain!(init);

@@ -13,8 +13,8 @@ extern crate alloc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{Desc, DriverShell, Reply, status};
-use microkit::{Channel, Handler, Region, debug_println};
+use driver_queue::{Desc, Device, DriverPd, DriverShell, Reply, status};
+use microkit::{Channel, Region, debug_println};
 use virtio_blk::protocol::{self, QUEUES};
 use virtio_blk::{BlkCore, BlkError, SECTOR};
 use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
@@ -30,10 +30,12 @@ struct Blk {
     buf: Vec<u8>,
 }
 
-impl Blk {
+impl Device<Region> for Blk {
+    type Error = virtio_drivers::Error;
+
     /// Carries out one request (its buffer is inside the data region: the queue
-    /// checked it against the bounds). `Err`: the device broke.
-    fn request(&mut self, data: &Region, req: &Desc) -> Result<Reply, virtio_drivers::Error> {
+    /// checked it against the bounds).
+    fn serve(&mut self, _pair: usize, data: &Region, req: &Desc) -> Result<Reply, Self::Error> {
         let (offset, len) = (req.offset as usize, req.len as usize);
         let result = match req.op {
             protocol::OP_CAPACITY => match data.write_bytes(offset, &self.core.capacity().to_le_bytes()) {
@@ -59,25 +61,20 @@ impl Blk {
             Err(BlkError::Device(e)) => Err(e),
         }
     }
-}
 
-struct BlkDriver {
-    shell: DriverShell<Region, Channel>,
-    blk: Blk,
-}
+    /// No pair from the device: requests complete synchronously.
+    fn has_input(&self, _pair: usize) -> bool {
+        false
+    }
 
-impl Handler for BlkDriver {
-    fn notified(&mut self, ch: Channel) {
-        if ch == DEVICE_IRQ {
-            self.blk.core.ack_interrupt();
-            DEVICE_IRQ.irq_ack();
-        } else if ch == CLIENT && self.shell.on_notify() {
-            self.shell.serve_all(0, |data, req| self.blk.request(data, req));
-        }
+    /// The interrupt only needs clearing.
+    fn interrupt(&mut self) -> Result<(), Self::Error> {
+        self.core.ack_interrupt();
+        Ok(())
     }
 }
 
-fn init() -> BlkDriver {
+fn init() -> DriverPd<Blk> {
     let transport = virtio_hal::bring_up(
         "virtio_blk",
         DeviceMaps {
@@ -96,7 +93,7 @@ fn init() -> BlkDriver {
         Ok(shell) => shell,
         Err(e) => panic!("virtio_blk: the client's queues: {e}"),
     };
-    BlkDriver { shell, blk: Blk { core, buf: vec![0; max_sectors * SECTOR] } }
+    DriverPd::new(shell, Blk { core, buf: vec![0; max_sectors * SECTOR] }, DEVICE_IRQ, CLIENT)
 }
 
 microkit::protection_domain!(init);

@@ -13,10 +13,10 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{Desc, DriverShell, Reply, status};
-use microkit::{Channel, Handler, Region, debug_println};
+use driver_queue::{Desc, Device, DriverPd, DriverShell, Reply, status};
+use microkit::{Channel, Region, debug_println};
 use virtio_console::ConsoleCore;
-use virtio_console::protocol::{self, QUEUES, RX, TX};
+use virtio_console::protocol::{self, QUEUES, TX};
 use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
 
 microkit::include_system!("virtio_console");
@@ -33,9 +33,14 @@ struct Console {
     buf: Vec<u8>,
 }
 
-impl Console {
-    /// Sends one output chunk. `Err`: the device broke.
-    fn send(&mut self, data: &Region, req: &Desc) -> Result<Reply, virtio_drivers::Error> {
+impl Device<Region> for Console {
+    type Error = virtio_drivers::Error;
+
+    /// Output: sends one chunk. Input: fills a posted buffer.
+    fn serve(&mut self, pair: usize, data: &Region, req: &Desc) -> Result<Reply, Self::Error> {
+        if pair != TX {
+            return Ok(self.fill(data, req));
+        }
         let len = req.len as usize;
         if data.read_bytes(req.offset as usize, &mut self.buf[..len]).is_err() {
             return Ok(Reply::failed(status::INVALID));
@@ -44,20 +49,12 @@ impl Console {
         Ok(Reply::ok(req.len))
     }
 
-    /// Fills one posted input buffer with the oldest bytes of the backlog.
-    fn fill(&mut self, data: &Region, buf: &Desc) -> Result<Reply, virtio_drivers::Error> {
-        // The oldest `n` bytes, straight from the backlog's two halves.
-        let n = (buf.len as usize).min(self.backlog.len());
-        let (front, back) = self.backlog.as_slices();
-        let (first, second) = if n <= front.len() { (&front[..n], &[][..]) } else { (front, &back[..n - front.len()]) };
-        let offset = buf.offset as usize;
-        let written = data.write_bytes(offset, first).and_then(|()| data.write_bytes(offset + first.len(), second));
-        self.backlog.drain(..n);
-        Ok(if written.is_ok() { Reply::ok(n as u32) } else { Reply { status: status::INVALID, len: n as u32 } })
+    fn has_input(&self, _pair: usize) -> bool {
+        !self.backlog.is_empty()
     }
 
-    /// Moves what the device received into the backlog. `Err`: the device broke.
-    fn receive(&mut self) -> Result<(), virtio_drivers::Error> {
+    /// Moves what the device received into the backlog.
+    fn interrupt(&mut self) -> Result<(), Self::Error> {
         let mut chunk = [0u8; 256];
         loop {
             let n = self.core.receive(&mut chunk)?;
@@ -71,37 +68,21 @@ impl Console {
     }
 }
 
-struct ConsoleDriver {
-    shell: DriverShell<Region, Channel>,
-    console: Console,
-}
-
-impl ConsoleDriver {
-    /// Fills the client's posted buffers with what arrived (an empty input
-    /// ring: the client notifies when it posts more).
-    fn deliver(&mut self) {
-        while !self.console.backlog.is_empty() && self.shell.serve_one(RX, |data, buf| self.console.fill(data, buf)) {}
+impl Console {
+    /// Fills one posted input buffer with the oldest bytes of the backlog.
+    fn fill(&mut self, data: &Region, buf: &Desc) -> Reply {
+        // The oldest `n` bytes, straight from the backlog's two halves.
+        let n = (buf.len as usize).min(self.backlog.len());
+        let (front, back) = self.backlog.as_slices();
+        let (first, second) = if n <= front.len() { (&front[..n], &[][..]) } else { (front, &back[..n - front.len()]) };
+        let offset = buf.offset as usize;
+        let written = data.write_bytes(offset, first).and_then(|()| data.write_bytes(offset + first.len(), second));
+        self.backlog.drain(..n);
+        if written.is_ok() { Reply::ok(n as u32) } else { Reply { status: status::INVALID, len: n as u32 } }
     }
 }
 
-impl Handler for ConsoleDriver {
-    fn notified(&mut self, ch: Channel) {
-        if ch == DEVICE_IRQ {
-            if let Err(e) = self.console.receive() {
-                self.shell.device_broken(e);
-            }
-            if self.shell.is_attached() {
-                self.deliver();
-            }
-            DEVICE_IRQ.irq_ack();
-        } else if ch == CLIENT && self.shell.on_notify() {
-            self.shell.serve_all(TX, |data, req| self.console.send(data, req));
-            self.deliver();
-        }
-    }
-}
-
-fn init() -> ConsoleDriver {
+fn init() -> DriverPd<Console> {
     let transport = virtio_hal::bring_up(
         "virtio_console",
         DeviceMaps {
@@ -125,7 +106,8 @@ fn init() -> ConsoleDriver {
         Ok(shell) => shell,
         Err(e) => panic!("virtio_console: the client's queues: {e}"),
     };
-    ConsoleDriver { shell, console: Console { core, backlog: VecDeque::new(), buf: vec![0; protocol::BUF as usize] } }
+    let console = Console { core, backlog: VecDeque::new(), buf: vec![0; protocol::BUF as usize] };
+    DriverPd::new(shell, console, DEVICE_IRQ, CLIENT)
 }
 
 microkit::protection_domain!(init);

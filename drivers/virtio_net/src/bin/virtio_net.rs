@@ -14,10 +14,10 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{Desc, DriverShell, Reply, status};
-use microkit::{Channel, Handler, Region, debug_println};
+use driver_queue::{Desc, Device, DriverPd, DriverShell, Reply, status};
+use microkit::{Channel, Region, debug_println};
 use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
-use virtio_net::protocol::{self, QUEUES, RX, TX};
+use virtio_net::protocol::{self, QUEUES, TX};
 use virtio_net::{NetCore, NetError};
 
 microkit::include_system!("virtio_net");
@@ -36,10 +36,14 @@ struct Net {
     buf: Vec<u8>,
 }
 
-impl Net {
-    /// Carries out one request of pair 0 (send a frame, or tell the MAC).
-    /// `Err`: the device broke.
-    fn request(&mut self, data: &Region, req: &Desc) -> Result<Reply, virtio_drivers::Error> {
+impl Device<Region> for Net {
+    type Error = NetError;
+
+    /// Pair 0: sends a frame, or tells the MAC. Pair 1: fills a posted buffer.
+    fn serve(&mut self, pair: usize, data: &Region, req: &Desc) -> Result<Reply, Self::Error> {
+        if pair != TX {
+            return Ok(self.fill(data, req));
+        }
         let (offset, len) = (req.offset as usize, req.len as usize);
         Ok(match req.op {
             protocol::OP_MAC if len >= 6 => match data.write_bytes(offset, &self.core.mac()) {
@@ -50,7 +54,7 @@ impl Net {
                 Ok(()) => match self.core.send(&self.buf[..len]) {
                     Ok(()) => Reply::ok(req.len),
                     Err(NetError::BadRequest) => Reply::failed(status::INVALID),
-                    Err(NetError::Device(e)) => return Err(e),
+                    Err(e) => return Err(e),
                 },
                 Err(_) => Reply::failed(status::INVALID),
             },
@@ -58,20 +62,12 @@ impl Net {
         })
     }
 
-    /// Fills one posted buffer with the oldest frame of the backlog.
-    fn fill(&mut self, data: &Region, buf: &Desc) -> Result<Reply, virtio_drivers::Error> {
-        let Some(frame) = self.backlog.pop_front() else { return Ok(Reply::ok(0)) };
-        let reply = if frame.len() <= buf.len as usize && data.write_bytes(buf.offset as usize, &frame).is_ok() {
-            Reply::ok(frame.len() as u32)
-        } else {
-            Reply::failed(status::INVALID)
-        };
-        self.spare.push(frame);
-        Ok(reply)
+    fn has_input(&self, _pair: usize) -> bool {
+        !self.backlog.is_empty()
     }
 
-    /// Moves the frames the device received into the backlog. `Err`: the device broke.
-    fn receive(&mut self) -> Result<(), NetError> {
+    /// Moves the frames the device received into the backlog.
+    fn interrupt(&mut self) -> Result<(), Self::Error> {
         self.core.ack_interrupt();
         while let Some(n) = self.core.receive(&mut self.buf)? {
             let mut frame = if self.backlog.len() >= BACKLOG { self.backlog.pop_front() } else { self.spare.pop() }
@@ -84,36 +80,21 @@ impl Net {
     }
 }
 
-struct NetDriver {
-    shell: DriverShell<Region, Channel>,
-    net: Net,
-}
-
-impl NetDriver {
-    /// Fills the client's posted buffers with received frames.
-    fn deliver(&mut self) {
-        while !self.net.backlog.is_empty() && self.shell.serve_one(RX, |data, buf| self.net.fill(data, buf)) {}
+impl Net {
+    /// Fills one posted buffer with the oldest frame of the backlog.
+    fn fill(&mut self, data: &Region, buf: &Desc) -> Reply {
+        let Some(frame) = self.backlog.pop_front() else { return Reply::ok(0) };
+        let reply = if frame.len() <= buf.len as usize && data.write_bytes(buf.offset as usize, &frame).is_ok() {
+            Reply::ok(frame.len() as u32)
+        } else {
+            Reply::failed(status::INVALID)
+        };
+        self.spare.push(frame);
+        reply
     }
 }
 
-impl Handler for NetDriver {
-    fn notified(&mut self, ch: Channel) {
-        if ch == DEVICE_IRQ {
-            if let Err(e) = self.net.receive() {
-                self.shell.device_broken(e);
-            }
-            if self.shell.is_attached() {
-                self.deliver();
-            }
-            DEVICE_IRQ.irq_ack();
-        } else if ch == CLIENT && self.shell.on_notify() {
-            self.shell.serve_all(TX, |data, req| self.net.request(data, req));
-            self.deliver();
-        }
-    }
-}
-
-fn init() -> NetDriver {
+fn init() -> DriverPd<Net> {
     let transport = virtio_hal::bring_up(
         "virtio_net",
         DeviceMaps {
@@ -141,7 +122,7 @@ fn init() -> NetDriver {
         Err(e) => panic!("virtio_net: the client's queues: {e}"),
     };
     let net = Net { core, backlog: VecDeque::new(), spare: Vec::new(), buf: vec![0; protocol::BUF as usize] };
-    NetDriver { shell, net }
+    DriverPd::new(shell, net, DEVICE_IRQ, CLIENT)
 }
 
 microkit::protection_domain!(init);
