@@ -87,7 +87,7 @@ impl<H: Hal, T: Transport> BlkCore<H, T> {
     }
 
     fn check(&self, sector: u64, len: usize) -> Result<usize, BlkError> {
-        if len == 0 || len % SECTOR_SIZE != 0 || len / SECTOR_SIZE > self.max_sectors {
+        if len == 0 || !len.is_multiple_of(SECTOR_SIZE) || len / SECTOR_SIZE > self.max_sectors {
             return Err(BlkError::BadRequest);
         }
         let end = sector.checked_add((len / SECTOR_SIZE) as u64).ok_or(BlkError::BadRequest)?;
