@@ -1,6 +1,6 @@
 //! The two ends of a queue set as a PD uses them: the event loop of a driver
-//! PD ([`DriverShell`]) and of its client, the server end
-//! ([`QueueClient`]), with one error policy for both.
+//! PD ([`DriverShell`], [`DriverPd`]) and of its client, the server end
+//! ([`QueueClient`], [`ClientPd`]), with one error policy for both.
 //!
 //! # Error policy
 //!
@@ -22,27 +22,38 @@
 //!
 //! # Use
 //!
-//! A driver PD (one pair to the device, requests answered by the core):
+//! A driver PD is a [`Device`] (serve one request, whether there is input,
+//! the interrupt) in a [`DriverPd`], which is its `microkit::Handler`: the
+//! IRQ takes input in and fills the client's posted buffers; a notification
+//! from the client runs the restart protocol and serves every pair.
 //!
 //! ```ignore
-//! // init: the client is asked to attach us (the restart protocol).
-//! let shell = DriverShell::new("virtio_blk", region::blk_queues(), region::blk_client_data(), &QUEUES, CLIENT)?;
-//! // notified(CLIENT):
-//! if shell.on_notify() {
-//!     shell.serve_all(0, |data, req| device.request(data, req)); // Ok(Reply) or Err(device error)
+//! impl Device<Region> for Blk {
+//!     type Error = virtio_drivers::Error;
+//!     fn serve(&mut self, pair: usize, data: &Region, req: &Desc) -> Result<Reply, Self::Error> { .. }
+//!     fn has_input(&self, _pair: usize) -> bool { false }
+//!     fn interrupt(&mut self) -> Result<(), Self::Error> { .. }
+//! }
+//! fn init() -> DriverPd<Blk> {
+//!     // Asks the client to attach (the restart protocol).
+//!     let shell = DriverShell::new("virtio_blk", region::blk_queues(), region::blk_client_data(), &QUEUES, CLIENT)?;
+//!     DriverPd::new(shell, Blk { .. }, DEVICE_IRQ, CLIENT)
 //! }
 //! ```
 //!
-//! Its client (resubmits what a dead driver held, takes every completion):
+//! A client on one driver is a [`ClientApp`] in a [`ClientPd`]: on each
+//! notification, what a dead driver held is resubmitted, every completion
+//! goes to the app, then `idle`. A server with more channels (clients of its
+//! own, several drivers) drives a [`QueueClient`] from its own handler:
 //!
 //! ```ignore
-//! let mut q = QueueClient::new("blk_client", region::blk_queues(), region::blk_client_data(), &QUEUES, DRIVER)?;
-//! q.submit(0, request)?;
+//! let mut q = QueueClient::new("net", region::net_queues(), region::net_client_data(), &QUEUES, DRIVER)?;
+//! q.submit(RX, Desc::new(RX_BASE, BUF as u32))?; // waits in the ring until a driver attaches
 //! // notified(DRIVER):
 //! while let Some(event) = q.next_event() {
 //!     match event {
 //!         Event::Attached { epoch } => {}
-//!         Event::Reclaimed(r) => { q.resubmit(r)?; }
+//!         Event::Reclaimed(r) => { q.resubmit(r)?; } // or fail it
 //!         Event::Completed { pair, completion } => { /* answer, submit more */ }
 //!     }
 //! }
