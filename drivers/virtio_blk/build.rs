@@ -1,3 +1,3 @@
 fn main() {
-    microkit_build::generate(&["virtio_blk", "blk_client"], "../../system.xml");
+    microkit_build::generate(&["virtio_blk"], "../../system.xml");
 }

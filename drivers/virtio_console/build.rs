@@ -1,3 +1,3 @@
 fn main() {
-    microkit_build::generate(&["virtio_console", "console_client"], "../../system.xml");
+    microkit_build::generate(&["virtio_console"], "../../system.xml");
 }

@@ -1,3 +1,3 @@
 fn main() {
-    microkit_build::generate(&["virtio_net", "net_client"], "../../system.xml");
+    microkit_build::generate(&["virtio_net"], "../../system.xml");
 }

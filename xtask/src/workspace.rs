@@ -90,3 +90,37 @@ impl Workspace {
         Ok(self.root.join("target").join("release"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runtime's `test-support` feature (a safe write to any address) is for
+    /// test PDs: no program of the product system may be built with it. Checked
+    /// as `cargo xtask build` builds them: the packages that hold system.xml's
+    /// programs, selected together, feature resolution and all.
+    #[test]
+    fn no_program_of_system_xml_is_built_with_test_support() {
+        let ws = Workspace::locate(Path::new("system.xml")).unwrap();
+        let ws = Workspace { system: ws.root.join("system.xml"), ..ws };
+        let sd = ws.load_system().unwrap();
+        let packages = ws.packages_of(&sdf::codegen::program_names(&sd)).unwrap();
+        assert!(packages.len() >= 8, "system.xml's programs are in {packages:?}");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.current_dir(&ws.root).args(["tree", "--quiet", "-i", "microkit", "--depth", "0", "-f", "{f}"]);
+        for p in &packages {
+            cmd.args(["-p", p]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "cargo tree: {}", String::from_utf8_lossy(&out.stderr));
+        let features = String::from_utf8(out.stdout).unwrap();
+        assert!(!features.contains("test-support"), "microkit is built with {features:?} for {packages:?}");
+        // The check sees the feature where a test PD enables it.
+        let out = Command::new(env!("CARGO"))
+            .current_dir(&ws.root)
+            .args(["tree", "--quiet", "-i", "microkit", "--depth", "0", "-f", "{f}", "-p", "host-tests"])
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("test-support"));
+    }
+}

@@ -168,6 +168,15 @@ impl<M: SharedMem + Clone> Driver<M> {
         Ok(())
     }
 
+    /// Gives up the current queue state and asks the server for a clean one
+    /// (the next epoch), as after a reset: for a driver that found the rings
+    /// unusable (the server corrupted an index). The caller notifies the
+    /// server; the server reclaims every request this driver held.
+    pub fn request_reset(&mut self) -> Result<(), QueueError> {
+        let epoch = self.load(EPOCH)?;
+        self.ask(epoch)
+    }
+
     /// Whether attached (as of the last [`Driver::poll`]).
     pub fn is_attached(&self) -> bool {
         matches!(self.state, State::Attached { .. })

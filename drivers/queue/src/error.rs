@@ -18,6 +18,8 @@ pub enum LayoutError {
     TooLarge,
     /// A queue set laid out for `layout` pairs was given `given` pair specs.
     PairCount { layout: usize, given: usize },
+    /// The data region is `found` bytes; the protocol says `expected`.
+    DataSize { found: u64, expected: u64 },
 }
 
 impl fmt::Display for LayoutError {
@@ -31,6 +33,9 @@ impl fmt::Display for LayoutError {
             LayoutError::TooLarge => f.write_str("layout does not fit the address space"),
             LayoutError::PairCount { layout, given } => {
                 write!(f, "layout has {layout} queue pairs, {given} specs given")
+            }
+            LayoutError::DataSize { found, expected } => {
+                write!(f, "the data region is {found:#x} bytes, the protocol says {expected:#x}")
             }
         }
     }

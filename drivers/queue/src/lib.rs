@@ -128,6 +128,19 @@
 //! resubmitted request can be carried out twice (block writes are idempotent,
 //! a duplicate frame is the network's business).
 //!
+//! # PD shells
+//!
+//! [`shell`] is the event loop every PD on a queue set runs, written once: a
+//! driver PD's [`DriverShell`] (attach, take each request, let the device core
+//! carry it out, complete, notify) and its client's [`QueueClient`] (submit;
+//! on each notification the restart protocol, then every completion, as
+//! [`Event`]s; resubmit what a dead driver held). Both follow one error
+//! policy, given in the module: a peer that breaks the protocol is reported
+//! (a line naming the reason, and a count) and its descriptor skipped, or the
+//! rings abandoned for a clean state; a device that breaks the virtio
+//! contract fails the request in hand and panics, for the reincarnation
+//! server to restart the driver; nothing is dropped without a report.
+//!
 //! # Memory
 //!
 //! Rings live in anything that implements [`SharedMem`]: atomic words at
@@ -147,6 +160,7 @@ pub mod layout;
 pub mod mem;
 pub mod ring;
 pub mod server;
+pub mod shell;
 
 pub use desc::{Bounds, DESC_BYTES, Desc, DescError, status};
 pub use driver::{Driver, DriverPair, Link};
@@ -155,3 +169,6 @@ pub use layout::{CONTROL_BYTES, Direction, Layout, MAX_PAIRS, PairSpec, RingKind
 pub use mem::{HeapMem, MemError, SharedMem};
 pub use ring::{Consumer, MAX_CAPACITY, Producer, RingLayout, split};
 pub use server::{Completion, Reclaimed, Recovery, Server, ServerPair};
+pub use shell::{
+    ClientApp, ClientPd, Device, DriverPd, DriverShell, Event, Notify, PeerFaults, QueueClient, QueueSpec, Reply,
+};

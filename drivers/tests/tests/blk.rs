@@ -4,9 +4,15 @@
 use std::os::unix::fs::FileExt;
 
 use driver_tests::{DeviceConfig, boot, disk, line};
+use test_clients::blk_pattern::{FIRST_SECTOR, ROUNDS, SECTOR, SECTORS, pattern, round_sector};
 
-fn pattern(round: u64, i: usize) -> u8 {
-    (i as u64).wrapping_mul(7).wrapping_add(round * 13 + 1) as u8
+/// Asserts that the image holds each round's pattern at its sectors.
+fn assert_rounds_on_disk(file: &std::fs::File) {
+    for round in 0..ROUNDS {
+        let mut got = vec![0u8; SECTORS as usize * SECTOR];
+        file.read_exact_at(&mut got, round_sector(round) * SECTOR as u64).unwrap();
+        assert!(got.iter().enumerate().all(|(i, &b)| b == pattern(round, i)), "round {round} not on disk");
+    }
 }
 
 #[test]
@@ -15,7 +21,7 @@ fn blocks_written_through_the_driver_are_in_the_image_and_read_back() {
     let (machine, mut rx) = boot(DeviceConfig { disk: Some(path.clone()), ..Default::default() });
     assert_eq!(line(&mut rx, "virtio_blk", "ready"), "virtio_blk: device reset and ready: 2048 sectors (1024 KiB)");
     assert_eq!(line(&mut rx, "blk_client", "disk of"), "blk_client: disk of 2048 sectors");
-    for round in 0..3u64 {
+    for round in 0..ROUNDS {
         let l = line(&mut rx, "blk_client", &format!("round {round}:"));
         assert!(l.ends_with("bytes match"), "{l}");
     }
@@ -23,17 +29,14 @@ fn blocks_written_through_the_driver_are_in_the_image_and_read_back() {
     machine.shutdown().unwrap();
     // The image holds each round's pattern at its sectors, and nothing elsewhere.
     let file = std::fs::File::open(&path).unwrap();
-    for round in 0..3u64 {
-        let mut got = vec![0u8; 8 * 512];
-        file.read_exact_at(&mut got, (16 + round * 8) * 512).unwrap();
-        assert!(got.iter().enumerate().all(|(i, &b)| b == pattern(round, i)), "round {round} not on disk");
-    }
-    let mut before = vec![0u8; 16 * 512];
+    assert_rounds_on_disk(&file);
+    let mut before = vec![0u8; FIRST_SECTOR as usize * SECTOR];
     file.read_exact_at(&mut before, 0).unwrap();
-    assert!(before.iter().all(|&b| b == 0), "sectors 0..16 were touched");
-    let mut after = vec![0u8; 512];
-    file.read_exact_at(&mut after, 40 * 512).unwrap();
-    assert!(after.iter().all(|&b| b == 0), "sector 40 was touched");
+    assert!(before.iter().all(|&b| b == 0), "sectors 0..{FIRST_SECTOR} were touched");
+    let end = round_sector(ROUNDS);
+    let mut after = vec![0u8; SECTOR];
+    file.read_exact_at(&mut after, end * SECTOR as u64).unwrap();
+    assert!(after.iter().all(|&b| b == 0), "sector {end} was touched");
     std::fs::remove_file(path).ok();
 }
 
@@ -51,7 +54,7 @@ fn a_driver_crash_in_the_middle_of_io_is_recovered_and_io_goes_on() {
     // held and gave it to the new one (epoch 2 was the first driver's attach).
     line(&mut rx, "blk_client", "resubmitting a request the driver held (epoch 3)");
     // And I/O goes on: the remaining rounds read back right, the benchmark runs.
-    for round in 1..3u64 {
+    for round in 1..ROUNDS {
         let l = line(&mut rx, "blk_client", &format!("round {round}:"));
         assert!(l.ends_with("bytes match"), "{l}");
     }
@@ -63,11 +66,6 @@ fn a_driver_crash_in_the_middle_of_io_is_recovered_and_io_goes_on() {
     let client = status.iter().find(|s| s.name == "blk_client").unwrap();
     assert_eq!(client.restarts, 0, "the client never failed: {client:?}");
     machine.shutdown().unwrap();
-    let file = std::fs::File::open(&path).unwrap();
-    for round in 0..3u64 {
-        let mut got = vec![0u8; 8 * 512];
-        file.read_exact_at(&mut got, (16 + round * 8) * 512).unwrap();
-        assert!(got.iter().enumerate().all(|(i, &b)| b == pattern(round, i)), "round {round} not on disk");
-    }
+    assert_rounds_on_disk(&std::fs::File::open(&path).unwrap());
     std::fs::remove_file(path).ok();
 }

@@ -9,6 +9,7 @@ use host_kernel::PdState;
 use host_kernel::virtio_model::slots::Kind;
 use host_kernel::virtio_model::{Faults, Malice};
 use microkit::{FaultKind, InjectKind};
+use test_clients::blk_pattern::{FIRST_SECTOR, ROUNDS, SECTOR, round_sector};
 
 #[test]
 fn a_device_lying_in_the_used_ring_makes_the_driver_fault_and_nothing_else() {
@@ -17,7 +18,7 @@ fn a_device_lying_in_the_used_ring_makes_the_driver_fault_and_nothing_else() {
     let (machine, mut rx) = boot(DeviceConfig { disk: Some(image.clone()), ..Default::default() });
     // The first run of the client, with an honest device (every line taken, so
     // the waits below only see what comes after).
-    for round in 0..3 {
+    for round in 0..ROUNDS {
         assert!(line(&mut rx, "blk_client", &format!("round {round}:")).ends_with("bytes match"));
     }
     line(&mut rx, "blk_client", "done");
@@ -39,7 +40,7 @@ fn a_device_lying_in_the_used_ring_makes_the_driver_fault_and_nothing_else() {
     // The device behaves again: the restarted driver (which reset the device)
     // serves the client's retries; the bytes are right.
     blk.set_faults(Faults::none());
-    for round in 0..3 {
+    for round in 0..ROUNDS {
         let l = line(&mut rx, "blk_client", &format!("round {round}:"));
         assert!(l.ends_with("bytes match"), "{l}");
     }
@@ -56,11 +57,11 @@ fn a_device_lying_in_the_used_ring_makes_the_driver_fault_and_nothing_else() {
         }
     }
     // The disk holds exactly what the client wrote, nothing elsewhere.
-    let mut head = vec![0u8; 16 * 512];
+    let mut head = vec![0u8; FIRST_SECTOR as usize * SECTOR];
     file.read_exact_at(&mut head, 0).unwrap();
     assert!(head.iter().all(|&b| b == 0));
-    let mut tail = vec![0u8; 1000 * 512];
-    file.read_exact_at(&mut tail, 40 * 512).unwrap();
+    let mut tail = vec![0u8; 1000 * SECTOR];
+    file.read_exact_at(&mut tail, round_sector(ROUNDS) * SECTOR as u64).unwrap();
     assert!(tail.iter().all(|&b| b == 0));
     machine.shutdown().unwrap();
     std::fs::remove_file(image).ok();

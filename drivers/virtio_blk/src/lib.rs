@@ -24,7 +24,7 @@ pub use virtio_drivers::device::blk::SECTOR_SIZE as SECTOR;
 /// rings going to the device; a request names a buffer in the client's data
 /// region, the op, and the first sector (`arg`).
 pub mod protocol {
-    use driver_queue::{Bounds, Direction, Layout, PairSpec};
+    use driver_queue::{Bounds, Direction, Layout, PairSpec, QueueSpec};
 
     /// Read `len` bytes (whole sectors) from sector `arg` into the buffer.
     pub const OP_READ: u32 = 1;
@@ -46,6 +46,8 @@ pub mod protocol {
     };
     /// Requests to the device, buffers anywhere in the data region.
     pub const SPECS: [PairSpec; 1] = [PairSpec::new(Direction::ToDevice, Bounds::region(DATA_BYTES))];
+    /// Everything both ends check: layout, pairs, data region size.
+    pub const QUEUES: QueueSpec = QueueSpec { layout: LAYOUT, pairs: &SPECS, data_bytes: DATA_BYTES };
 }
 
 /// Why a request failed.

@@ -14,7 +14,7 @@ use virtio_drivers::{Error, Hal};
 /// carries output chunks to the device, pair 1 input: the client posts empty
 /// buffers, the driver returns them filled.
 pub mod protocol {
-    use driver_queue::{Bounds, Direction, Layout, PairSpec};
+    use driver_queue::{Bounds, Direction, Layout, PairSpec, QueueSpec};
 
     /// Size of the data region (`console_client_data`; both ends check).
     pub const DATA_BYTES: u64 = 0x2000;
@@ -35,6 +35,8 @@ pub mod protocol {
         PairSpec::new(Direction::ToDevice, Bounds::span(TX_BASE, DATA_BYTES / 2).with_buf_size(BUF)),
         PairSpec::new(Direction::FromDevice, Bounds::span(RX_BASE, DATA_BYTES / 2).with_buf_size(BUF)),
     ];
+    /// Everything both ends check: layout, pairs, data region size.
+    pub const QUEUES: QueueSpec = QueueSpec { layout: LAYOUT, pairs: &SPECS, data_bytes: DATA_BYTES };
 }
 
 /// Largest chunk handed to the device at once.

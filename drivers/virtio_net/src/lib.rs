@@ -1,12 +1,9 @@
 //! The virtio net driver's core: `no_std`, generic over the virtio transport and
-//! HAL (see the block driver for the pattern), and [`responder`], the tiny
-//! ARP/ICMP/UDP-echo logic of the test client.
+//! HAL (see the block driver for the pattern).
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
-
-pub mod responder;
 
 use virtio_drivers::device::net::VirtIONet;
 use virtio_drivers::transport::Transport;
@@ -16,7 +13,7 @@ use virtio_drivers::{Error, Hal};
 /// frames to the device (and the MAC request), pair 1 frames from it: the
 /// client posts empty buffers, the driver returns them filled.
 pub mod protocol {
-    use driver_queue::{Bounds, Direction, Layout, PairSpec};
+    use driver_queue::{Bounds, Direction, Layout, PairSpec, QueueSpec};
 
     /// Send the frame in the buffer.
     pub const OP_SEND: u32 = 1;
@@ -40,6 +37,8 @@ pub mod protocol {
         PairSpec::new(Direction::ToDevice, Bounds::span(TX_BASE, DATA_BYTES / 2).with_buf_size(BUF)),
         PairSpec::new(Direction::FromDevice, Bounds::span(RX_BASE, DATA_BYTES / 2).with_buf_size(BUF)),
     ];
+    /// Everything both ends check: layout, pairs, data region size.
+    pub const QUEUES: QueueSpec = QueueSpec { layout: LAYOUT, pairs: &SPECS, data_bytes: DATA_BYTES };
 }
 
 /// Receive buffers posted to the device.

@@ -1,7 +1,9 @@
 //! The virtio console driver PD: output chunks from its client (driver-queue pair
 //! 0) go to the device; input from the device fills the buffers the client posts
-//! (pair 1). Resets the device in `init`; a device that misbehaves makes it fault
-//! (the reincarnation server restarts it; the client resubmits what it held).
+//! (pair 1). Resets the device in `init`. The queue work and the error policy are
+//! `driver_queue::DriverShell`'s: a device that misbehaves fails the request in
+//! hand and makes the driver fault (the reincarnation server restarts it; the
+//! client resubmits what it held).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -11,10 +13,10 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{Desc, Driver, Link, QueueError, status};
-use microkit::{Channel, Handler, Region, debug_println};
+use driver_queue::{Desc, Device, DriverPd, DriverShell, Reply, status};
+use microkit::{Channel, Region, debug_println};
 use virtio_console::ConsoleCore;
-use virtio_console::protocol::{self, LAYOUT, RX, SPECS, TX};
+use virtio_console::protocol::{self, QUEUES, TX};
 use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
 
 microkit::include_system!("virtio_console");
@@ -24,106 +26,63 @@ const CLIENT: Channel = channel::CONSOLE_CLIENT;
 /// Input kept while the client has no buffer posted; older bytes are dropped past this.
 const BACKLOG: usize = 1 << 16;
 
-struct ConsoleDriver {
+/// The device, its input not delivered yet, and the output bounce buffer.
+struct Console {
     core: ConsoleCore<DmaHal, PdTransport>,
-    queues: Driver<Region>,
-    data: Region,
     backlog: VecDeque<u8>,
     buf: Vec<u8>,
 }
 
-fn broken(e: QueueError) -> ! {
-    panic!("virtio_console: the client broke the queue protocol: {e}")
-}
+impl Device<Region> for Console {
+    type Error = virtio_drivers::Error;
 
-impl ConsoleDriver {
-    fn work(&mut self) {
-        match self.queues.poll() {
-            Ok(Link::Ready) => {}
-            Ok(Link::Attached { epoch }) => {
-                debug_println!("virtio_console: attached to the client's queues (epoch {epoch})")
-            }
-            Ok(Link::Waiting) => return,
-            Ok(Link::Requested | Link::Reset) => return CLIENT.notify(),
-            Err(e) => broken(e),
+    /// Output: sends one chunk. Input: fills a posted buffer.
+    fn serve(&mut self, pair: usize, data: &Region, req: &Desc) -> Result<Reply, Self::Error> {
+        if pair != TX {
+            return Ok(self.fill(data, req));
         }
-        // Output.
-        loop {
-            let pair = self.queues.pair(TX).unwrap_or_else(|e| broken(e));
-            let Some(req) = pair.next_request_or_sleep().unwrap_or_else(|e| broken(e)) else { break };
-            let len = req.len as usize;
-            let code = match self.data.read_bytes(req.offset as usize, &mut self.buf[..len]) {
-                Ok(()) => match self.core.send(&self.buf[..len]) {
-                    Ok(()) => status::OK,
-                    Err(e) => panic!("virtio_console: the device misbehaved ({e:?}); giving it up"),
-                },
-                Err(_) => status::INVALID,
-            };
-            let pair = self.queues.pair(TX).unwrap_or_else(|e| broken(e));
-            pair.complete(Desc { status: code, ..req }).unwrap_or_else(|e| broken(e));
-            if pair.should_notify() {
-                CLIENT.notify();
-            }
+        let len = req.len as usize;
+        if data.read_bytes(req.offset as usize, &mut self.buf[..len]).is_err() {
+            return Ok(Reply::failed(status::INVALID));
         }
-        self.deliver();
+        self.core.send(&self.buf[..len])?;
+        Ok(Reply::ok(req.len))
     }
 
-    /// Fills the client's posted buffers with what arrived.
-    fn deliver(&mut self) {
-        while !self.backlog.is_empty() {
-            let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
-            // Empty: the client notifies when it posts more.
-            let Some(buf) = pair.next_request_or_sleep().unwrap_or_else(|e| broken(e)) else { break };
-            // The oldest `n` bytes, straight from the backlog's two halves.
-            let n = (buf.len as usize).min(self.backlog.len());
-            let (front, back) = self.backlog.as_slices();
-            let (first, second) =
-                if n <= front.len() { (&front[..n], &[][..]) } else { (front, &back[..n - front.len()]) };
-            let offset = buf.offset as usize;
-            let written =
-                self.data.write_bytes(offset, first).and_then(|()| self.data.write_bytes(offset + first.len(), second));
-            let code = if written.is_ok() { status::OK } else { status::INVALID };
-            self.backlog.drain(..n);
-            let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
-            pair.complete(Desc { len: n as u32, status: code, ..buf }).unwrap_or_else(|e| broken(e));
-            if pair.should_notify() {
-                CLIENT.notify();
-            }
-        }
+    fn has_input(&self, _pair: usize) -> bool {
+        !self.backlog.is_empty()
     }
 
-    fn receive(&mut self) {
+    /// Moves what the device received into the backlog.
+    fn interrupt(&mut self) -> Result<(), Self::Error> {
         let mut chunk = [0u8; 256];
         loop {
-            let n = match self.core.receive(&mut chunk) {
-                Ok(n) => n,
-                Err(e) => panic!("virtio_console: the device misbehaved ({e:?}); giving it up"),
-            };
+            let n = self.core.receive(&mut chunk)?;
             if n == 0 {
-                break;
+                return Ok(());
             }
             let over = (self.backlog.len() + n).saturating_sub(BACKLOG);
             self.backlog.drain(..over.min(self.backlog.len()));
             self.backlog.extend(&chunk[..n]);
         }
-        if self.queues.is_attached() {
-            self.deliver();
-        }
     }
 }
 
-impl Handler for ConsoleDriver {
-    fn notified(&mut self, ch: Channel) {
-        if ch == DEVICE_IRQ {
-            self.receive();
-            DEVICE_IRQ.irq_ack();
-        } else if ch == CLIENT {
-            self.work();
-        }
+impl Console {
+    /// Fills one posted input buffer with the oldest bytes of the backlog.
+    fn fill(&mut self, data: &Region, buf: &Desc) -> Reply {
+        // The oldest `n` bytes, straight from the backlog's two halves.
+        let n = (buf.len as usize).min(self.backlog.len());
+        let (front, back) = self.backlog.as_slices();
+        let (first, second) = if n <= front.len() { (&front[..n], &[][..]) } else { (front, &back[..n - front.len()]) };
+        let offset = buf.offset as usize;
+        let written = data.write_bytes(offset, first).and_then(|()| data.write_bytes(offset + first.len(), second));
+        self.backlog.drain(..n);
+        if written.is_ok() { Reply::ok(n as u32) } else { Reply { status: status::INVALID, len: n as u32 } }
     }
 }
 
-fn init() -> ConsoleDriver {
+fn init() -> DriverPd<Console> {
     let transport = virtio_hal::bring_up(
         "virtio_console",
         DeviceMaps {
@@ -131,25 +90,24 @@ fn init() -> ConsoleDriver {
             regs: (region::virtio_console_regs(), setvar::regs_paddr()),
         },
     );
-    let data = region::console_client_data();
-    if data.size() as u64 != protocol::DATA_BYTES {
-        panic!(
-            "virtio_console: console_client_data is {:#x} bytes, the protocol says {:#x}",
-            data.size(),
-            protocol::DATA_BYTES
-        );
-    }
-    let queues = match Driver::new(region::console_queues(), LAYOUT, &SPECS) {
-        Ok(q) => q,
-        Err(e) => panic!("virtio_console: the client's queue set: {e}"),
-    };
     let core = match ConsoleCore::new(transport) {
         Ok(core) => core,
         Err(e) => panic!("virtio_console: cannot set up the device: {e}"),
     };
     debug_println!("virtio_console: device reset and ready");
-    CLIENT.notify(); // ask to attach
-    ConsoleDriver { core, queues, data, backlog: VecDeque::new(), buf: vec![0; protocol::BUF as usize] }
+    // Asks the client to attach us to its queues (the restart protocol).
+    let shell = match DriverShell::new(
+        "virtio_console",
+        region::console_queues(),
+        region::console_client_data(),
+        &QUEUES,
+        CLIENT,
+    ) {
+        Ok(shell) => shell,
+        Err(e) => panic!("virtio_console: the client's queues: {e}"),
+    };
+    let console = Console { core, backlog: VecDeque::new(), buf: vec![0; protocol::BUF as usize] };
+    DriverPd::new(shell, console, DEVICE_IRQ, CLIENT)
 }
 
 microkit::protection_domain!(init);

@@ -1,8 +1,10 @@
 //! The virtio net driver PD: frames from its client (driver-queue pair 0) go to
 //! the device; frames from the device fill the buffers the client posts (pair
 //! 1), with a bounded backlog in between (a slow client loses frames, as on a
-//! real link). Resets the device in `init`; a device that misbehaves makes it
-//! fault (the reincarnation server restarts it; the client resubmits what it held).
+//! real link). Resets the device in `init`. The queue work and the error policy
+//! are `driver_queue::DriverShell`'s: a device that misbehaves fails the request
+//! in hand and makes the driver fault (the reincarnation server restarts it; the
+//! client resubmits what it held).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -12,10 +14,10 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{Desc, Driver, Link, QueueError, status};
-use microkit::{Channel, Handler, Region, debug_println};
+use driver_queue::{Desc, Device, DriverPd, DriverShell, Reply, status};
+use microkit::{Channel, Region, debug_println};
 use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
-use virtio_net::protocol::{self, LAYOUT, RX, SPECS, TX};
+use virtio_net::protocol::{self, QUEUES, TX};
 use virtio_net::{NetCore, NetError};
 
 microkit::include_system!("virtio_net");
@@ -24,10 +26,9 @@ const DEVICE_IRQ: Channel = irq::IRQ_64;
 const CLIENT: Channel = channel::NET_CLIENT;
 const BACKLOG: usize = 64;
 
-struct NetDriver {
+/// The device, the frames received and not delivered yet, and a bounce buffer.
+struct Net {
     core: NetCore<DmaHal, PdTransport>,
-    queues: Driver<Region>,
-    data: Region,
     backlog: VecDeque<Vec<u8>>,
     /// Frame buffers delivered or dropped, kept for the next frames: the
     /// interrupt path allocates only until the backlog has been full once.
@@ -35,105 +36,65 @@ struct NetDriver {
     buf: Vec<u8>,
 }
 
-fn broken(e: QueueError) -> ! {
-    panic!("virtio_net: the client broke the queue protocol: {e}")
-}
+impl Device<Region> for Net {
+    type Error = NetError;
 
-impl NetDriver {
-    fn work(&mut self) {
-        match self.queues.poll() {
-            Ok(Link::Ready) => {}
-            Ok(Link::Attached { epoch }) => {
-                debug_println!("virtio_net: attached to the client's queues (epoch {epoch})")
-            }
-            Ok(Link::Waiting) => return,
-            Ok(Link::Requested | Link::Reset) => return CLIENT.notify(),
-            Err(e) => broken(e),
+    /// Pair 0: sends a frame, or tells the MAC. Pair 1: fills a posted buffer.
+    fn serve(&mut self, pair: usize, data: &Region, req: &Desc) -> Result<Reply, Self::Error> {
+        if pair != TX {
+            return Ok(self.fill(data, req));
         }
-        loop {
-            let pair = self.queues.pair(TX).unwrap_or_else(|e| broken(e));
-            let Some(req) = pair.next_request_or_sleep().unwrap_or_else(|e| broken(e)) else { break };
-            let (offset, len) = (req.offset as usize, req.len as usize);
-            let (code, done) = match req.op {
-                protocol::OP_MAC if len >= 6 => match self.data.write_bytes(offset, &self.core.mac()) {
-                    Ok(()) => (status::OK, 6),
-                    Err(_) => (status::INVALID, 0),
+        let (offset, len) = (req.offset as usize, req.len as usize);
+        Ok(match req.op {
+            protocol::OP_MAC if len >= 6 => match data.write_bytes(offset, &self.core.mac()) {
+                Ok(()) => Reply::ok(6),
+                Err(_) => Reply::failed(status::INVALID),
+            },
+            protocol::OP_SEND => match data.read_bytes(offset, &mut self.buf[..len]) {
+                Ok(()) => match self.core.send(&self.buf[..len]) {
+                    Ok(()) => Reply::ok(req.len),
+                    Err(NetError::BadRequest) => Reply::failed(status::INVALID),
+                    Err(e) => return Err(e),
                 },
-                protocol::OP_SEND => match self.data.read_bytes(offset, &mut self.buf[..len]) {
-                    Ok(()) => match self.core.send(&self.buf[..len]) {
-                        Ok(()) => (status::OK, req.len),
-                        Err(NetError::BadRequest) => (status::INVALID, 0),
-                        Err(NetError::Device(e)) => panic!("virtio_net: the device misbehaved ({e:?}); giving it up"),
-                    },
-                    Err(_) => (status::INVALID, 0),
-                },
-                _ => (status::UNSUPPORTED, 0),
-            };
-            let pair = self.queues.pair(TX).unwrap_or_else(|e| broken(e));
-            pair.complete(Desc { len: done, status: code, ..req }).unwrap_or_else(|e| broken(e));
-            if pair.should_notify() {
-                CLIENT.notify();
-            }
-        }
-        self.deliver();
+                Err(_) => Reply::failed(status::INVALID),
+            },
+            _ => Reply::failed(status::UNSUPPORTED),
+        })
     }
 
-    /// Fills the client's posted buffers with received frames.
-    fn deliver(&mut self) {
-        while let Some(frame) = self.backlog.front() {
-            let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
-            let Some(buf) = pair.next_request_or_sleep().unwrap_or_else(|e| broken(e)) else { break };
-            let (code, n) =
-                if frame.len() <= buf.len as usize && self.data.write_bytes(buf.offset as usize, frame).is_ok() {
-                    (status::OK, frame.len() as u32)
-                } else {
-                    (status::INVALID, 0)
-                };
-            if let Some(done) = self.backlog.pop_front() {
-                self.spare.push(done);
-            }
-            let pair = self.queues.pair(RX).unwrap_or_else(|e| broken(e));
-            pair.complete(Desc { len: n, status: code, ..buf }).unwrap_or_else(|e| broken(e));
-            if pair.should_notify() {
-                CLIENT.notify();
-            }
-        }
+    fn has_input(&self, _pair: usize) -> bool {
+        !self.backlog.is_empty()
     }
 
-    fn receive(&mut self) {
+    /// Moves the frames the device received into the backlog.
+    fn interrupt(&mut self) -> Result<(), Self::Error> {
         self.core.ack_interrupt();
-        loop {
-            match self.core.receive(&mut self.buf) {
-                Ok(Some(n)) => {
-                    let mut frame =
-                        if self.backlog.len() >= BACKLOG { self.backlog.pop_front() } else { self.spare.pop() }
-                            .unwrap_or_default();
-                    frame.clear();
-                    frame.extend_from_slice(&self.buf[..n]);
-                    self.backlog.push_back(frame);
-                }
-                Ok(None) => break,
-                Err(e) => panic!("virtio_net: the device misbehaved ({e:?}); giving it up"),
-            }
+        while let Some(n) = self.core.receive(&mut self.buf)? {
+            let mut frame = if self.backlog.len() >= BACKLOG { self.backlog.pop_front() } else { self.spare.pop() }
+                .unwrap_or_default();
+            frame.clear();
+            frame.extend_from_slice(&self.buf[..n]);
+            self.backlog.push_back(frame);
         }
-        if self.queues.is_attached() {
-            self.deliver();
-        }
+        Ok(())
     }
 }
 
-impl Handler for NetDriver {
-    fn notified(&mut self, ch: Channel) {
-        if ch == DEVICE_IRQ {
-            self.receive();
-            DEVICE_IRQ.irq_ack();
-        } else if ch == CLIENT {
-            self.work();
-        }
+impl Net {
+    /// Fills one posted buffer with the oldest frame of the backlog.
+    fn fill(&mut self, data: &Region, buf: &Desc) -> Reply {
+        let Some(frame) = self.backlog.pop_front() else { return Reply::ok(0) };
+        let reply = if frame.len() <= buf.len as usize && data.write_bytes(buf.offset as usize, &frame).is_ok() {
+            Reply::ok(frame.len() as u32)
+        } else {
+            Reply::failed(status::INVALID)
+        };
+        self.spare.push(frame);
+        reply
     }
 }
 
-fn init() -> NetDriver {
+fn init() -> DriverPd<Net> {
     let transport = virtio_hal::bring_up(
         "virtio_net",
         DeviceMaps {
@@ -141,18 +102,6 @@ fn init() -> NetDriver {
             regs: (region::virtio_net_regs(), setvar::regs_paddr()),
         },
     );
-    let data = region::net_client_data();
-    if data.size() as u64 != protocol::DATA_BYTES {
-        panic!(
-            "virtio_net: net_client_data is {:#x} bytes, the protocol says {:#x}",
-            data.size(),
-            protocol::DATA_BYTES
-        );
-    }
-    let queues = match Driver::new(region::net_queues(), LAYOUT, &SPECS) {
-        Ok(q) => q,
-        Err(e) => panic!("virtio_net: the client's queue set: {e}"),
-    };
     let core = match NetCore::new(transport) {
         Ok(core) => core,
         Err(e) => panic!("virtio_net: cannot set up the device: {e}"),
@@ -167,8 +116,13 @@ fn init() -> NetDriver {
         m[4],
         m[5]
     );
-    CLIENT.notify(); // ask to attach
-    NetDriver { core, queues, data, backlog: VecDeque::new(), spare: Vec::new(), buf: vec![0; protocol::BUF as usize] }
+    // Asks the client to attach us to its queues (the restart protocol).
+    let shell = match DriverShell::new("virtio_net", region::net_queues(), region::net_client_data(), &QUEUES, CLIENT) {
+        Ok(shell) => shell,
+        Err(e) => panic!("virtio_net: the client's queues: {e}"),
+    };
+    let net = Net { core, backlog: VecDeque::new(), spare: Vec::new(), buf: vec![0; protocol::BUF as usize] };
+    DriverPd::new(shell, net, DEVICE_IRQ, CLIENT)
 }
 
 microkit::protection_domain!(init);

@@ -209,7 +209,10 @@ pub(crate) fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// Helpers for the host kernel's own tests.
+/// Helpers for the host kernel's own tests, behind the cargo feature
+/// `test-support`, which only test PDs enable: a PD without it cannot reach
+/// them, so its `#![forbid(unsafe_code)]` keeps its promise.
+#[cfg(feature = "test-support")]
 pub mod test_support {
     /// Writes one word at `addr`, wherever that is: how a test PD shows that
     /// memory outside its maps (or a read-only map) is out of its reach.

@@ -1,0 +1,22 @@
+//! What `blk_client` writes where: `ROUNDS` rounds of `SECTORS` sectors from
+//! `FIRST_SECTOR`, round `r` at `FIRST_SECTOR + r * SECTORS`, each byte given
+//! by [`pattern`]. The host tests check the disk image against the same.
+
+/// Bytes of a sector.
+pub const SECTOR: usize = 512;
+/// The first sector written.
+pub const FIRST_SECTOR: u64 = 16;
+/// Sectors per round.
+pub const SECTORS: u64 = 8;
+/// Rounds written and read back.
+pub const ROUNDS: u64 = 3;
+
+/// The first sector of round `round`.
+pub const fn round_sector(round: u64) -> u64 {
+    FIRST_SECTOR + round * SECTORS
+}
+
+/// Byte `i` of the pattern of round `round`.
+pub fn pattern(round: u64, i: usize) -> u8 {
+    (i as u64).wrapping_mul(7).wrapping_add(round * 13 + 1) as u8
+}
