@@ -14,7 +14,7 @@
 //! 1. the device writes the frame into a DMA buffer (virtio_net's receive queue);
 //! 2. the driver copies it into a receive buffer in the server's region (the queue
 //!    protocol's data area);
-//! 3. [`LinkDevice`] copies it into the server's private frame buffer before
+//! 3. [`QueueLink`] copies it into the server's private frame buffer before
 //!    smoltcp parses it, so a driver that rewrites shared memory meanwhile cannot
 //!    change what was checked;
 //! 4. smoltcp copies the payload into the socket's receive buffer (per socket, so a
@@ -22,8 +22,10 @@
 //! 5. a read copies it into the application's data region.
 //!
 //! Sent: the application's region → the socket's transmit buffer (copy 1); smoltcp
-//! builds the frame in a transmit buffer of the server's region (copy 2); the driver
-//! copies it into a DMA buffer (copy 3); the device reads it.
+//! builds the frame in the link's private scratch buffer (copy 2), which is copied
+//! into a transmit buffer of the shared region (copy 3: the queue's memory is
+//! reached through `SharedMem`, never as a slice); the driver copies it into a DMA
+//! buffer (copy 4); the device reads it.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -31,10 +33,12 @@ extern crate alloc;
 
 mod config;
 mod link;
+mod queue_link;
 mod stack;
 mod table;
 
 pub use config::{Ipv4Config, NetConfig};
 pub use link::{FRAME_MAX, Link, LinkDevice};
+pub use queue_link::{LinkCounters, QueueLink};
 pub use stack::{NetStack, PollOutcome};
 pub use table::OwnerSet;
