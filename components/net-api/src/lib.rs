@@ -12,13 +12,16 @@
 //! asks for the [`Readiness`] of its sockets and makes the calls that will now
 //! succeed.
 //!
-//! This crate holds the types both sides agree on; the transport (PPC labels,
-//! message registers, the per-client data region) is specified with the client
-//! stub.
+//! This crate holds the types both sides agree on and the transport
+//! ([`protocol`]: PPC labels, message registers, the per-client data region).
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod protocol;
+
 use core::fmt;
+
+use microkit::reply::{self, ApiError};
 
 /// A declared socket: its index in the declaration table, as generated at build time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -59,27 +62,54 @@ pub struct Readiness {
 }
 
 /// Why an operation was refused. Every refusal leaves the server and every other
-/// socket as they were.
+/// socket as they were. The codes are the reply labels (the runtime's reply
+/// convention, `microkit::reply`) and never change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
 pub enum NetError {
     /// No such socket or connection.
-    BadHandle,
+    BadHandle = 1,
     /// The socket belongs to another PD.
-    NotOwner,
+    NotOwner = 2,
     /// The operation does not apply to this kind of socket (e.g. `send_to` on TCP).
-    WrongKind,
+    WrongKind = 3,
     /// Nothing to do now (no data, no room, no pending connection); try again
     /// after the next notification.
-    WouldBlock,
+    WouldBlock = 4,
     /// The connection is not (or no longer) established for this operation.
-    NotConnected,
-    /// The connection is in use: a client socket that is already connecting or
-    /// connected, a datagram larger than the socket's buffer.
-    InUse,
-    /// A datagram or write larger than the socket can ever hold.
-    TooLarge,
+    NotConnected = 5,
+    /// A client socket that is already connecting or connected.
+    InUse = 6,
+    /// A datagram larger than the socket can ever hold, or one that did not fit
+    /// the reader's span (it is dropped).
+    TooLarge = 7,
     /// The destination cannot be used (unspecified address, port 0).
-    BadAddress,
+    BadAddress = 8,
+    /// The request does not fit the protocol (see [`protocol`]).
+    BadRequest = 9,
+    /// The server faulted while serving the call.
+    PeerFaulted = reply::PEER_FAULTED,
+    /// The server's reply made no sense to the client.
+    Protocol = reply::PROTOCOL,
+}
+
+impl ApiError for NetError {
+    const SENT: &'static [Self] = &[
+        NetError::BadHandle,
+        NetError::NotOwner,
+        NetError::WrongKind,
+        NetError::WouldBlock,
+        NetError::NotConnected,
+        NetError::InUse,
+        NetError::TooLarge,
+        NetError::BadAddress,
+        NetError::BadRequest,
+    ];
+    const PEER_FAULTED: Self = NetError::PeerFaulted;
+    const PROTOCOL: Self = NetError::Protocol;
+    fn code(self) -> u64 {
+        self as u64
+    }
 }
 
 impl fmt::Display for NetError {
@@ -93,6 +123,9 @@ impl fmt::Display for NetError {
             NetError::InUse => "the socket is already in use",
             NetError::TooLarge => "larger than the socket can ever hold",
             NetError::BadAddress => "the destination address or port cannot be used",
+            NetError::BadRequest => "the request does not fit the protocol",
+            NetError::PeerFaulted => "the network server faulted during the call",
+            NetError::Protocol => "the network server's reply made no sense",
         })
     }
 }

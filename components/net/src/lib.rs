@@ -34,11 +34,13 @@ extern crate alloc;
 mod config;
 mod link;
 mod queue_link;
+mod serve;
 mod stack;
 mod table;
 
 pub use config::{Ipv4Config, NetConfig};
 pub use link::{FRAME_MAX, Link, LinkDevice};
 pub use queue_link::{LinkCounters, QueueLink};
+pub use serve::{Reply, serve};
 pub use stack::{NetStack, PollOutcome};
 pub use table::OwnerSet;
