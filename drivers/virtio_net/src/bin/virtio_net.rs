@@ -126,7 +126,10 @@ impl Handler for NetDriver {
     fn notified(&mut self, ch: Channel) {
         if ch == DEVICE_IRQ {
             self.receive();
-            DEVICE_IRQ.irq_ack();
+            if let Err(e) = DEVICE_IRQ.irq_ack() {
+                // No further interrupt would come: a broken driver, for RS to restart.
+                panic!("cannot acknowledge the device's IRQ: {e}");
+            }
         } else if ch == CLIENT {
             self.work();
         }
