@@ -30,7 +30,7 @@ use microkit::{
     Channel, Child, Fault, FaultAction, Handler, InjectKind, KernelError, MessageInfo, arch_timer, debug_println,
     get_mr,
 };
-use recovery_engine::{Action, Engine, Failure, Snapshot};
+use recovery_engine::{Action, Engine, Failure, Snapshot, State};
 use timer_api::TimerClient;
 
 pub use status::status_line;
@@ -88,6 +88,10 @@ impl<const N: usize> Rs<N> {
                     // It did not come back: a failure of the component, and the
                     // policy decides (backoff, budget, down).
                     self.refused(i, "restart", e);
+                    // It is not starting: drop the publication of that.
+                    let starting =
+                        |a: &Action| matches!(a, Action::Publish(j, s) if *j == i && s.state == State::Starting);
+                    self.todo.retain(|a| !starting(a));
                     let todo = &mut self.todo;
                     let failure = Failure::RestartFailed(e);
                     self.engine.on_failure(i, failure, arch_timer::now_ns(), &mut |a| todo.push_back(a));
