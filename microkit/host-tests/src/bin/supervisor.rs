@@ -46,10 +46,10 @@ impl Handler for Supervisor {
 
     fn fault(&mut self, c: Child, fault: Fault) -> FaultAction {
         debug_println!("supervisor: {} faulted: {fault}", name(c));
-        if c == child::FRESH || c == child::INJECTEE {
-            if let Err(e) = c.restart() {
-                debug_println!("supervisor: restart of {} refused: {e}", name(c));
-            }
+        if (c == child::FRESH || c == child::INJECTEE)
+            && let Err(e) = c.restart()
+        {
+            debug_println!("supervisor: restart of {} refused: {e}", name(c));
         }
         FaultAction::Leave
     }
