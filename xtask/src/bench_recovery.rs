@@ -127,12 +127,12 @@ pub fn run_qemu(ws: &Workspace, crashes: usize, hangs: usize) -> Result<(), Erro
         } else if let Some(Ok(s)) = microkit::status::StatusLine::parse(text) {
             let (Some((is_hang, t0)), Some(t)) = (injected, s.at) else { continue };
             match s.state {
-                microkit::status::PdState::Restarting if seen.is_none() => {
+                microkit::status::ComponentState::Restarting if seen.is_none() => {
                     seen = Some(t);
                     let d = Duration::from_nanos(t.saturating_sub(t0));
                     if is_hang { hang.push(d) } else { detect.push(d) }
                 }
-                microkit::status::PdState::Up if seen.is_some() => {
+                microkit::status::ComponentState::Up if seen.is_some() => {
                     if !is_hang {
                         up.push(Duration::from_nanos(t.saturating_sub(t0)));
                     }

@@ -1,9 +1,9 @@
 //! The client library: one method per request, over a [`Transport`].
 
-use microkit::{Channel, MessageInfo, Region, get_mr, set_mr};
+use microkit::{Channel, MessageInfo, Region, get_mr, reply, set_mr};
 
 use crate::{
-    DsError, KEY_MAX, KEY_OFFSET, OK, REPLY_MRS, SharedBuffer, VALUE_MAX, VALUE_OFFSET, check_key, check_prefix, label,
+    DsError, KEY_MAX, KEY_OFFSET, REPLY_MRS, SharedBuffer, VALUE_MAX, VALUE_OFFSET, check_key, check_prefix, label,
 };
 
 /// How a client reaches DS: a call with a label and MRs, and the shared buffer.
@@ -213,23 +213,12 @@ impl<T: Transport> DsClient<T> {
         Ok(len)
     }
 
-    /// Makes the call; `Ok` if DS answered [`OK`] with at least `want` MRs.
+    /// Makes the call; `Ok` if DS answered [`OK`](crate::OK) with at least `want` MRs.
     fn request(&self, label: u64, args: &[u64], want: usize) -> Result<Reply, DsError> {
         let mut mrs = [0; REPLY_MRS];
         let (reply_label, count) = self.transport.call(label, args, &mut mrs);
-        if reply_label == OK {
-            if count < want {
-                return Err(DsError::Protocol);
-            }
-            return Ok(Reply { mrs, count });
-        }
-        if reply_label == MessageInfo::PEER_FAULTED {
-            return Err(DsError::PeerFaulted);
-        }
-        match DsError::from_code(reply_label) {
-            Some(e) if e.is_sent_by_ds() => Err(e),
-            _ => Err(DsError::Protocol),
-        }
+        reply::check_count::<DsError>(MessageInfo::new(reply_label, count), want)?;
+        Ok(Reply { mrs, count })
     }
 }
 

@@ -1,32 +1,49 @@
-//! The error of every DS operation, with stable numeric codes.
+//! The error of every DS operation, with stable numeric codes, after the
+//! runtime's reply convention ([`microkit::reply`]).
 
 use core::fmt;
 
+use microkit::reply::{self, ApiError};
+
 /// Why a DS operation failed. The codes ([`DsError::code`]) are part of the
 /// protocol and never change; DS itself sends codes 1..=6, the last two are
-/// raised by the client library.
+/// the convention's reserved codes for a dead DS and for a reply the client
+/// library cannot decode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u64)]
 pub enum DsError {
     /// Code 1: no such key (or no backup), or no such subscription.
-    NotFound,
+    NotFound = 1,
     /// Code 2: no free entry or subscription slot, or the caller reached its quota.
-    Full,
+    Full = 2,
     /// Code 3: a key or value longer than [`KEY_MAX`](crate::KEY_MAX) /
     /// [`VALUE_MAX`](crate::VALUE_MAX), or an output buffer too small for the answer.
-    TooLarge,
+    TooLarge = 3,
     /// Code 4: the key's namespace forbids the caller this access
     /// (`component.*` written by anyone but RS, `private.<other>.*`).
-    Denied,
+    Denied = 4,
     /// Code 5: the key exists and belongs to another PD.
-    NotOwner,
+    NotOwner = 5,
     /// Code 6: a malformed request (unknown label, wrong MR count, a length beyond
     /// the buffer layout, a key with bytes outside `!`..=`~`, an empty key).
-    BadRequest,
-    /// Code 7: DS faulted while serving the call (the kernel's answer).
-    PeerFaulted,
-    /// Code 8: DS's reply made no sense to the client (unknown label, short
-    /// reply, out-of-range lengths) or the client's buffer region is unusable.
-    Protocol,
+    BadRequest = 6,
+    /// Code [`reply::PEER_FAULTED`]: DS faulted while serving the call (the
+    /// kernel's answer).
+    PeerFaulted = reply::PEER_FAULTED,
+    /// Code [`reply::PROTOCOL`]: DS's reply made no sense to the client (unknown
+    /// label, short reply, out-of-range lengths) or the client's buffer region is
+    /// unusable.
+    Protocol = reply::PROTOCOL,
+}
+
+impl ApiError for DsError {
+    const SENT: &'static [Self] =
+        &[DsError::NotFound, DsError::Full, DsError::TooLarge, DsError::Denied, DsError::NotOwner, DsError::BadRequest];
+    const PEER_FAULTED: Self = DsError::PeerFaulted;
+    const PROTOCOL: Self = DsError::Protocol;
+    fn code(self) -> u64 {
+        self as u64
+    }
 }
 
 impl DsError {
@@ -42,38 +59,19 @@ impl DsError {
         DsError::Protocol,
     ];
 
-    /// The stable numeric code (a DS reply label).
+    /// The stable numeric code (a DS reply label for the errors DS sends).
     pub const fn code(self) -> u64 {
-        match self {
-            DsError::NotFound => 1,
-            DsError::Full => 2,
-            DsError::TooLarge => 3,
-            DsError::Denied => 4,
-            DsError::NotOwner => 5,
-            DsError::BadRequest => 6,
-            DsError::PeerFaulted => 7,
-            DsError::Protocol => 8,
-        }
+        self as u64
     }
 
     /// The error with this code.
-    pub const fn from_code(code: u64) -> Option<DsError> {
-        match code {
-            1 => Some(DsError::NotFound),
-            2 => Some(DsError::Full),
-            3 => Some(DsError::TooLarge),
-            4 => Some(DsError::Denied),
-            5 => Some(DsError::NotOwner),
-            6 => Some(DsError::BadRequest),
-            7 => Some(DsError::PeerFaulted),
-            8 => Some(DsError::Protocol),
-            _ => None,
-        }
+    pub fn from_code(code: u64) -> Option<DsError> {
+        DsError::ALL.into_iter().find(|e| e.code() == code)
     }
 
     /// Whether DS itself answers with this code (the others are raised locally).
-    pub const fn is_sent_by_ds(self) -> bool {
-        !matches!(self, DsError::PeerFaulted | DsError::Protocol)
+    pub fn is_sent_by_ds(self) -> bool {
+        self.is_sent()
     }
 
     /// A short name: `NotFound`, `Full`, ...
@@ -117,13 +115,28 @@ mod tests {
 
     #[test]
     fn codes_are_stable_and_round_trip() {
+        // DS's own codes are 1..=6; peer death and protocol errors have the
+        // convention's reserved codes (formerly 7 and 8).
         for (i, e) in DsError::ALL.iter().enumerate() {
-            assert_eq!(e.code(), i as u64 + 1, "{e:?}");
+            if e.is_sent_by_ds() {
+                assert_eq!(e.code(), i as u64 + 1, "{e:?}");
+            }
             assert_eq!(DsError::from_code(e.code()), Some(*e));
         }
+        assert_eq!(DsError::PeerFaulted.code(), reply::PEER_FAULTED);
+        assert_eq!(DsError::Protocol.code(), reply::PROTOCOL);
         assert_eq!(DsError::from_code(0), None);
+        assert_eq!(DsError::from_code(7), None);
         assert_eq!(DsError::from_code(9), None);
         assert_eq!(DsError::from_code(u64::MAX), None);
+    }
+
+    #[test]
+    fn errors_follow_the_reply_convention() {
+        microkit::reply::conformance::assert_convention::<DsError>();
+        assert_eq!(DsError::from_label(reply::PEER_FAULTED), DsError::PeerFaulted);
+        assert_eq!(DsError::from_label(reply::UNHANDLED), DsError::Protocol);
+        assert_eq!(DsError::from_label(99), DsError::Protocol);
     }
 
     #[test]

@@ -34,8 +34,10 @@
 //! | [`label::BACKUP`] | value_len | seq of the change |
 //! | [`label::RESTORE`] | (none) | value_len, seq of the value |
 //!
-//! The MR count of a request must be exactly as above. On failure the reply label
-//! is the [`DsError::code`] and no MR is used. A request that does not fit this
+//! The MR count of a request must be exactly as above. Replies follow the
+//! runtime's convention ([`microkit::reply`]): on failure the reply label is the
+//! [`DsError::code`] and no MR is used; a DS that died during the call is
+//! [`DsError::PeerFaulted`]. A request that does not fit this
 //! table (unknown label, wrong MR count, a length beyond its buffer area, a key
 //! with bytes outside `!`..=`~`) is answered [`DsError::BadRequest`]; DS never
 //! trusts the client and never stops serving the others.
@@ -90,7 +92,7 @@ pub const BUFFER_SIZE: usize = VALUE_OFFSET + VALUE_MAX;
 pub const RS_NAME: &str = "rs";
 
 /// Reply label of a request that succeeded.
-pub const OK: u64 = 0;
+pub const OK: u64 = microkit::reply::OK;
 
 /// The most MRs a DS request uses.
 pub const ARGS_MAX: usize = 2;
@@ -129,6 +131,9 @@ pub mod component {
     pub const RESTARTS: &str = "restarts";
     /// The last fault, as text.
     pub const LAST_FAULT: &str = "last_fault";
+    /// The last operation of RS on the component that the kernel refused, as
+    /// text: `restart|stop|inject <error name> at <ns>`.
+    pub const LAST_ERROR: &str = "last_error";
 }
 
 /// Field of the private key that [`DsClient::backup`] and [`DsClient::restore`] use:

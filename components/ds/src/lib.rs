@@ -67,6 +67,7 @@ pub mod store;
 use alloc::boxed::Box;
 use alloc::vec;
 
+use microkit::reply::ApiError;
 use microkit::{Channel, ChannelSet, Handler, MessageInfo, Region, debug_println, get_mr, set_mr};
 
 pub use store::{Client, Limits, Store};
@@ -123,7 +124,7 @@ impl Handler for DsPd {
     fn notified(&mut self, _channel: Channel) {}
 
     fn protected(&mut self, channel: Channel, msg: MessageInfo) -> MessageInfo {
-        let bad = MessageInfo::new(ds_api::DsError::BadRequest.code(), 0);
+        let bad = ds_api::DsError::BadRequest.reply();
         let Some(entry) = (self.clients)(channel.index()) else { return bad };
         let count = msg.count();
         if count > ds_api::ARGS_MAX {

@@ -62,7 +62,7 @@ fn a_driver_crash_in_the_middle_of_io_is_recovered_and_io_goes_on() {
     line(&mut rx, "blk_client", "done");
     let status = machine.status().unwrap();
     let driver = status.iter().find(|s| s.name == "virtio_blk").unwrap();
-    assert_eq!((driver.restarts, driver.state), (1, host_kernel::PdState::Up), "{driver:?}");
+    assert_eq!((driver.restarts, driver.state), (1, host_kernel::ProcessState::Up), "{driver:?}");
     let client = status.iter().find(|s| s.name == "blk_client").unwrap();
     assert_eq!(client.restarts, 0, "the client never failed: {client:?}");
     machine.shutdown().unwrap();

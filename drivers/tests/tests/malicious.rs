@@ -5,7 +5,7 @@
 use std::os::unix::fs::FileExt;
 
 use driver_tests::{DeviceConfig, Event, boot, disk, line, wait_for};
-use host_kernel::PdState;
+use host_kernel::ProcessState;
 use host_kernel::virtio_model::slots::Kind;
 use host_kernel::virtio_model::{Faults, Malice};
 use microkit::{FaultKind, InjectKind};
@@ -47,7 +47,7 @@ fn a_device_lying_in_the_used_ring_makes_the_driver_fault_and_nothing_else() {
     line(&mut rx, "blk_client", "done");
     let status = machine.status().unwrap();
     let driver = status.iter().find(|s| s.name == "virtio_blk").unwrap();
-    assert!(driver.restarts >= 1 && driver.state == PdState::Up, "{driver:?}");
+    assert!(driver.restarts >= 1 && driver.state == ProcessState::Up, "{driver:?}");
     assert!(blk.stats().resets >= 2, "every fresh driver reset the device: {:?}", blk.stats());
     // Nobody else faulted.
     for s in &status {

@@ -179,16 +179,32 @@ fn a_parent_injects_faults_into_its_child_and_sees_each_fault() {
 }
 
 #[test]
-fn injecting_into_a_pd_that_is_not_ones_child_is_a_cap_fault() {
-    let (_m, rx) = boot();
-    let prefix = "supervisor: inject_stranger faulted: ";
-    let line = wait_for(&rx, prefix, |ev| {
-        if let Some(l) = output_of(ev, "inject_stranger") {
-            assert!(!l.contains("went through"), "the injection went through: {l}");
+fn operations_on_a_child_or_irq_one_does_not_have_are_refused_and_the_pd_goes_on() {
+    let (m, rx) = boot();
+    let mut lines = Vec::new();
+    wait_for(&rx, "the prober's refusals", |ev| {
+        if let Event::Fault { pd, fault, .. } = ev {
+            assert_ne!(pd, "inject_stranger", "refused operations must not fault the caller: {fault}");
         }
-        output_of(ev, "supervisor").and_then(|l| l.strip_prefix(prefix)).map(String::from)
+        let line = output_of(ev, "inject_stranger")?;
+        assert!(!line.contains("went through"), "an operation went through: {line}");
+        lines.push(line.to_string());
+        (line == "probe: still running").then_some(())
     });
-    assert_eq!(line, "cap-fault");
+    assert_eq!(
+        lines,
+        [
+            "probe: inject refused: not-a-child",
+            "probe: restart refused: not-a-child",
+            "probe: stop refused: not-a-child",
+            "probe: irq_ack refused: not-an-irq",
+            "probe: still running",
+        ]
+    );
+    let status = m.status().unwrap();
+    let prober = status.iter().find(|s| s.name == "inject_stranger").unwrap();
+    assert_eq!((prober.restarts, prober.last_fault), (0, None), "{prober:?}");
+    assert!(prober.pid.is_some(), "{prober:?}");
 }
 
 fn alive(pid: u32) -> bool {

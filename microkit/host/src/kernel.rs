@@ -8,6 +8,9 @@
 //! - A PD that dies (signal, panic, exit, confinement violation, IPC on a channel
 //!   it does not have) is a fault, delivered to its parent's `fault` handler; a
 //!   top-level PD's fault is logged, as the Microkit monitor does.
+//! - An operation on a child or an IRQ that the PD does not have (restart, stop,
+//!   inject, IRQ ack) is refused with a [`KernelError`], and the PD goes on, as
+//!   its seL4 runtime refuses it.
 //! - Restart replaces the process (fresh `.data`, `.bss`, stack, heap); memory
 //!   regions and the notification word persist, as kernel objects do on seL4.
 
@@ -17,14 +20,14 @@ use std::os::fd::AsFd;
 use std::time::Instant;
 
 use microkit::host::protocol::{self, FRAME_BYTES, Mrs, ToKernel, ToPd};
-use microkit::{Fault, FaultKind, InjectKind, MSG_MAX_LENGTH, MessageInfo};
+use microkit::{Fault, FaultKind, InjectKind, KernelError, MSG_MAX_LENGTH, MessageInfo};
 
 use crate::arch_timer::ArchTimer;
 use crate::devices::{DeviceTable, IrqLines};
 use crate::events::{Bus, Event};
 use crate::layout::{Layout, Route};
 use crate::process::{self, Ending, Process, Regions};
-use crate::status::{PdState, PdStatus};
+use crate::status::{PdStatus, ProcessState};
 
 /// Frames handled per PD per wake-up, so one flooding PD cannot starve the rest.
 const FRAMES_PER_WAKEUP: usize = 64;
@@ -37,7 +40,7 @@ enum Pending {
 
 struct Pd {
     process: Option<Process>,
-    state: PdState,
+    state: ProcessState,
     /// Blocked in its receive, ready for the next event.
     waiting: bool,
     /// The notification word.
@@ -79,7 +82,7 @@ impl Kernel {
             .iter()
             .map(|_| Pd {
                 process: None,
-                state: PdState::Stopped,
+                state: ProcessState::Stopped,
                 waiting: false,
                 badge: 0,
                 queue: VecDeque::new(),
@@ -126,7 +129,8 @@ impl Kernel {
     /// Starts every PD.
     pub fn boot(&mut self) {
         for i in 0..self.pds.len() {
-            self.spawn(i);
+            // A PD that does not start is down (and logged); the others boot.
+            let _ = self.spawn(i);
         }
     }
 
@@ -134,7 +138,9 @@ impl Kernel {
         &self.layout.pds[i].name
     }
 
-    fn spawn(&mut self, i: usize) {
+    /// Starts PD `i`; [`KernelError::StartFailed`] if its process does not start
+    /// (it is then down).
+    fn spawn(&mut self, i: usize) -> Result<(), KernelError> {
         let bus = self.bus.clone();
         let name = self.layout.pds[i].name.clone();
         let on_line = move |line| bus.emit(Event::Output { pd: name.clone(), line, at: Instant::now() });
@@ -143,15 +149,17 @@ impl Kernel {
                 self.irq_lines.reset_pd(i);
                 let pd = &mut self.pds[i];
                 pd.process = Some(p);
-                pd.state = PdState::Starting;
+                pd.state = ProcessState::Starting;
                 pd.waiting = false;
                 pd.report = None;
                 let generation = pd.generation;
                 self.bus.emit(Event::Started { pd: self.name(i).to_string(), generation, at: Instant::now() });
+                Ok(())
             }
             Err(e) => {
-                self.pds[i].state = PdState::Down;
+                self.pds[i].state = ProcessState::Down;
                 self.bus.log(format!("cannot start {}: {e}", self.name(i)));
+                Err(KernelError::StartFailed)
             }
         }
     }
@@ -234,7 +242,7 @@ impl Kernel {
             },
             ToKernel::IrqAck(ch) => {
                 if self.layout.pds[i].irqs & (1 << ch) == 0 {
-                    self.cap_fault(i, &format!("acknowledged IRQ channel {ch}, which is not an IRQ of it"));
+                    self.refuse(i, KernelError::NotAnIrq);
                 } else {
                     if let Some((pd, ch)) = self.irq_lines.ack(i, ch) {
                         self.signal(pd, 1 << ch);
@@ -263,25 +271,25 @@ impl Kernel {
                 _ => self.cap_fault(i, &format!("called channel {ch}, which it may not call")),
             },
             ToKernel::Restart(c) => match self.child(i, c) {
-                Some(child) => {
-                    self.restart(child);
-                    self.done(i);
-                }
-                None => self.cap_fault(i, &format!("restarted child {c}, which it does not have")),
+                Some(child) => match self.restart(child) {
+                    Ok(()) => self.done(i),
+                    Err(e) => self.refuse(i, e),
+                },
+                None => self.refuse(i, KernelError::NotAChild),
             },
             ToKernel::Stop(c) => match self.child(i, c) {
                 Some(child) => {
                     self.stop(child);
                     self.done(i);
                 }
-                None => self.cap_fault(i, &format!("stopped child {c}, which it does not have")),
+                None => self.refuse(i, KernelError::NotAChild),
             },
             ToKernel::Inject(c, kind) => match self.child(i, c) {
                 Some(child) => {
                     self.inject(child, kind);
                     self.done(i);
                 }
-                None => self.cap_fault(i, &format!("injected into child {c}, which it does not have")),
+                None => self.refuse(i, KernelError::NotAChild),
             },
             ToKernel::FaultReport(f) => self.pds[i].report = Some(f),
             ToKernel::TimerSet(deadline) => {
@@ -312,13 +320,18 @@ impl Kernel {
         self.send(i, ToPd::Done, &[0; MSG_MAX_LENGTH]);
     }
 
+    /// Completes PD `i`'s system call with an error; the PD goes on.
+    fn refuse(&mut self, i: usize, error: KernelError) {
+        self.send(i, ToPd::Failed(error), &[0; MSG_MAX_LENGTH]);
+    }
+
     fn recv(&mut self, i: usize) {
         if let Some(caller) = self.pds[i].serving.take() {
             // Waiting again without replying: the call can never complete.
             self.fail_call(caller, i);
         }
-        if self.pds[i].state == PdState::Starting {
-            self.pds[i].state = PdState::Up;
+        if self.pds[i].state == ProcessState::Starting {
+            self.pds[i].state = ProcessState::Up;
             let generation = self.pds[i].generation;
             self.bus.emit(Event::Ready { pd: self.name(i).to_string(), generation, at: Instant::now() });
         }
@@ -379,8 +392,8 @@ impl Kernel {
     fn call(&mut self, caller: usize, route: Route, info: MessageInfo, mrs: Mrs) {
         let callee = route.peer;
         let gone = match self.pds[callee].state {
-            PdState::Stopped => true,
-            PdState::Down => self.layout.pds[callee].parent.is_none(),
+            ProcessState::Stopped => true,
+            ProcessState::Down => self.layout.pds[callee].parent.is_none(),
             _ => false,
         };
         if gone {
@@ -441,7 +454,7 @@ impl Kernel {
         self.kill(i);
         self.pds[i].calling = None;
         let pd = &mut self.pds[i];
-        pd.state = PdState::Down;
+        pd.state = ProcessState::Down;
         pd.last_fault = Some(fault);
         let generation = pd.generation;
         self.bus.emit(Event::Fault { pd: self.name(i).to_string(), generation, fault, at: Instant::now() });
@@ -467,21 +480,22 @@ impl Kernel {
         }
     }
 
-    /// Replaces PD `i` with a fresh process.
-    pub fn restart(&mut self, i: usize) {
+    /// Replaces PD `i` with a fresh process ([`KernelError::StartFailed`] if it
+    /// does not start: it is then down).
+    pub fn restart(&mut self, i: usize) -> Result<(), KernelError> {
         self.kill(i);
         self.pds[i].calling = None;
         self.pds[i].queue.retain(|p| !matches!(p, Pending::Inject(_)));
         self.pds[i].generation += 1;
         self.pds[i].restarts += 1;
-        self.spawn(i);
+        self.spawn(i)
     }
 
     /// Stops PD `i` until it is restarted.
     pub fn stop(&mut self, i: usize) {
         self.kill(i);
         self.pds[i].calling = None;
-        self.pds[i].state = PdState::Stopped;
+        self.pds[i].state = ProcessState::Stopped;
         self.fail_queued_calls(i);
         self.bus.emit(Event::Stopped { pd: self.name(i).to_string(), at: Instant::now() });
     }
@@ -511,7 +525,7 @@ impl Kernel {
         for i in 0..self.pds.len() {
             if self.pds[i].process.is_some() {
                 self.kill(i);
-                self.pds[i].state = PdState::Stopped;
+                self.pds[i].state = ProcessState::Stopped;
             }
         }
     }

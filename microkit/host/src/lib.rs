@@ -17,5 +17,5 @@ pub use devices::{Attached, ConsoleIo, DeviceConfig, NetIo, Sink};
 pub use events::Event;
 pub use layout::Layout;
 pub use machine::{Config, Machine, MachineError};
-pub use status::{PdState, PdStatus, status_table};
+pub use status::{PdStatus, ProcessState, status_table};
 pub use virtio_model;

@@ -4,14 +4,17 @@ use std::fmt::Write as _;
 
 use microkit::Fault;
 
-/// Life-cycle state of a PD.
+/// The kernel's view of a PD: whether a process of it runs. Not what a
+/// supervisor publishes about it ([`microkit::status::ComponentState`]): here
+/// `Down` is "faulted (or did not start), no process", whatever its parent then
+/// decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PdState {
+pub enum ProcessState {
     /// Started; `init` has not finished yet.
     Starting,
     /// Running its event loop.
     Up,
-    /// Faulted and not (yet) restarted.
+    /// Faulted, or its process did not start; not (yet) restarted.
     Down,
     /// Stopped by its parent, or by the system shutting down.
     Stopped,
@@ -21,7 +24,7 @@ pub enum PdState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PdStatus {
     pub name: String,
-    pub state: PdState,
+    pub state: ProcessState,
     /// 0 for the first instance; +1 per restart.
     pub generation: u64,
     pub restarts: u64,
@@ -34,11 +37,11 @@ impl PdStatus {
     /// The state as the status table prints it.
     pub fn state_name(&self) -> &'static str {
         match self.state {
-            PdState::Starting if self.generation > 0 => "restarting",
-            PdState::Starting => "starting",
-            PdState::Up => "up",
-            PdState::Down => "down",
-            PdState::Stopped => "stopped",
+            ProcessState::Starting if self.generation > 0 => "restarting",
+            ProcessState::Starting => "starting",
+            ProcessState::Up => "up",
+            ProcessState::Down => "down",
+            ProcessState::Stopped => "stopped",
         }
     }
 }
@@ -72,7 +75,7 @@ mod tests {
         let rows = [
             PdStatus {
                 name: "rs".into(),
-                state: PdState::Up,
+                state: ProcessState::Up,
                 generation: 0,
                 restarts: 0,
                 last_fault: None,
@@ -80,7 +83,7 @@ mod tests {
             },
             PdStatus {
                 name: "crashy".into(),
-                state: PdState::Starting,
+                state: ProcessState::Starting,
                 generation: 2,
                 restarts: 2,
                 last_fault: Some(Fault { kind: FaultKind::VmFault, code: 11, addr: Some(0x10), pc: None }),

@@ -7,7 +7,11 @@
 //! Then the supervisor injects a crash, a panic and an exit into `test_counter`
 //! ([`INJECTIONS`]), one per boot; each fault must arrive with its kind, and each
 //! restarted copy must find its `.data` and `.bss` statics at their initial values
-//! ([`DATA_INITIAL`], 0) although the previous copy changed them. The PD binaries in
+//! ([`DATA_INITIAL`], 0) although the previous copy changed them. First of all,
+//! the supervisor restarts a child id it does not have: the kernel must refuse it
+//! with [`KernelError::NotAChild`] and the supervisor must go on (on seL4 the
+//! runtime refuses it; a bare invocation would be a cap fault of the supervisor).
+//! The PD binaries in
 //! `src/bin/` are thin shells around [`Supervisor`].
 #![no_std]
 #![forbid(unsafe_code)]
@@ -17,8 +21,8 @@ extern crate std;
 
 use core::fmt;
 
-use microkit::status::{PdState, StatusLine};
-use microkit::{Fault, FaultKind, InjectKind};
+use microkit::status::{ComponentState, StatusLine};
+use microkit::{Fault, FaultKind, InjectKind, KernelError};
 
 /// The console lines the test must show, in order (see `expected.txt`).
 pub const EXPECTED: &str = include_str!("../expected.txt");
@@ -80,8 +84,8 @@ impl fmt::Display for Who {
 /// `debug_println!`, `Child::inject` and `Child::restart`; tests record them.
 pub trait Effects {
     fn line(&mut self, line: fmt::Arguments<'_>);
-    fn inject(&mut self, who: Who, kind: InjectKind);
-    fn restart(&mut self, who: Who);
+    fn inject(&mut self, who: Who, kind: InjectKind) -> Result<(), KernelError>;
+    fn restart(&mut self, who: Who) -> Result<(), KernelError>;
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -147,7 +151,7 @@ impl Supervisor {
 
     fn status(&mut self, who: Who, fx: &mut impl Effects) {
         let c = *self.child(who);
-        let state = if c.restarting { PdState::Restarting } else { PdState::Up };
+        let state = if c.restarting { ComponentState::Restarting } else { ComponentState::Up };
         let line = StatusLine {
             pd: who.name(),
             state,
@@ -231,7 +235,22 @@ impl Supervisor {
             self.fault_at = Some(now);
         }
         self.status(who, fx);
-        fx.restart(who);
+        if let Err(e) = fx.restart(who) {
+            self.fail(fx, format_args!("restart of {} refused: {e}", who.name()));
+        }
+    }
+
+    /// What the restart of a child id it does not have (`None`: every id is a
+    /// child) returned: it must be refused as [`KernelError::NotAChild`].
+    pub fn stranger_restarted(&mut self, result: Option<Result<(), KernelError>>, fx: &mut impl Effects) {
+        match result {
+            Some(Err(e @ KernelError::NotAChild)) => {
+                fx.line(format_args!("test_supervisor: restart of a child it does not have refused: {e}"))
+            }
+            Some(Err(e)) => self.fail(fx, format_args!("restart of a child it does not have refused with {e}")),
+            Some(Ok(())) => self.fail(fx, format_args!("restart of a child it does not have went through")),
+            None => self.fail(fx, format_args!("no child id is free to probe")),
+        }
     }
 
     /// Moves the test on once nobody is restarting.
@@ -253,7 +272,9 @@ impl Supervisor {
             Some(&kind) => {
                 self.injected += 1;
                 fx.line(format_args!("test_supervisor: injecting {kind} into test_counter"));
-                fx.inject(Who::Counter, kind);
+                if let Err(e) = fx.inject(Who::Counter, kind) {
+                    self.fail(fx, format_args!("injection into test_counter refused: {e}"));
+                }
             }
             None => {
                 self.done = true;
@@ -336,12 +357,31 @@ mod tests {
         fn line(&mut self, line: fmt::Arguments<'_>) {
             self.lines.push(line.to_string());
         }
-        fn inject(&mut self, who: Who, kind: InjectKind) {
+        fn inject(&mut self, who: Who, kind: InjectKind) -> Result<(), KernelError> {
             self.injected.push((who, kind));
+            Ok(())
         }
-        fn restart(&mut self, who: Who) {
+        fn restart(&mut self, who: Who) -> Result<(), KernelError> {
             self.restarted.push(who);
+            Ok(())
         }
+    }
+
+    #[test]
+    fn a_refused_restart_of_a_stranger_is_expected_and_anything_else_fails() {
+        let mut fx = Recorder::default();
+        let mut s = Supervisor::new();
+        s.stranger_restarted(Some(Err(KernelError::NotAChild)), &mut fx);
+        assert_eq!(s.failures, 0);
+        assert_eq!(
+            fx.lines,
+            ["test_supervisor: restart of a child it does not have refused: not a child of this protection domain"]
+        );
+        for wrong in [Some(Ok(())), Some(Err(KernelError::IllegalOperation)), None] {
+            s.stranger_restarted(wrong, &mut fx);
+        }
+        assert_eq!(s.failures, 3);
+        assert!(fx.lines[1..].iter().all(|l| l.starts_with("test_supervisor: FAIL: ")), "{:?}", fx.lines);
     }
 
     fn report(boot: u64, init_at: u64) -> CounterReport {
@@ -362,6 +402,7 @@ mod tests {
     fn play(fresh: bool) -> Recorder {
         let mut s = Supervisor::new();
         let mut fx = Recorder::default();
+        s.stranger_restarted(Some(Err(KernelError::NotAChild)), &mut fx);
         s.fault(Who::Panicker, Fault::new(FaultKind::Panic), 0, &mut fx);
         s.counter_ready(report(1, 0), &mut fx);
         assert!(fx.injected.is_empty(), "injected before every child was ready");

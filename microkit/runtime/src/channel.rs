@@ -2,6 +2,7 @@
 
 use crate::backend;
 use crate::inject::InjectKind;
+use crate::kernel_error::KernelError;
 use crate::message::MessageInfo;
 
 /// Channel, IRQ and child ids are below this bound (Microkit: badge bits 62 and 63
@@ -33,7 +34,8 @@ impl Channel {
     }
 
     /// Acknowledges the IRQ delivered on this channel so the next one can arrive.
-    pub fn irq_ack(self) {
+    /// [`KernelError::NotAnIrq`] if this PD has no IRQ on the channel.
+    pub fn irq_ack(self) -> Result<(), KernelError> {
         backend::irq_ack(self.0)
     }
 
@@ -63,12 +65,17 @@ impl Child {
 
     /// Replaces the child with a fresh copy of itself: fresh `.data`, `.bss`,
     /// stack and heap; shared regions keep their contents. Its `init` runs again.
-    pub fn restart(self) {
+    ///
+    /// [`KernelError::NotAChild`] if the id is not a child of this PD; on the host
+    /// kernel [`KernelError::StartFailed`] if the fresh copy does not start (the
+    /// child is then down, as if it had faulted without a parent to restart it).
+    pub fn restart(self) -> Result<(), KernelError> {
         backend::restart(self.0)
     }
 
     /// Stops the child. It stays stopped until [`Child::restart`].
-    pub fn stop(self) {
+    /// [`KernelError::NotAChild`] if the id is not a child of this PD.
+    pub fn stop(self) -> Result<(), KernelError> {
         backend::stop(self.0)
     }
 
@@ -81,11 +88,42 @@ impl Child {
     /// (even blocked in a receive or a call), to the runtime's injection entry
     /// (`TCB_WriteRegisters`); what it was doing is lost. On the host kernel the
     /// child fails when it next waits for an event (at once if it is waiting).
-    /// Only a PD's own children can be injected into (on the host kernel, any
-    /// other id is a `CapFault` of the caller; on seL4 it holds no TCB capability
-    /// for them and the invocation fails).
-    pub fn inject(self, kind: InjectKind) {
+    /// Only a PD's own children can be injected into: any other id is
+    /// [`KernelError::NotAChild`] on both kernels.
+    pub fn inject(self, kind: InjectKind) -> Result<(), KernelError> {
         backend::inject(self.0, kind)
+    }
+}
+
+/// The set of a PD's children (child ids), e.g. of its `child::ALL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ChildSet(u64);
+
+impl ChildSet {
+    /// The ids of `children`.
+    pub const fn of(children: &[ChildSpec]) -> Self {
+        let mut bits = 0u64;
+        let mut i = 0;
+        while i < children.len() {
+            bits |= 1 << children[i].child.0;
+            i += 1;
+        }
+        ChildSet(bits)
+    }
+
+    /// The set with these id bits (bit n = child n; bits 62 and 63 are dropped).
+    pub const fn from_bits(bits: u64) -> Self {
+        ChildSet(bits & ((1 << CHANNEL_LIMIT) - 1))
+    }
+
+    /// The id bits.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Whether `child` is in the set.
+    pub const fn contains(self, child: Child) -> bool {
+        self.0 & (1 << child.0) != 0
     }
 }
 
@@ -150,6 +188,15 @@ mod tests {
     fn reserved_badge_bits_are_not_channels() {
         let set = ChannelSet::from_badge(1 << 63 | 1 << 62 | 1 << 61);
         assert_eq!(set.map(|c| c.index()).collect::<std::vec::Vec<_>>(), [61]);
+    }
+
+    #[test]
+    fn child_sets_hold_exactly_their_ids() {
+        let spec = |id| ChildSpec { name: "c", child: Child::new(id), heartbeat: None };
+        let set = ChildSet::of(&[spec(0), spec(61)]);
+        assert!(set.contains(Child::new(0)) && set.contains(Child::new(61)));
+        assert!(!set.contains(Child::new(1)));
+        assert!(!ChildSet::default().contains(Child::new(0)));
     }
 
     #[test]

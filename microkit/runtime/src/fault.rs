@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::kernel_error::KernelError;
+
 /// What went wrong in a child.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultKind {
@@ -28,11 +30,14 @@ pub enum FaultKind {
     /// Not from the kernel: a server that depends on the PD reported it
     /// misbehaving.
     Complaint,
+    /// Not a fault of the PD: its supervisor's restart of it was refused
+    /// (`code` is the [`KernelError::code`]).
+    RestartFailed,
 }
 
 impl FaultKind {
     /// All kinds.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::VmFault,
         FaultKind::UserException,
         FaultKind::Panic,
@@ -42,6 +47,7 @@ impl FaultKind {
         FaultKind::Unknown,
         FaultKind::Hang,
         FaultKind::Complaint,
+        FaultKind::RestartFailed,
     ];
 
     /// Inverse of [`FaultKind::name`].
@@ -61,6 +67,7 @@ impl FaultKind {
             FaultKind::Unknown => 7,
             FaultKind::Hang => 8,
             FaultKind::Complaint => 9,
+            FaultKind::RestartFailed => 10,
         }
     }
 
@@ -75,6 +82,7 @@ impl FaultKind {
             6 => FaultKind::Killed,
             8 => FaultKind::Hang,
             9 => FaultKind::Complaint,
+            10 => FaultKind::RestartFailed,
             _ => FaultKind::Unknown,
         }
     }
@@ -91,6 +99,7 @@ impl FaultKind {
             FaultKind::Unknown => "unknown",
             FaultKind::Hang => "hang",
             FaultKind::Complaint => "complaint",
+            FaultKind::RestartFailed => "restart-failed",
         }
     }
 }
@@ -113,6 +122,19 @@ impl Fault {
     pub const fn new(kind: FaultKind) -> Self {
         Fault { kind, code: 0, addr: None, pc: None }
     }
+
+    /// The record of a restart that the kernel refused with `error`.
+    pub const fn restart_failed(error: KernelError) -> Self {
+        Fault { code: error.code(), ..Fault::new(FaultKind::RestartFailed) }
+    }
+
+    /// The kernel's error, for a [`FaultKind::RestartFailed`].
+    pub const fn kernel_error(&self) -> Option<KernelError> {
+        match self.kind {
+            FaultKind::RestartFailed => Some(KernelError::from_code(self.code)),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Fault {
@@ -123,6 +145,7 @@ impl fmt::Display for Fault {
             FaultKind::Killed | FaultKind::UserException if self.code != 0 => write!(f, " signal {}", self.code)?,
             FaultKind::CapFault if self.code != 0 => write!(f, " syscall {}", self.code)?,
             FaultKind::Unknown => write!(f, " code {}", self.code)?,
+            FaultKind::RestartFailed => write!(f, " {}", KernelError::from_code(self.code).name())?,
             _ => {}
         }
         if let Some(addr) = self.addr {
@@ -166,5 +189,9 @@ mod tests {
         let fault = Fault { kind: FaultKind::VmFault, code: 11, addr: Some(0x10), pc: None };
         assert_eq!(format!("{fault}"), "vm-fault addr 0x10");
         assert_eq!(format!("{}", Fault { code: 9, ..Fault::new(FaultKind::Unknown) }), "unknown code 9");
+        let failed = Fault::restart_failed(KernelError::NotAChild);
+        assert_eq!(format!("{failed}"), "restart-failed not-a-child");
+        assert_eq!(failed.kernel_error(), Some(KernelError::NotAChild));
+        assert_eq!(Fault::new(FaultKind::Panic).kernel_error(), None);
     }
 }

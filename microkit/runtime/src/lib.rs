@@ -29,8 +29,10 @@ mod dispatch;
 mod fault;
 mod handler;
 mod inject;
+mod kernel_error;
 mod message;
 mod region;
+pub mod reply;
 // The seL4 ABI is compiled and unit-tested on the host too, where only the
 // fault decoding is used.
 #[cfg_attr(not(target_os = "none"), allow(dead_code))]
@@ -47,12 +49,13 @@ pub mod sel4;
 #[cfg(target_os = "none")]
 use sel4 as backend;
 
-pub use channel::{CHANNEL_LIMIT, Channel, ChannelSet, Child, ChildSpec};
+pub use channel::{CHANNEL_LIMIT, Channel, ChannelSet, Child, ChildSet, ChildSpec};
 pub use debug::{DEBUG_OUTPUT, DebugWriter};
 pub use dispatch::Event;
 pub use fault::{Fault, FaultAction, FaultKind};
 pub use handler::Handler;
 pub use inject::{InjectKind, InjectSchedule, ParseInjectKindError, SCHEDULE_ENV, ScheduleError, ScheduledInjection};
+pub use kernel_error::KernelError;
 pub use message::{MSG_MAX_LENGTH, MessageInfo, get_mr, set_mr};
 pub use region::{Region, RegionError};
 
@@ -78,8 +81,12 @@ pub fn inject_schedule() -> InjectSchedule<'static> {
 /// ("ready"), and one answer to every heartbeat ping, sent from the event loop.
 /// A PD stuck in `init` or in a handler answers nothing, and its parent (the
 /// reincarnation server) can tell that it hangs.
-pub fn run<H: Handler>(init: fn() -> H, supervisor: Option<Channel>) -> ! {
-    backend::start();
+///
+/// `children` are the PD's children (generated as `child::ALL`): on seL4 the
+/// runtime refuses an operation on any other id with
+/// [`KernelError::NotAChild`] instead of invoking an empty capability slot.
+pub fn run<H: Handler>(init: fn() -> H, supervisor: Option<Channel>, children: &[ChildSpec]) -> ! {
+    backend::start(ChildSet::of(children));
     let mut handler = init();
     if let Some(ch) = supervisor {
         ch.notify();
@@ -90,21 +97,22 @@ pub fn run<H: Handler>(init: fn() -> H, supervisor: Option<Channel>) -> ! {
 /// Declares the entry point of a protection domain binary.
 ///
 /// `protection_domain!(init)` where `fn init() -> impl Handler`. Expects the
-/// constants of [`include_system!`] at the crate root (it uses `SUPERVISOR`).
+/// constants of [`include_system!`] at the crate root (it uses `SUPERVISOR` and
+/// `child::ALL`).
 #[macro_export]
-#[allow(clippy::crate_in_macro_def)] // `SUPERVISOR` is the PD crate's, on purpose
+#[allow(clippy::crate_in_macro_def)] // `SUPERVISOR` and `child` are the PD crate's, on purpose
 macro_rules! protection_domain {
     ($init:path) => {
         #[cfg(not(target_os = "none"))]
         fn main() {
-            $crate::run($init, crate::SUPERVISOR)
+            $crate::run($init, crate::SUPERVISOR, crate::child::ALL)
         }
 
         /// Called by the runtime's `_start` (seL4) after the image reset.
         #[cfg(target_os = "none")]
         #[unsafe(no_mangle)]
         extern "C" fn __reincarnate_pd_main() -> ! {
-            $crate::run($init, crate::SUPERVISOR)
+            $crate::run($init, crate::SUPERVISOR, crate::child::ALL)
         }
     };
 }

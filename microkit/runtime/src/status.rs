@@ -8,7 +8,8 @@
 //!
 //! `state` is `starting`, `up`, `restarting`, `down` or `stopped`; `fault` (always last) is
 //! the last fault's kind ([`FaultKind::name`]) with its address and PC where
-//! known, or `-`. A supervisor prints a [`StatusLine`] with `debug_println!("{line}")`;
+//! known, or `-`. A restart the kernel refused is `fault=restart-failed
+//! error=NAME` ([`KernelError::name`](crate::KernelError::name)). A supervisor prints a [`StatusLine`] with `debug_println!("{line}")`;
 //! `cargo xtask run --target qemu --for ...` parses the console with
 //! [`StatusLine::parse`] and prints a table of each PD's last line.
 
@@ -19,9 +20,11 @@ use crate::fault::{Fault, FaultKind};
 /// What marks a status line.
 pub const STATUS_MARK: &str = "@status";
 
-/// Life-cycle state of a PD as its supervisor sees it.
+/// Life-cycle state of a component as its supervisor (the reincarnation server)
+/// publishes it. Not the kernel's view of its process (the host kernel's
+/// `ProcessState`): here `Down` is "left down for good", a decision of the policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PdState {
+pub enum ComponentState {
     /// A fresh copy was started; its `init` has not finished yet.
     Starting,
     /// Running (its `init` finished, or it has not faulted).
@@ -34,19 +37,24 @@ pub enum PdState {
     Stopped,
 }
 
-impl PdState {
+impl ComponentState {
     /// All states.
-    pub const ALL: [PdState; 5] =
-        [PdState::Starting, PdState::Up, PdState::Restarting, PdState::Down, PdState::Stopped];
+    pub const ALL: [ComponentState; 5] = [
+        ComponentState::Starting,
+        ComponentState::Up,
+        ComponentState::Restarting,
+        ComponentState::Down,
+        ComponentState::Stopped,
+    ];
 
     /// The name in a status line.
     pub const fn name(self) -> &'static str {
         match self {
-            PdState::Starting => "starting",
-            PdState::Up => "up",
-            PdState::Restarting => "restarting",
-            PdState::Down => "down",
-            PdState::Stopped => "stopped",
+            ComponentState::Starting => "starting",
+            ComponentState::Up => "up",
+            ComponentState::Restarting => "restarting",
+            ComponentState::Down => "down",
+            ComponentState::Stopped => "stopped",
         }
     }
 }
@@ -55,14 +63,15 @@ impl PdState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StatusLine<'a> {
     pub pd: &'a str,
-    pub state: PdState,
+    pub state: ComponentState,
     /// 0 for the first instance, +1 per restart.
     pub generation: u64,
     pub restarts: u64,
     /// When the supervisor published it, in ns on its clock
     /// (`microkit::arch_timer::now_ns`), if it says (`at=`).
     pub at: Option<u64>,
-    /// The last fault (its `code` is not part of the line and parses as 0).
+    /// The last fault (its `code` is not part of the line and parses as 0, but
+    /// for a `restart-failed`'s kernel error).
     pub fault: Option<Fault>,
 }
 
@@ -110,6 +119,9 @@ impl fmt::Display for StatusLine<'_> {
                 }
                 if let Some(pc) = fault.pc {
                     write!(f, " pc={pc:#x}")?;
+                }
+                if let Some(error) = fault.kernel_error() {
+                    write!(f, " error={}", error.name())?;
                 }
                 Ok(())
             }
@@ -159,7 +171,7 @@ fn parse_fields(text: &str) -> Result<StatusLine<'_>, StatusError<'_>> {
             "pd" if !value.is_empty() => pd = Some(value),
             "pd" => return Err(StatusError::BadValue { field: "pd", value }),
             "state" => {
-                let s = PdState::ALL.into_iter().find(|s| s.name() == value);
+                let s = ComponentState::ALL.into_iter().find(|s| s.name() == value);
                 state = Some(s.ok_or(StatusError::BadValue { field: "state", value })?);
             }
             "generation" => generation = Some(number("generation", value)?),
@@ -174,6 +186,10 @@ fn parse_fields(text: &str) -> Result<StatusLine<'_>, StatusError<'_>> {
                     match word.split_once('=') {
                         Some(("addr", v)) => f.addr = Some(hex("addr", v)?),
                         Some(("pc", v)) => f.pc = Some(hex("pc", v)?),
+                        Some(("error", v)) => {
+                            let error = crate::KernelError::from_name(v);
+                            f.code = error.ok_or(StatusError::BadValue { field: "error", value: v })?.code();
+                        }
                         _ => return Err(StatusError::Malformed(word)),
                     }
                 }
@@ -205,7 +221,7 @@ mod tests {
     fn lines_print_and_parse_back() {
         let line = StatusLine {
             pd: "counter",
-            state: PdState::Up,
+            state: ComponentState::Up,
             generation: 1,
             restarts: 1,
             at: None,
@@ -214,12 +230,25 @@ mod tests {
         let text = format!("{line}");
         assert_eq!(text, "@status pd=counter state=up generation=1 restarts=1 fault=vm-fault addr=0x10 pc=0x200abc");
         assert_eq!(StatusLine::parse(&text), Some(Ok(line)));
-        let quiet =
-            StatusLine { pd: "ping", state: PdState::Stopped, generation: 0, restarts: 0, at: None, fault: None };
+        let quiet = StatusLine {
+            pd: "ping",
+            state: ComponentState::Stopped,
+            generation: 0,
+            restarts: 0,
+            at: None,
+            fault: None,
+        };
         assert_eq!(format!("{quiet}"), "@status pd=ping state=stopped generation=0 restarts=0 fault=-");
         assert_eq!(StatusLine::parse(&format!("{quiet}")), Some(Ok(quiet)));
-        let panic = StatusLine { fault: Some(Fault::new(FaultKind::Panic)), state: PdState::Restarting, ..quiet };
+        let panic =
+            StatusLine { fault: Some(Fault::new(FaultKind::Panic)), state: ComponentState::Restarting, ..quiet };
         assert_eq!(StatusLine::parse(&format!("{panic}")), Some(Ok(panic)));
+        let refused = StatusLine { fault: Some(Fault::restart_failed(crate::KernelError::StartFailed)), ..quiet };
+        assert_eq!(
+            format!("{refused}"),
+            "@status pd=ping state=stopped generation=0 restarts=0 fault=restart-failed error=start-failed"
+        );
+        assert_eq!(StatusLine::parse(&format!("{refused}")), Some(Ok(refused)));
         let timed = StatusLine { at: Some(123_456), ..panic };
         assert_eq!(
             format!("{timed}"),
@@ -232,7 +261,7 @@ mod tests {
     fn console_noise_around_a_line_is_ignored() {
         let got =
             StatusLine::parse("rs: @status pd=a state=down generation=2 restarts=3 fault=panic\r").unwrap().unwrap();
-        assert_eq!((got.pd, got.state, got.generation, got.restarts), ("a", PdState::Down, 2, 3));
+        assert_eq!((got.pd, got.state, got.generation, got.restarts), ("a", ComponentState::Down, 2, 3));
         assert_eq!(got.fault, Some(Fault::new(FaultKind::Panic)));
         // Fields in another order, and one from a later version.
         let got = StatusLine::parse("@status fault=- restarts=0 generation=0 state=up pd=b since=5").unwrap().unwrap();
@@ -267,6 +296,10 @@ mod tests {
             StatusError::Malformed("junk")
         );
         assert_eq!(err("@status pd= state=up"), StatusError::BadValue { field: "pd", value: "" });
+        assert_eq!(
+            err("@status pd=a state=up generation=0 restarts=0 fault=restart-failed error=oops"),
+            StatusError::BadValue { field: "error", value: "oops" }
+        );
         assert!(format!("{}", err("@status")).contains("pd="));
     }
 }

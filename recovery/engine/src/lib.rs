@@ -11,12 +11,12 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-use microkit::Fault;
+use microkit::{Fault, KernelError};
 use recovery_policy::{MAX_BUDGET, Policy, WhenBudgetSpent};
 
 /// A component's state, as RS publishes it (`Stopped` is not used: RS stops a
 /// component only to restart it, or for good as `Down`).
-pub use microkit::status::PdState as State;
+pub use microkit::status::ComponentState as State;
 
 /// What RS publishes about a component at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +36,9 @@ pub enum Failure {
     Hang,
     /// A server that depends on it reported it misbehaving.
     Complaint,
+    /// The kernel refused RS's restart of it: it did not come back, which counts
+    /// as a failure like any other (backoff and budget decide what follows).
+    RestartFailed(KernelError),
 }
 
 impl Failure {
@@ -46,6 +49,7 @@ impl Failure {
             Failure::Fault(f) => f,
             Failure::Hang => Fault::new(microkit::FaultKind::Hang),
             Failure::Complaint => Fault::new(microkit::FaultKind::Complaint),
+            Failure::RestartFailed(e) => Fault::restart_failed(e),
         }
     }
 }
@@ -317,6 +321,7 @@ mod tests {
     use super::*;
     use microkit::FaultKind;
     use recovery_policy::Actions;
+    use std::string::ToString;
     use std::vec::Vec;
 
     const MS: u64 = 1_000_000;
@@ -561,6 +566,28 @@ mod tests {
         }
         assert_eq!(r.e.components[0].restarts, 1000);
         assert_eq!(r.e.components[0].generation, 1000);
+    }
+
+    #[test]
+    fn a_failed_restart_counts_against_the_budget_then_down() {
+        let refused = Failure::RestartFailed(KernelError::StartFailed);
+        let mut r = Run::new([policy()]);
+        // The crash restarts at once; RS reports that the restart was refused.
+        assert!(r.fail(0, crash(), MS).contains(&Action::Restart(0)));
+        let a = r.fail(0, refused, MS);
+        assert!(a.contains(&Action::Record(0)) && !a.contains(&Action::Restart(0)), "{a:?}");
+        assert_eq!(r.e.components[0].state, State::Restarting);
+        assert_eq!(r.e.components[0].last_failure.unwrap().failure, refused);
+        // Retried after the backoff, refused again, ... until the budget is spent.
+        let mut now = MS;
+        while let Some(at) = r.e.next_restart_at() {
+            now = at;
+            assert!(r.tick(now).contains(&Action::Restart(0)));
+            r.fail(0, refused, now);
+        }
+        let c = &r.e.components[0];
+        assert_eq!((c.state, c.restarts), (State::Down, 3), "after {now} ns");
+        assert_eq!(refused.as_fault().to_string(), "restart-failed start-failed");
     }
 
     #[test]

@@ -13,6 +13,11 @@ fn boot(system: &str) -> (Machine, Receiver<Event>) {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_recovery_rs")).parent().unwrap().to_path_buf();
     let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("systems").join(system).join("system.xml");
     let system = sdf::SystemDescription::load(path).unwrap();
+    if system.pd("ghost").is_some() {
+        // ghost's "program" is a file the kernel finds but cannot execute: every
+        // start of ghost fails (see systems/recovery/system.xml).
+        std::fs::write(bin_dir.join("ghost"), "not a program: ghost never starts\n").unwrap();
+    }
     let (tx, rx) = mpsc::channel();
     let machine =
         Machine::boot(Config { system, bin_dir, echo: std::env::var_os("ECHO").is_some(), subscribers: vec![tx] })
@@ -151,6 +156,38 @@ fn crash_hang_complaint_backoff_and_budget() {
         assert_eq!(s.restarts, 0, "{pd} never failed");
         assert!(s.last_fault.is_none(), "{pd}: {:?}", s.last_fault);
     }
+}
+
+#[test]
+fn a_restart_the_kernel_refuses_is_a_failure_recorded_in_ds_and_the_status() {
+    let (machine, rx) = boot("recovery");
+    let mut console = Console::new(rx);
+    // ghost never starts (its program is not built): silent, so hung after
+    // 2 × 50 ms; RS restarts it and the kernel refuses.
+    console.wait("rs", "@status pd=ghost state=restarting generation=0 restarts=0 fault=hang");
+    console.wait("rs", "rs: restart of ghost refused by the kernel: the fresh copy could not be started");
+    // The refusal is a failure of ghost: published, retried after the backoff,
+    // refused again, and with the budget of 2 spent, down for good.
+    console.wait(
+        "rs",
+        "@status pd=ghost state=restarting generation=1 restarts=1 fault=restart-failed error=start-failed",
+    );
+    let (line, _) = console.wait("rs", "@status pd=ghost state=down");
+    assert_eq!(line, "@status pd=ghost state=down generation=2 restarts=2 fault=restart-failed error=start-failed");
+    // ... and in DS, where a subscriber reads it.
+    console.wait("watcher", "watcher: component.ghost.last_error = restart start-failed at ");
+    console.wait("watcher", "watcher: component.ghost.last_fault = restart-failed start-failed at ");
+    console.wait("watcher", "watcher: component.ghost.state = down");
+    // RS itself went on: it still recovers another component.
+    machine.inject("driver", microkit::InjectKind::Crash).unwrap();
+    let (line, _) = console.wait("rs", "fault=vm-fault addr=0x10");
+    assert!(line.contains("@status pd=driver state=restarting"), "{line}");
+    let lines = console.drain(Duration::from_millis(300));
+    let refusals = lines.iter().filter(|(pd, l, _)| pd == "rs" && l.contains("restart of ghost refused")).count();
+    assert_eq!(refusals, 2, "one refusal per restart within the budget");
+    let status = machine.shutdown().unwrap();
+    let rs = status.iter().find(|s| s.name == "rs").unwrap();
+    assert_eq!((rs.restarts, rs.last_fault), (0, None), "rs never failed");
 }
 
 #[test]

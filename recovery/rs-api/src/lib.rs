@@ -6,20 +6,25 @@
 //! channel to it in `system.xml`); otherwise it refuses with
 //! [`Error::NotADependency`]. RS answers at once and never calls back.
 //!
+//! Replies follow the runtime's convention ([`microkit::reply`]): [`OK`] or an
+//! [`Error`] code; an RS that died during the call is [`Error::PeerFaulted`].
+//!
 //! RS also notifies a server on its service channel when a driver it depends on
 //! has failed (policy action `inform`).
 #![no_std]
 #![forbid(unsafe_code)]
 
+use microkit::reply::{self, ApiError};
 use microkit::{Channel, MessageInfo, set_mr};
 
 /// Label: complain about a driver.
 pub const COMPLAIN: u64 = 1;
 /// Reply label: done.
-pub const OK: u64 = 0;
+pub const OK: u64 = reply::OK;
 
-/// Why RS refused a request.
+/// Why a request to RS failed. The codes are the reply labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
 pub enum Error {
     /// The channel does not lead to a component RS supervises and the caller
     /// depends on.
@@ -27,16 +32,17 @@ pub enum Error {
     /// Unknown label or wrong number of message registers.
     BadRequest = 2,
     /// RS is gone (the kernel answered).
-    PeerFaulted = 3,
+    PeerFaulted = reply::PEER_FAULTED,
+    /// RS's reply made no sense (never sent by RS).
+    Protocol = reply::PROTOCOL,
 }
 
-impl Error {
-    pub fn from_label(label: u64) -> Error {
-        match label {
-            1 => Error::NotADependency,
-            l if l == MessageInfo::PEER_FAULTED => Error::PeerFaulted,
-            _ => Error::BadRequest,
-        }
+impl ApiError for Error {
+    const SENT: &'static [Self] = &[Error::NotADependency, Error::BadRequest];
+    const PEER_FAULTED: Self = Error::PeerFaulted;
+    const PROTOCOL: Self = Error::Protocol;
+    fn code(self) -> u64 {
+        self as u64
     }
 }
 
@@ -46,6 +52,7 @@ impl core::fmt::Display for Error {
             Error::NotADependency => "not a driver this server depends on",
             Error::BadRequest => "bad request",
             Error::PeerFaulted => "the reincarnation server is gone",
+            Error::Protocol => "the reincarnation server's reply is malformed",
         })
     }
 }
@@ -53,6 +60,17 @@ impl core::fmt::Display for Error {
 /// Reports the driver on `driver` (the caller's channel to it) as misbehaving.
 pub fn complain(rs: Channel, driver: Channel) -> Result<(), Error> {
     set_mr(0, driver.index() as u64);
-    let reply = rs.pp_call(MessageInfo::new(COMPLAIN, 1));
-    if reply.label() == OK { Ok(()) } else { Err(Error::from_label(reply.label())) }
+    reply::check::<Error>(rs.pp_call(MessageInfo::new(COMPLAIN, 1))).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_follow_the_reply_convention() {
+        microkit::reply::conformance::assert_convention::<Error>();
+        assert_eq!(Error::from_label(1), Error::NotADependency);
+        assert_eq!(Error::from_label(2), Error::BadRequest);
+    }
 }

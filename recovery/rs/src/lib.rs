@@ -25,10 +25,12 @@ use alloc::vec::Vec;
 
 use ds_api::DsClient;
 
+use microkit::reply::ApiError;
 use microkit::{
-    Channel, Child, Fault, FaultAction, Handler, InjectKind, MessageInfo, arch_timer, debug_println, get_mr,
+    Channel, Child, Fault, FaultAction, Handler, InjectKind, KernelError, MessageInfo, arch_timer, debug_println,
+    get_mr,
 };
-use recovery_engine::{Action, Engine, Failure, Snapshot};
+use recovery_engine::{Action, Engine, Failure, Snapshot, State};
 use timer_api::TimerClient;
 
 pub use status::status_line;
@@ -76,10 +78,24 @@ impl<const N: usize> Rs<N> {
             Action::Log(i, failure) => {
                 debug_println!("rs: {} failed ({}); policy decides", self.tables.names[i], failure.as_fault());
             }
-            Action::Stop(i) => self.tables.children[i].stop(),
+            Action::Stop(i) => {
+                if let Err(e) = self.tables.children[i].stop() {
+                    self.refused(i, "stop", e);
+                }
+            }
             Action::Restart(i) => {
-                self.tables.children[i].restart();
-                if self.tables.heartbeat[i].is_none() {
+                if let Err(e) = self.tables.children[i].restart() {
+                    // It did not come back: a failure of the component, and the
+                    // policy decides (backoff, budget, down).
+                    self.refused(i, "restart", e);
+                    // It is not starting: drop the publication of that.
+                    let starting =
+                        |a: &Action| matches!(a, Action::Publish(j, s) if *j == i && s.state == State::Starting);
+                    self.todo.retain(|a| !starting(a));
+                    let todo = &mut self.todo;
+                    let failure = Failure::RestartFailed(e);
+                    self.engine.on_failure(i, failure, arch_timer::now_ns(), &mut |a| todo.push_back(a));
+                } else if self.tables.heartbeat[i].is_none() {
                     // No supervision channel: no ready signal will come.
                     let todo = &mut self.todo;
                     self.engine.on_alive(i, arch_timer::now_ns(), &mut |a| todo.push_back(a));
@@ -133,8 +149,19 @@ impl<const N: usize> Rs<N> {
             self.injections.pop_front();
             // `at=` is when, on RS's clock (`cargo xtask bench --target qemu`).
             debug_println!("rs: injecting {kind} into {} (schedule) at={now}", self.tables.names[i]);
-            self.tables.children[i].inject(kind);
+            if let Err(e) = self.tables.children[i].inject(kind) {
+                self.refused(i, "inject", e);
+            }
         }
+    }
+
+    /// The kernel refused RS's `operation` on component `i`: say so, and publish
+    /// it in DS as `component.<name>.last_error`.
+    fn refused(&mut self, i: usize, operation: &str, error: KernelError) {
+        let name = self.tables.names[i];
+        debug_println!("rs: {operation} of {name} refused by the kernel: {error}");
+        let text = format!("{operation} {} at {}", error.name(), arch_timer::now_ns());
+        self.put(name, ds_api::component::LAST_ERROR, text.as_bytes());
     }
 
     fn put(&mut self, name: &str, field: &str, value: &[u8]) {
@@ -179,18 +206,18 @@ impl<const N: usize> Handler for Rs<N> {
 
     fn protected(&mut self, ch: Channel, msg: MessageInfo) -> MessageInfo {
         if msg.label() != rs_api::COMPLAIN || msg.count() != 1 {
-            return MessageInfo::new(rs_api::Error::BadRequest as u64, 0);
+            return rs_api::Error::BadRequest.reply();
         }
         let about = get_mr(0);
         let target =
             self.tables.complaints.iter().find(|(rs_ch, their, _)| *rs_ch == ch.index() && *their as u64 == about);
         let Some(&(_, _, i)) = target else {
-            return MessageInfo::new(rs_api::Error::NotADependency as u64, 0);
+            return rs_api::Error::NotADependency.reply();
         };
         debug_println!("rs: a server complains about {}", self.tables.names[i]);
         let now = arch_timer::now_ns();
         self.with_engine(|e, out| e.on_failure(i, Failure::Complaint, now, &mut |a| out(a)));
-        MessageInfo::new(rs_api::OK, 0)
+        microkit::reply::ok(0)
     }
 }
 

@@ -1,7 +1,8 @@
 //! What the reincarnation server reports on the console: one `@status` line per
 //! published change (`microkit::status`; `cargo xtask run` builds its status
 //! table from these lines on both kernels), mirroring the keys it publishes in
-//! the data store (`component.<name>.state|generation|restarts|last_fault`).
+//! the data store (`component.<name>.state|generation|restarts|last_fault`; RS
+//! also publishes `.last_error` when the kernel refuses an operation on it).
 
 use microkit::status::StatusLine;
 use recovery_engine::{Failure, Snapshot};

@@ -20,9 +20,9 @@ fn call(label: u64, mrs: &[u64], count: usize) -> &'static str {
     }
     let reply = channel::DS.pp_call(MessageInfo::new(label, count));
     match DsError::from_code(reply.label()) {
-        Some(e) => e.name(),
-        None if reply.label() == ds_api::OK => "ok",
-        None => "unexpected reply",
+        Some(e) if e.is_sent_by_ds() => e.name(),
+        Some(_) | None if reply.label() == ds_api::OK => "ok",
+        Some(_) | None => "unexpected reply",
     }
 }
 

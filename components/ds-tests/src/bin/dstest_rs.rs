@@ -41,7 +41,14 @@ impl Handler for Rs {
             self.publish(component::RESTARTS, &n),
             self.publish(component::GENERATION, &n),
         ];
-        c.restart();
+        if let Err(e) = c.restart() {
+            let error = self.publish(component::LAST_ERROR, &format!("restart {}", e.name()));
+            let down = self.publish(component::STATE, "down");
+            debug_println!(
+                "rs: phoenix faulted ({fault}); its restart was refused: {e}; published {results:?} {error} {down}"
+            );
+            return FaultAction::Leave;
+        }
         let up = self.publish(component::STATE, "up");
         debug_println!("rs: phoenix faulted ({fault}); restarted it; published {results:?} {up}");
         FaultAction::Leave

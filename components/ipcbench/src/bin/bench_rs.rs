@@ -36,7 +36,9 @@ impl Handler for Rs {
             return;
         }
         if self.done < RESTARTS {
-            child::BENCH_VICTIM.inject(InjectKind::Crash);
+            if let Err(e) = child::BENCH_VICTIM.inject(InjectKind::Crash) {
+                debug_println!("bench_rs: injection refused: {e}");
+            }
             return;
         }
         ipcbench::report("restart", &mut self.samples, "restarts");
@@ -45,7 +47,9 @@ impl Handler for Rs {
 
     fn fault(&mut self, child: Child, _fault: Fault) -> FaultAction {
         self.fault_at = Some(clock::now());
-        child.restart();
+        if let Err(e) = child.restart() {
+            debug_println!("bench_rs: restart refused: {e}");
+        }
         FaultAction::Leave
     }
 }

@@ -55,7 +55,9 @@ impl QServer {
             self.peer_faults += 1;
             self.restarts += 1;
             debug_println!("qserver: driver misbehaved ({e}); restarting it");
-            child::QDRIVER.restart();
+            if let Err(e) = child::QDRIVER.restart() {
+                debug_println!("qserver: restart of qdriver refused: {e}");
+            }
         } else {
             debug_println!("qserver: queue error: {e}");
         }
@@ -135,7 +137,9 @@ impl QServer {
             self.peer_faults,
             self.reclaimed
         );
-        child::QDRIVER.stop();
+        if let Err(e) = child::QDRIVER.stop() {
+            debug_println!("qserver: stop of qdriver refused: {e}");
+        }
     }
 }
 
@@ -169,7 +173,9 @@ impl Handler for QServer {
     fn fault(&mut self, c: Child, fault: Fault) -> FaultAction {
         debug_println!("qserver: qdriver faulted ({fault}); restarting it");
         self.restarts += 1;
-        c.restart();
+        if let Err(e) = c.restart() {
+            debug_println!("qserver: restart of qdriver refused: {e}");
+        }
         FaultAction::Leave
     }
 }

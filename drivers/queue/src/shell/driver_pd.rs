@@ -35,7 +35,10 @@ impl<D: Device<Region>> Handler for DriverPd<D> {
                 self.shell.device_broken(e);
             }
             self.shell.deliver(&mut self.device);
-            self.irq.irq_ack();
+            if let Err(e) = self.irq.irq_ack() {
+                // No further interrupt would come: a broken driver, for RS to restart.
+                panic!("{}: cannot acknowledge the device's IRQ: {e}", microkit::pd_name());
+            }
         } else if ch == self.client && self.shell.on_notify() {
             self.shell.serve_pairs(&mut self.device);
         }

@@ -29,9 +29,22 @@ fn init() -> Prober {
             debug_println!("probe: socket returned {:?}", bound.map(|_| ()));
         }
         "inject_stranger" => {
-            debug_println!("probe: injecting into a child it does not have");
-            microkit::Child::new(0).inject(microkit::InjectKind::Crash);
-            debug_println!("probe: the injection went through");
+            // It has no children and no IRQs: each operation must be refused,
+            // and it must go on.
+            let stranger = microkit::Child::new(0);
+            let results = [
+                ("inject", stranger.inject(microkit::InjectKind::Crash)),
+                ("restart", stranger.restart()),
+                ("stop", stranger.stop()),
+                ("irq_ack", microkit::Channel::new(0).irq_ack()),
+            ];
+            for (what, result) in results {
+                match result {
+                    Ok(()) => debug_println!("probe: {what} went through"),
+                    Err(e) => debug_println!("probe: {what} refused: {}", e.name()),
+                }
+            }
+            debug_println!("probe: still running");
         }
         other => debug_println!("probe: nothing to do for {other}"),
     }

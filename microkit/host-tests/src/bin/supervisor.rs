@@ -36,7 +36,9 @@ impl Handler for Supervisor {
             Some(&kind) => {
                 debug_println!("supervisor: injecting {kind} into injectee");
                 self.injected += 1;
-                child::INJECTEE.inject(kind);
+                if let Err(e) = child::INJECTEE.inject(kind) {
+                    debug_println!("supervisor: injection into injectee refused: {e}");
+                }
             }
             None => debug_println!("supervisor: injectee up after {} injections", self.injected),
         }
@@ -44,8 +46,10 @@ impl Handler for Supervisor {
 
     fn fault(&mut self, c: Child, fault: Fault) -> FaultAction {
         debug_println!("supervisor: {} faulted: {fault}", name(c));
-        if c == child::FRESH || c == child::INJECTEE {
-            c.restart();
+        if (c == child::FRESH || c == child::INJECTEE)
+            && let Err(e) = c.restart()
+        {
+            debug_println!("supervisor: restart of {} refused: {e}", name(c));
         }
         FaultAction::Leave
     }

@@ -2,7 +2,9 @@
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use microkit::{Channel, Child, Fault, FaultAction, Handler, InjectKind, clock, debug_println};
+use microkit::{
+    CHANNEL_LIMIT, Channel, Child, Fault, FaultAction, Handler, InjectKind, KernelError, clock, debug_println,
+};
 use qemu_tests::{CounterReport, Effects, Supervisor, Who, report};
 
 microkit::include_system!("test_supervisor");
@@ -24,11 +26,11 @@ impl Effects for World {
     fn line(&mut self, line: core::fmt::Arguments<'_>) {
         debug_println!("{line}");
     }
-    fn inject(&mut self, who: Who, kind: InjectKind) {
-        child_of(who).inject(kind);
+    fn inject(&mut self, who: Who, kind: InjectKind) -> Result<(), KernelError> {
+        child_of(who).inject(kind)
     }
-    fn restart(&mut self, who: Who) {
-        child_of(who).restart();
+    fn restart(&mut self, who: Who) -> Result<(), KernelError> {
+        child_of(who).restart()
     }
 }
 
@@ -71,7 +73,11 @@ fn init() -> Pd {
     for entry in microkit::inject_schedule().iter() {
         debug_println!("test_supervisor: compiled-in injection {entry} (not carried out by this test)");
     }
-    Pd { logic: Supervisor::new() }
+    let mut logic = Supervisor::new();
+    // The first id that `system.xml` gives no child of this PD.
+    let stranger = (0..CHANNEL_LIMIT).map(Child::new).find(|c| child::ALL.iter().all(|spec| spec.child != *c));
+    logic.stranger_restarted(stranger.map(Child::restart), &mut World);
+    Pd { logic }
 }
 
 microkit::protection_domain!(init);

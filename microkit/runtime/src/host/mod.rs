@@ -10,8 +10,9 @@ mod startup;
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use crate::channel::{Channel, ChannelSet, Child};
+use crate::channel::{Channel, ChannelSet, Child, ChildSet};
 use crate::dispatch::{Event, Reply};
+use crate::kernel_error::KernelError;
 use crate::message::{MSG_MAX_LENGTH, MessageInfo};
 use protocol::{CONTROL_FD, FRAME_BYTES, Mrs, ToKernel, ToPd};
 
@@ -26,7 +27,9 @@ pub(crate) fn pd_name() -> &'static str {
     NAME.get().copied().unwrap_or("?")
 }
 
-pub(crate) fn start() {
+/// `children` are not needed here: the host kernel itself answers an operation on
+/// an id that is not a child with [`KernelError::NotAChild`].
+pub(crate) fn start(_children: ChildSet) {
     let setup = startup::Setup::from_env();
     let _ = NAME.set(std::boxed::Box::leak(setup.name.clone().into_boxed_str()));
     startup::map_regions(&setup);
@@ -112,19 +115,28 @@ pub(crate) fn reply_recv(reply: Reply) -> Event {
         }
         ToPd::Fault(child, fault) => Event::Fault(Child::new(child), fault),
         ToPd::Inject(kind) => Event::Inject(kind),
-        other @ (ToPd::Reply(_) | ToPd::Done | ToPd::MmioValue(_)) => {
+        other @ (ToPd::Reply(_) | ToPd::Done | ToPd::Failed(_) | ToPd::MmioValue(_)) => {
             panic!("host kernel sent {other:?} to a waiting PD")
         }
     }
 }
 
-/// Makes a system call that completes before it returns.
-fn invoke(msg: ToKernel) {
+/// Makes a system call that completes before it returns: done, or refused.
+fn try_invoke(msg: ToKernel) -> Result<(), KernelError> {
     send(&msg);
     let mut mrs = [0; MSG_MAX_LENGTH];
     match receive(&mut mrs) {
-        ToPd::Done => {}
+        ToPd::Done => Ok(()),
+        ToPd::Failed(e) => Err(e),
         other => panic!("host kernel answered {msg:?} with {other:?}"),
+    }
+}
+
+/// Makes a system call that the kernel never refuses (it ends a PD that may not
+/// make it with a cap fault).
+fn invoke(msg: ToKernel) {
+    if let Err(e) = try_invoke(msg) {
+        panic!("host kernel refused {msg:?}, which it never refuses: {e}")
     }
 }
 
@@ -132,8 +144,8 @@ pub(crate) fn notify(ch: u8) {
     invoke(ToKernel::Notify(ch))
 }
 
-pub(crate) fn irq_ack(ch: u8) {
-    invoke(ToKernel::IrqAck(ch))
+pub(crate) fn irq_ack(ch: u8) -> Result<(), KernelError> {
+    try_invoke(ToKernel::IrqAck(ch))
 }
 
 pub(crate) fn pp_call(ch: u8, info: MessageInfo) -> MessageInfo {
@@ -148,12 +160,12 @@ pub(crate) fn pp_call(ch: u8, info: MessageInfo) -> MessageInfo {
     }
 }
 
-pub(crate) fn restart(child: u8) {
-    invoke(ToKernel::Restart(child))
+pub(crate) fn restart(child: u8) -> Result<(), KernelError> {
+    try_invoke(ToKernel::Restart(child))
 }
 
-pub(crate) fn stop(child: u8) {
-    invoke(ToKernel::Stop(child))
+pub(crate) fn stop(child: u8) -> Result<(), KernelError> {
+    try_invoke(ToKernel::Stop(child))
 }
 
 /// Reads the device register at physical address `paddr` (`width` 1, 2, 4 or 8
@@ -183,8 +195,8 @@ pub(crate) fn timer_set(deadline_ns: Option<u64>) {
     invoke(ToKernel::TimerSet(deadline_ns.map_or(0, |d| d.max(1))))
 }
 
-pub(crate) fn inject(child: u8, kind: crate::inject::InjectKind) {
-    invoke(ToKernel::Inject(child, kind))
+pub(crate) fn inject(child: u8, kind: crate::inject::InjectKind) -> Result<(), KernelError> {
+    try_invoke(ToKernel::Inject(child, kind))
 }
 
 pub(crate) fn debug_write(bytes: &[u8]) {

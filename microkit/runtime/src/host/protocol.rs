@@ -9,6 +9,7 @@
 use crate::channel::CHANNEL_LIMIT;
 use crate::fault::{Fault, FaultKind};
 use crate::inject::InjectKind;
+use crate::kernel_error::KernelError;
 use crate::message::{MSG_MAX_LENGTH, MessageInfo};
 
 /// File descriptor of the control socket in a PD process.
@@ -80,6 +81,10 @@ pub enum ToPd {
     /// The last `Notify`, `IrqAck`, `Restart`, `Stop` or `Inject` is done: like the seL4
     /// system calls they stand for, they complete before the PD goes on.
     Done,
+    /// The last `IrqAck`, `Restart`, `Stop` or `Inject` was refused (an id that is
+    /// not the PD's child, a channel without an IRQ of it, a child that could not
+    /// be started): the PD goes on, as after a seL4 invocation that returns an error.
+    Failed(KernelError),
     /// The value of the device register an `MmioRead` asked for.
     MmioValue(u64),
 }
@@ -134,6 +139,7 @@ mod tag {
     pub const REPLY: u64 = 104;
     pub const INJECT: u64 = 105;
     pub const DONE: u64 = 106;
+    pub const FAILED: u64 = 107;
     pub const MMIO_VALUE: u64 = 120;
 }
 
@@ -336,6 +342,10 @@ pub fn encode_to_pd(msg: &ToPd, mrs: &Mrs, out: &mut [u8; FRAME_BYTES]) -> usize
             w.word(kind.code());
         }
         ToPd::Done => w.word(tag::DONE),
+        ToPd::Failed(e) => {
+            w.word(tag::FAILED);
+            w.word(e.code());
+        }
         ToPd::MmioValue(v) => {
             w.word(tag::MMIO_VALUE);
             w.word(v);
@@ -363,6 +373,7 @@ pub fn decode_to_pd(frame: &[u8], mrs: &mut Mrs) -> Result<ToPd, ProtocolError> 
         tag::REPLY => ToPd::Reply(r.info_and_mrs(mrs)?),
         tag::INJECT => ToPd::Inject(r.inject_kind()?),
         tag::DONE => ToPd::Done,
+        tag::FAILED => ToPd::Failed(KernelError::from_code(r.word()?)),
         tag::MMIO_VALUE => ToPd::MmioValue(r.word()?),
         other => return Err(ProtocolError::BadTag(other)),
     };
@@ -422,6 +433,9 @@ mod tests {
             ToPd::Reply(MessageInfo::new(0, 0)),
             ToPd::Inject(InjectKind::Hang),
             ToPd::Done,
+            ToPd::Failed(KernelError::NotAChild),
+            ToPd::Failed(KernelError::StartFailed),
+            ToPd::Failed(KernelError::Unknown(999)),
             ToPd::MmioValue(0x7472_6976),
         ] {
             let mut buf = [0u8; FRAME_BYTES];

@@ -20,11 +20,12 @@ mod start;
 mod syscall;
 pub(crate) mod timer;
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::channel::{Channel, ChannelSet, Child};
+use crate::channel::{Channel, ChannelSet, Child, ChildSet};
 use crate::dispatch::{Event, Reply};
 use crate::inject::InjectKind;
+use crate::kernel_error::KernelError;
 use crate::message::{MSG_MAX_LENGTH, MessageInfo};
 use crate::sel4_abi::{self, Badge, WriteRegisters, cap, label};
 
@@ -34,11 +35,15 @@ pub use heap::HEAP_SIZE;
 /// does this with its first receive, an NBSendRecv to the monitor endpoint).
 static PASSIVE_PENDING: AtomicBool = AtomicBool::new(false);
 
+/// This PD's children (from `child::ALL`): the TCB slots that hold a capability.
+static CHILDREN: AtomicU64 = AtomicU64::new(0);
+
 pub(crate) fn pd_name() -> &'static str {
     core::str::from_utf8(start::patched::name()).unwrap_or("?")
 }
 
-pub(crate) fn start() {
+pub(crate) fn start(children: ChildSet) {
+    CHILDREN.store(children.bits(), Ordering::Relaxed);
     // A restarted server may have died while serving a protected procedure call:
     // its reply object is still bound to the caller, who would wait forever. Reply
     // "peer faulted" (a send on an unbound reply object does nothing).
@@ -47,7 +52,9 @@ pub(crate) fn start() {
     }
     let irqs = start::patched::IRQS.get();
     for ch in ChannelSet::from_badge(irqs) {
-        irq_ack(ch.index());
+        if let Err(e) = irq_ack(ch.index()) {
+            crate::debug_println!("{}: acknowledging IRQ channel {} at start failed: {e}", pd_name(), ch.index());
+        }
     }
     PASSIVE_PENDING.store(start::patched::PASSIVE.get() != 0, Ordering::Relaxed);
 }
@@ -96,16 +103,27 @@ pub(crate) fn notify(ch: u8) {
     syscall::signal(cap::notification(ch))
 }
 
-fn check(what: &str, id: u8, reply_info: u64) {
-    let err = sel4_abi::invocation_error(reply_info);
-    if err != 0 {
-        crate::debug_println!("{}: {what} {id} failed: seL4 error {err}", pd_name());
+/// The outcome of an invocation, from the label of the kernel's reply.
+fn check(reply_info: u64) -> Result<(), KernelError> {
+    match KernelError::from_sel4(sel4_abi::invocation_error(reply_info)) {
+        None => Ok(()),
+        Some(e) => Err(e),
     }
 }
 
-pub(crate) fn irq_ack(ch: u8) {
-    let info = syscall::invoke(cap::irq_handler(ch), sel4_abi::invocation_info(label::IRQ_ACK_IRQ, 0), [0; 4]);
-    check("irq_ack on channel", ch, info);
+/// seL4 answers an invocation of an empty slot with a cap fault of the caller:
+/// only invoke a child's TCB slot if `system.xml` gave this PD that child.
+fn child_cap(child: u8) -> Result<u64, KernelError> {
+    let children = ChildSet::from_bits(CHILDREN.load(Ordering::Relaxed));
+    if children.contains(Child::new(child)) { Ok(cap::child_tcb(child)) } else { Err(KernelError::NotAChild) }
+}
+
+pub(crate) fn irq_ack(ch: u8) -> Result<(), KernelError> {
+    // The IRQ handler slots the Microkit tool filled are the patched IRQ bitmap.
+    if start::patched::IRQS.get() & (1 << ch) == 0 {
+        return Err(KernelError::NotAnIrq);
+    }
+    check(syscall::invoke(cap::irq_handler(ch), sel4_abi::invocation_info(label::IRQ_ACK_IRQ, 0), [0; 4]))
 }
 
 pub(crate) fn pp_call(ch: u8, msg: MessageInfo) -> MessageInfo {
@@ -114,26 +132,27 @@ pub(crate) fn pp_call(ch: u8, msg: MessageInfo) -> MessageInfo {
 
 /// Sends a `TCB_WriteRegisters` to child `id`. Message registers 4 and up go
 /// through the IPC buffer: the caller's values there are saved and put back.
-fn write_registers(id: u8, msg: &WriteRegisters) -> u64 {
+fn write_registers(id: u8, msg: &WriteRegisters) -> Result<(), KernelError> {
+    let tcb = child_cap(id)?;
     let mut saved = [0u64; 2 + sel4_abi::WRITE_REGISTERS_MAX];
     for (i, (slot, value)) in saved.iter_mut().zip(msg.mrs).enumerate().take(msg.len).skip(4) {
         *slot = syscall::mr(i);
         syscall::set_mr(i, value);
     }
-    let info = syscall::invoke(cap::child_tcb(id), msg.info, [msg.mrs[0], msg.mrs[1], msg.mrs[2], msg.mrs[3]]);
+    let info = syscall::invoke(tcb, msg.info, [msg.mrs[0], msg.mrs[1], msg.mrs[2], msg.mrs[3]]);
     for (i, value) in saved.iter().enumerate().take(msg.len).skip(4) {
         syscall::set_mr(i, *value);
     }
-    info
+    check(info)
 }
 
-pub(crate) fn restart(child: u8) {
-    check("restart of child", child, write_registers(child, &WriteRegisters::restart()));
+pub(crate) fn restart(child: u8) -> Result<(), KernelError> {
+    write_registers(child, &WriteRegisters::restart())
 }
 
-pub(crate) fn stop(child: u8) {
-    let info = syscall::invoke(cap::child_tcb(child), sel4_abi::invocation_info(label::TCB_SUSPEND, 0), [0; 4]);
-    check("stop of child", child, info);
+pub(crate) fn stop(child: u8) -> Result<(), KernelError> {
+    let tcb = child_cap(child)?;
+    check(syscall::invoke(tcb, sel4_abi::invocation_info(label::TCB_SUSPEND, 0), [0; 4]))
 }
 
 /// Injects a failure into a child ([`Child::inject`](crate::Child::inject)): its
@@ -141,8 +160,8 @@ pub(crate) fn stop(child: u8) {
 /// runtime's injection entry, which carries out `kind` like the host kernel's
 /// `Event::Inject`. What the child was doing is lost; the failure then reaches
 /// this PD's `fault` handler as usual (`Hang` does not).
-pub(crate) fn inject(child: u8, kind: InjectKind) {
-    check("inject into child", child, write_registers(child, &WriteRegisters::inject(kind.code())));
+pub(crate) fn inject(child: u8, kind: InjectKind) -> Result<(), KernelError> {
+    write_registers(child, &WriteRegisters::inject(kind.code()))
 }
 
 pub(crate) fn debug_write(bytes: &[u8]) {

@@ -1,4 +1,4 @@
-//! Subscribes to what RS publishes about `driver` and prints every change.
+//! Subscribes to what RS publishes about `driver` and `ghost` and prints every change.
 #![forbid(unsafe_code)]
 
 use ds_api::DsClient;
@@ -42,8 +42,10 @@ impl Handler for Watcher {
 
 fn init() -> Watcher {
     let ds = DsClient::new(channel::DS, region::ds_watcher());
-    if let Err(e) = ds.subscribe("component.driver.") {
-        debug_println!("watcher: cannot subscribe: {e}");
+    for prefix in ["component.driver.", "component.ghost."] {
+        if let Err(e) = ds.subscribe(prefix) {
+            debug_println!("watcher: cannot subscribe to {prefix}: {e}");
+        }
     }
     let mut w = Watcher { ds, after: 0 };
     w.drain();
