@@ -47,6 +47,18 @@ pub enum Bench {
     },
 }
 
+impl Bench {
+    /// The short mode CI runs (`--short`): a few seconds per benchmark, enough
+    /// to show it still works, too few samples for figures worth quoting.
+    pub fn short(self) -> Bench {
+        match self {
+            Bench::Ipc { .. } => Bench::Ipc { restarts: 20 },
+            Bench::Drivers { .. } => Bench::Drivers { frames: 200, console_bytes: 10_000 },
+            Bench::Recovery { .. } => Bench::Recovery { crashes: 10, hangs: 3 },
+        }
+    }
+}
+
 impl Default for Bench {
     fn default() -> Self {
         Bench::Ipc { restarts: 200 }
