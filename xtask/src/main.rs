@@ -89,6 +89,10 @@ enum Cmd {
         /// Where: `host` (the host kernel) or `qemu` (seL4 on QEMU; needs MICROKIT_SDK).
         #[arg(long, default_value = "host", global = true)]
         target: RunTarget,
+        /// Few samples, a few seconds each: what `cargo xtask test` runs so a
+        /// benchmark that breaks fails CI.
+        #[arg(long, global = true)]
+        short: bool,
         #[command(subcommand)]
         what: Option<bench::Bench>,
     },
@@ -143,8 +147,14 @@ fn main() -> ExitCode {
         Cmd::Caps => ws.load_system().map(|sd| print!("{}", sdf::caps::report(&sd))),
         Cmd::Lint => lint::run(&ws),
         Cmd::Test => test::run(&ws),
-        Cmd::Bench { target: RunTarget::Host, what } => bench::run(&ws, what.unwrap_or_default()),
-        Cmd::Bench { target: RunTarget::Qemu, what } => bench::run_qemu(&ws, what.unwrap_or_default()),
+        Cmd::Bench { target, short, what } => {
+            let what = what.unwrap_or_default();
+            let what = if short { what.short() } else { what };
+            match target {
+                RunTarget::Host => bench::run(&ws, what),
+                RunTarget::Qemu => bench::run_qemu(&ws, what),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,6 +20,9 @@ pub(crate) fn step(ws: &Workspace, what: &str, args: &[&str]) -> Result<(), Erro
 pub fn run(ws: &Workspace) -> Result<(), Error> {
     crate::lint::run(ws)?;
     step(ws, "unit and host-kernel tests", &["test", "--workspace", "--release"])?;
+    for what in ["ipc", "drivers", "recovery"] {
+        step(ws, &format!("benchmark {what} (short)"), &["xtask", "bench", what, "--short"])?;
+    }
     let sd = ws.load_system()?;
     println!("[xtask test] cross-build of every PD for seL4");
     let debug_elfs = sel4::build(ws, &sd, &Options::default())?;
@@ -29,6 +32,13 @@ pub fn run(ws: &Workspace) -> Result<(), Error> {
         Some(_) => {
             boot_main_system(ws)?;
             recovery_test_system(ws)?;
+            for what in ["ipc", "drivers", "recovery"] {
+                step(
+                    ws,
+                    &format!("benchmark {what} on QEMU (short)"),
+                    &["xtask", "bench", what, "--short", "--target", "qemu"],
+                )?;
+            }
         }
     }
     Ok(())

@@ -3,20 +3,36 @@
 //! out (stop, restart, ping, publish, inform, log). RS carries the actions out;
 //! nothing here touches the kernel, so every rule is tested on the host.
 //!
-//! A component's life: `Starting` (restarted, `init` running) → `Up` (its
-//! runtime said ready) → on a failure `Restarting` (backoff) → `Starting` …;
-//! `Down` when its budget is spent (or its policy says stop). It is never
-//! trusted: a component that never finishes `init`, floods, or fails in a tight
-//! loop only ever costs RS a bounded amount of work per event.
+//! A component's life ([`Life`]): `Starting` (restarted, `init` running) → `Up`
+//! (its runtime said ready) → on a failure `BackingOff` (published as
+//! `restarting`) → `Starting` …; `Down` when its budget is spent (or its policy
+//! says stop). It is never trusted: a component that never finishes `init`,
+//! floods, or fails in a tight loop only ever costs RS a bounded amount of work
+//! per event.
 #![no_std]
 #![forbid(unsafe_code)]
 
 use microkit::{Fault, KernelError};
-use recovery_policy::{MAX_BUDGET, Policy, WhenBudgetSpent};
+use recovery_policy::{MAX_BUDGET, OnFailure, Policy, WhenBudgetSpent};
 
 /// A component's state, as RS publishes it (`Stopped` is not used: RS stops a
 /// component only to restart it, or for good as `Down`).
 pub use microkit::status::ComponentState as State;
+
+/// A supervised component: its index in RS's tables (`child::ALL` order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ComponentId(usize);
+
+impl ComponentId {
+    pub const fn new(index: usize) -> Self {
+        ComponentId(index)
+    }
+
+    /// The index into RS's tables.
+    pub const fn index(self) -> usize {
+        self.0
+    }
+}
 
 /// What RS publishes about a component at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +68,12 @@ impl Failure {
             Failure::RestartFailed(e) => Fault::restart_failed(e),
         }
     }
+
+    /// A hung or misbehaving component still runs; a faulted one waits for a
+    /// fault reply.
+    fn leaves_it_running(self) -> bool {
+        matches!(self, Failure::Hang | Failure::Complaint)
+    }
 }
 
 /// The last failure, with when it happened.
@@ -65,73 +87,135 @@ pub struct FailureRecord {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Print the failure (policy action `log`).
-    Log(usize, Failure),
+    Log(ComponentId, Failure),
     /// Stop the component (a hung one before its restart, or for good).
-    Stop(usize),
+    Stop(ComponentId),
     /// Start a fresh copy of the component.
-    Restart(usize),
+    Restart(ComponentId),
     /// Send a heartbeat ping.
-    Ping(usize),
+    Ping(ComponentId),
     /// Publish the component's state, generation and restart count as they
     /// were when the action was decided.
-    Publish(usize, Snapshot),
+    Publish(ComponentId, Snapshot),
     /// Publish the component's last fault (policy action `record`).
-    Record(usize),
+    Record(ComponentId),
     /// Notify the component's dependants (policy action `inform`).
-    Inform(usize),
+    Inform(ComponentId),
     /// The budget is spent and the policy escalates: restart the dependants
     /// of the component too (RS knows them from `system.xml`).
-    Escalate(usize),
+    Escalate(ComponentId),
+}
+
+/// Where a component is in its life, with what RS knows only in that state.
+/// Times are in ns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Life {
+    /// A fresh copy runs `init`; it has until `since` + the hang timeout to
+    /// say it is ready.
+    Starting { since: u64 },
+    /// Its runtime said ready.
+    Up {
+        since: u64,
+        /// When it last said it was alive (ready or a heartbeat answer).
+        last_alive: u64,
+        /// When the next heartbeat ping is due.
+        next_ping: u64,
+    },
+    /// Failed; restarted when the backoff ends at `restart_at`.
+    BackingOff { since: u64, restart_at: u64 },
+    /// Stopped for good: its budget is spent or its policy says stop.
+    Down { since: u64 },
+}
+
+impl Life {
+    /// The state RS publishes.
+    pub fn state(self) -> State {
+        match self {
+            Life::Starting { .. } => State::Starting,
+            Life::Up { .. } => State::Up,
+            Life::BackingOff { .. } => State::Restarting,
+            Life::Down { .. } => State::Down,
+        }
+    }
+
+    /// When it entered this state.
+    pub fn since_ns(self) -> u64 {
+        match self {
+            Life::Starting { since }
+            | Life::Up { since, .. }
+            | Life::BackingOff { since, .. }
+            | Life::Down { since } => since,
+        }
+    }
+}
+
+/// Whether the component already had its one escalation in the current run of
+/// failures (a quiet window starts a new run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Round {
+    /// Spent, the budget escalates if the policy says so.
+    First,
+    /// Escalated once; spent again, the component goes down.
+    Escalated,
+}
+
+/// What the policy decides for a failed component, once the budget is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Back off, then restart it.
+    Restart,
+    /// Restart it with its dependants, with a fresh budget.
+    Escalate,
+    /// Stop it for good.
+    Down,
 }
 
 /// One supervised component.
 #[derive(Clone, Copy, Debug)]
 pub struct Component {
     pub policy: Policy,
-    pub state: State,
+    pub life: Life,
     pub generation: u64,
     pub restarts: u64,
     pub last_failure: Option<FailureRecord>,
-    /// When it entered its current state.
-    pub since_ns: u64,
     /// Restarts in a row without a quiet window in between (drives backoff).
     streak: u32,
+    round: Round,
     /// Times of recent restarts (a ring of `policy.budget` entries).
     recent: [u64; MAX_BUDGET as usize],
     recent_len: usize,
     recent_next: usize,
-    /// When a backoff ends.
-    restart_at: Option<u64>,
-    /// When the next heartbeat ping is due.
-    next_ping: u64,
-    /// When it last said it was alive (ready or a heartbeat answer).
-    last_alive: u64,
-    escalated: bool,
 }
 
 impl Component {
     fn new(policy: Policy, now: u64) -> Self {
         Component {
             policy,
-            state: State::Starting,
+            life: Life::Starting { since: now },
             generation: 0,
             restarts: 0,
             last_failure: None,
-            since_ns: now,
             streak: 0,
+            round: Round::First,
             recent: [0; MAX_BUDGET as usize],
             recent_len: 0,
             recent_next: 0,
-            restart_at: None,
-            next_ping: now,
-            last_alive: now,
-            escalated: false,
         }
+    }
+
+    /// The state RS publishes.
+    pub fn state(&self) -> State {
+        self.life.state()
+    }
+
+    /// When it entered its current state.
+    pub fn since_ns(&self) -> u64 {
+        self.life.since_ns()
     }
 
     /// Its state, generation and restart count now.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot { state: self.state, generation: self.generation, restarts: self.restarts }
+        Snapshot { state: self.state(), generation: self.generation, restarts: self.restarts }
     }
 
     fn budget(&self) -> usize {
@@ -155,6 +239,91 @@ impl Component {
         self.recent_len = 0;
         self.recent_next = 0;
     }
+
+    // The steps of a failure, in the order the policy reads.
+
+    /// Record: remember the failure; print it (`log`) and publish it
+    /// (`record`) if the policy says so.
+    fn record(&mut self, id: ComponentId, failure: Failure, now: u64, out: &mut impl FnMut(Action)) {
+        self.last_failure = Some(FailureRecord { failure, at_ns: now });
+        if self.policy.actions.log {
+            out(Action::Log(id, failure));
+        }
+        if self.policy.actions.record {
+            out(Action::Record(id));
+        }
+    }
+
+    /// Inform: notify the dependants if the policy says so.
+    fn inform(&self, id: ComponentId, out: &mut impl FnMut(Action)) {
+        if self.policy.actions.inform {
+            out(Action::Inform(id));
+        }
+    }
+
+    /// Budget check: what the policy decides, given the restarts within the
+    /// window. A quiet window since the last restart ends the streak (and so
+    /// the backoff) and the escalation round.
+    fn check_budget(&mut self, now: u64) -> Verdict {
+        if self.restarts_in_window(now) == 0 {
+            self.streak = 0;
+            self.round = Round::First;
+        }
+        let spent = self.restarts_in_window(now) >= self.budget();
+        match (self.policy.actions.on_failure, spent, self.policy.when_budget_spent, self.round) {
+            (OnFailure::Stop, ..) => Verdict::Down,
+            (OnFailure::Restart, false, ..) => Verdict::Restart,
+            (OnFailure::Restart, true, WhenBudgetSpent::Stop, _) | (OnFailure::Restart, true, _, Round::Escalated) => {
+                Verdict::Down
+            }
+            (OnFailure::Restart, true, WhenBudgetSpent::Escalate, Round::First) => Verdict::Escalate,
+        }
+    }
+
+    /// Stop for good: it goes `down`.
+    fn go_down(&mut self, id: ComponentId, running: bool, now: u64, out: &mut impl FnMut(Action)) {
+        self.life = Life::Down { since: now };
+        if !running {
+            // Faulted: make sure the remains never run again.
+            out(Action::Stop(id));
+        }
+        out(Action::Publish(id, self.snapshot()));
+    }
+
+    /// Escalate once: the component and its dependants start afresh, with a
+    /// fresh budget.
+    fn escalate(&mut self, id: ComponentId, out: &mut impl FnMut(Action)) {
+        self.round = Round::Escalated;
+        self.forget_restarts();
+        self.streak = 0;
+        out(Action::Escalate(id));
+    }
+
+    /// Backoff: wait before the restart, the longer the streak; returns the
+    /// delay (0: restart at once).
+    fn back_off(&mut self, id: ComponentId, running: bool, now: u64, out: &mut impl FnMut(Action)) -> u64 {
+        let delay = self.policy.backoff_ns(self.streak);
+        if delay != 0 && !running {
+            // The faulted thread waits for a fault reply that will not come:
+            // stop it while it backs off (on seL4 this also retires the
+            // pending reply; callers of it are answered with PEER_FAULTED).
+            out(Action::Stop(id));
+        }
+        self.streak = self.streak.saturating_add(1);
+        self.life = Life::BackingOff { since: now, restart_at: now.saturating_add(delay) };
+        out(Action::Publish(id, self.snapshot()));
+        delay
+    }
+
+    /// Restart: a fresh copy, a new generation.
+    fn restart(&mut self, id: ComponentId, now: u64, out: &mut impl FnMut(Action)) {
+        self.generation += 1;
+        self.restarts += 1;
+        self.note_restart(now);
+        self.life = Life::Starting { since: now };
+        out(Action::Restart(id));
+        out(Action::Publish(id, self.snapshot()));
+    }
 }
 
 /// All components RS supervises, indexed like `child::ALL`.
@@ -168,122 +337,81 @@ impl<const N: usize> Engine<N> {
         Engine { components: policies.map(|p| Component::new(p, now)) }
     }
 
+    /// Every component's id, in table order.
+    pub fn ids() -> impl Iterator<Item = ComponentId> {
+        (0..N).map(ComponentId)
+    }
+
+    /// The component `id`, if there is one.
+    pub fn component(&self, id: ComponentId) -> Option<&Component> {
+        self.components.get(id.0)
+    }
+
     /// The component's runtime said it is ready, or answered a heartbeat.
-    pub fn on_alive(&mut self, i: usize, now: u64, out: &mut impl FnMut(Action)) {
-        let Some(c) = self.components.get_mut(i) else {
+    pub fn on_alive(&mut self, id: ComponentId, now: u64, out: &mut impl FnMut(Action)) {
+        let Some(c) = self.components.get_mut(id.0) else {
             return;
         };
-        c.last_alive = now;
-        if c.state == State::Starting {
-            c.state = State::Up;
-            c.since_ns = now;
-            c.next_ping = now.saturating_add(c.policy.heartbeat_period_ns);
-            out(Action::Publish(i, c.snapshot()));
+        match &mut c.life {
+            Life::Starting { .. } => {
+                let next_ping = now.saturating_add(c.policy.heartbeat_period_ns);
+                c.life = Life::Up { since: now, last_alive: now, next_ping };
+                out(Action::Publish(id, c.snapshot()));
+            }
+            Life::Up { last_alive, .. } => *last_alive = now,
+            // A late answer from a copy that is gone.
+            Life::BackingOff { .. } | Life::Down { .. } => {}
         }
     }
 
-    /// The component failed. Stale reports (for a component that is already
-    /// being restarted or is down) are ignored.
-    pub fn on_failure(&mut self, i: usize, failure: Failure, now: u64, out: &mut impl FnMut(Action)) {
-        let Some(c) = self.components.get_mut(i) else {
+    /// The component failed: record → budget check → backoff → restart, stop
+    /// or escalate, with the dependants informed before the restart. Stale
+    /// reports (for a component that is already backing off or is down) are
+    /// ignored.
+    pub fn on_failure(&mut self, id: ComponentId, failure: Failure, now: u64, out: &mut impl FnMut(Action)) {
+        let Some(c) = self.components.get_mut(id.0) else {
             return;
         };
-        if matches!(c.state, State::Restarting | State::Down) {
+        if matches!(c.life, Life::BackingOff { .. } | Life::Down { .. }) {
             return;
         }
-        let policy = c.policy;
-        c.last_failure = Some(FailureRecord { failure, at_ns: now });
-        if policy.actions.log {
-            out(Action::Log(i, failure));
-        }
-        if policy.actions.record {
-            out(Action::Record(i));
-        }
-        let running = matches!(failure, Failure::Hang | Failure::Complaint);
+        c.record(id, failure, now, out);
+        let running = failure.leaves_it_running();
         if running {
             // Still running (hung or misbehaving): stop it before anything else.
-            out(Action::Stop(i));
+            out(Action::Stop(id));
         }
-        if policy.actions.inform {
-            out(Action::Inform(i));
+        c.inform(id, out);
+        match c.check_budget(now) {
+            Verdict::Down => return c.go_down(id, running, now, out),
+            Verdict::Escalate => c.escalate(id, out),
+            Verdict::Restart => {}
         }
-        // A quiet window since the last restart ends the streak.
-        let quiet = c.restarts_in_window(now) == 0;
-        if quiet {
-            c.streak = 0;
-            c.escalated = false;
+        if c.back_off(id, running, now, out) == 0 {
+            c.restart(id, now, out);
         }
-        let spent = c.restarts_in_window(now) >= c.budget();
-        if policy.actions.stop || spent && (policy.when_budget_spent == WhenBudgetSpent::Stop || c.escalated) {
-            c.state = State::Down;
-            c.since_ns = now;
-            c.restart_at = None;
-            if !running {
-                // Faulted: make sure the remains never run again.
-                out(Action::Stop(i));
-            }
-            out(Action::Publish(i, c.snapshot()));
-            return;
-        }
-        if spent {
-            // Escalate once: the component and its dependants start afresh.
-            c.escalated = true;
-            c.forget_restarts();
-            c.streak = 0;
-            out(Action::Escalate(i));
-        }
-        let delay = policy.backoff_ns(c.streak);
-        if delay != 0 && !running {
-            // The faulted thread waits for a fault reply that will not come:
-            // stop it while it backs off (on seL4 this also retires the
-            // pending reply; callers of it are answered with PEER_FAULTED).
-            out(Action::Stop(i));
-        }
-        c.streak = c.streak.saturating_add(1);
-        c.state = State::Restarting;
-        c.since_ns = now;
-        c.restart_at = Some(now.saturating_add(delay));
-        out(Action::Publish(i, c.snapshot()));
-        if delay == 0 {
-            self.restart(i, now, out);
-        }
-    }
-
-    fn restart(&mut self, i: usize, now: u64, out: &mut impl FnMut(Action)) {
-        let Some(c) = self.components.get_mut(i) else {
-            return;
-        };
-        c.restart_at = None;
-        c.generation += 1;
-        c.restarts += 1;
-        c.note_restart(now);
-        c.state = State::Starting;
-        c.since_ns = now;
-        out(Action::Restart(i));
-        out(Action::Publish(i, c.snapshot()));
     }
 
     /// The time passed: ends backoffs, sends due pings, detects hangs.
     pub fn on_tick(&mut self, now: u64, out: &mut impl FnMut(Action)) {
-        for i in 0..N {
-            let c = &mut self.components[i];
-            match c.state {
-                State::Restarting if c.restart_at.is_some_and(|t| t <= now) => self.restart(i, now, out),
-                State::Starting
-                    if c.policy.heartbeat_period_ns != 0
-                        && now.saturating_sub(c.since_ns) >= c.policy.hang_timeout_ns() =>
-                {
-                    self.on_failure(i, Failure::Hang, now, out);
+        for id in Self::ids() {
+            let c = &mut self.components[id.0];
+            let heartbeats = c.policy.heartbeat_period_ns != 0;
+            let hang_timeout = c.policy.hang_timeout_ns();
+            match &mut c.life {
+                Life::BackingOff { restart_at, .. } if *restart_at <= now => c.restart(id, now, out),
+                Life::Starting { since } if heartbeats && now.saturating_sub(*since) >= hang_timeout => {
+                    self.on_failure(id, Failure::Hang, now, out)
                 }
-                State::Up if c.policy.heartbeat_period_ns != 0 => {
+                Life::Up { last_alive, next_ping, .. } if heartbeats => {
                     // Silent for `misses` periods although pinged every period:
                     // hung. A component that hangs is caught within
                     // period × misses (plus a tick) of its last sign of life.
-                    if now.saturating_sub(c.last_alive) >= c.policy.hang_timeout_ns() {
-                        self.on_failure(i, Failure::Hang, now, out);
-                    } else if now >= c.next_ping {
-                        c.next_ping = now.saturating_add(c.policy.heartbeat_period_ns);
-                        out(Action::Ping(i));
+                    if now.saturating_sub(*last_alive) >= hang_timeout {
+                        self.on_failure(id, Failure::Hang, now, out);
+                    } else if now >= *next_ping {
+                        *next_ping = now.saturating_add(c.policy.heartbeat_period_ns);
+                        out(Action::Ping(id));
                     }
                 }
                 _ => {}
@@ -291,21 +419,27 @@ impl<const N: usize> Engine<N> {
         }
     }
 
-    /// Restart component `i` as part of an escalation (it did not fail itself).
-    pub fn restart_for_escalation(&mut self, i: usize, now: u64, out: &mut impl FnMut(Action)) {
-        let Some(c) = self.components.get(i) else {
+    /// Restart component `id` as part of an escalation (it did not fail itself).
+    pub fn restart_for_escalation(&mut self, id: ComponentId, now: u64, out: &mut impl FnMut(Action)) {
+        let Some(c) = self.components.get_mut(id.0) else {
             return;
         };
-        if c.state != State::Down {
-            out(Action::Stop(i));
-            self.restart(i, now, out);
+        if !matches!(c.life, Life::Down { .. }) {
+            out(Action::Stop(id));
+            c.restart(id, now, out);
         }
     }
 
     /// When the earliest backoff ends, if any component waits in one: RS sets a
     /// timeout for it, so backoffs are as exact as the timer.
     pub fn next_restart_at(&self) -> Option<u64> {
-        self.components.iter().filter(|c| c.state == State::Restarting).filter_map(|c| c.restart_at).min()
+        self.components
+            .iter()
+            .filter_map(|c| match c.life {
+                Life::BackingOff { restart_at, .. } => Some(restart_at),
+                _ => None,
+            })
+            .min()
     }
 
     /// The shortest heartbeat period of any component: how often RS needs a
@@ -325,6 +459,7 @@ mod tests {
     use std::vec::Vec;
 
     const MS: u64 = 1_000_000;
+    const C0: ComponentId = ComponentId::new(0);
 
     fn policy() -> Policy {
         Policy {
@@ -334,7 +469,7 @@ mod tests {
             backoff_max_ns: 40 * MS,
             heartbeat_period_ns: 100 * MS,
             heartbeat_misses: 3,
-            actions: Actions { log: true, record: true, restart: true, stop: false, inform: true },
+            actions: Actions { log: true, record: true, on_failure: OnFailure::Restart, inform: true },
             when_budget_spent: WhenBudgetSpent::Stop,
         }
     }
@@ -359,11 +494,11 @@ mod tests {
         }
         fn alive(&mut self, i: usize, now: u64) {
             let a = &mut self.actions;
-            self.e.on_alive(i, now, &mut |x| a.push(x));
+            self.e.on_alive(ComponentId::new(i), now, &mut |x| a.push(x));
         }
         fn fail(&mut self, i: usize, f: Failure, now: u64) -> Vec<Action> {
             let mut a = Vec::new();
-            self.e.on_failure(i, f, now, &mut |x| a.push(x));
+            self.e.on_failure(ComponentId::new(i), f, now, &mut |x| a.push(x));
             a
         }
         fn tick(&mut self, now: u64) -> Vec<Action> {
@@ -380,19 +515,19 @@ mod tests {
         assert_eq!(
             a,
             [
-                Action::Log(0, crash()),
-                Action::Record(0),
-                Action::Inform(0),
-                Action::Publish(0, Snapshot { state: State::Restarting, generation: 0, restarts: 0 }),
-                Action::Restart(0),
-                Action::Publish(0, Snapshot { state: State::Starting, generation: 1, restarts: 1 })
+                Action::Log(C0, crash()),
+                Action::Record(C0),
+                Action::Inform(C0),
+                Action::Publish(C0, Snapshot { state: State::Restarting, generation: 0, restarts: 0 }),
+                Action::Restart(C0),
+                Action::Publish(C0, Snapshot { state: State::Starting, generation: 1, restarts: 1 })
             ]
         );
         let c = &r.e.components[0];
-        assert_eq!((c.state, c.generation, c.restarts), (State::Starting, 1, 1));
+        assert_eq!((c.state(), c.generation, c.restarts), (State::Starting, 1, 1));
         r.alive(0, 6 * MS);
-        assert_eq!(r.e.components[0].state, State::Up);
-        assert_eq!(r.actions, [Action::Publish(0, Snapshot { state: State::Up, generation: 1, restarts: 1 })]);
+        assert_eq!(r.e.components[0].state(), State::Up);
+        assert_eq!(r.actions, [Action::Publish(C0, Snapshot { state: State::Up, generation: 1, restarts: 1 })]);
     }
 
     #[test]
@@ -408,9 +543,9 @@ mod tests {
             match r.e.next_restart_at() {
                 Some(at) => {
                     delays.push(at - now);
-                    assert!(a.contains(&Action::Stop(0)), "a faulted component is stopped during its backoff: {a:?}");
+                    assert!(a.contains(&Action::Stop(C0)), "a faulted component is stopped during its backoff: {a:?}");
                     assert!(r.tick(at - 1).is_empty(), "not before the backoff ends");
-                    assert!(r.tick(at).contains(&Action::Restart(0)));
+                    assert!(r.tick(at).contains(&Action::Restart(C0)));
                     now = at;
                 }
                 None => delays.push(0),
@@ -431,7 +566,7 @@ mod tests {
         r.alive(0, 14 * MS);
         // More than a window later: immediate again.
         let a = r.fail(0, crash(), 2000 * MS);
-        assert!(a.contains(&Action::Restart(0)), "{a:?}");
+        assert!(a.contains(&Action::Restart(C0)), "{a:?}");
     }
 
     #[test]
@@ -441,13 +576,13 @@ mod tests {
         p.backoff_max_ns = 0;
         let mut r = Run::new([p]);
         for k in 1..=3 {
-            assert!(r.fail(0, crash(), k * MS).contains(&Action::Restart(0)));
+            assert!(r.fail(0, crash(), k * MS).contains(&Action::Restart(C0)));
             r.alive(0, k * MS);
         }
         let a = r.fail(0, crash(), 4 * MS);
-        assert!(!a.contains(&Action::Restart(0)), "{a:?}");
-        assert!(a.contains(&Action::Stop(0)));
-        assert_eq!(r.e.components[0].state, State::Down);
+        assert!(!a.contains(&Action::Restart(C0)), "{a:?}");
+        assert!(a.contains(&Action::Stop(C0)));
+        assert_eq!(r.e.components[0].state(), State::Down);
         assert_eq!(r.e.components[0].restarts, 3);
         // Down is final: later reports and ticks change nothing.
         assert!(r.fail(0, crash(), 5 * MS).is_empty());
@@ -466,15 +601,15 @@ mod tests {
             r.alive(0, k * MS);
         }
         let a = r.fail(0, crash(), 4 * MS);
-        assert!(a.contains(&Action::Escalate(0)) && a.contains(&Action::Restart(0)), "{a:?}");
+        assert!(a.contains(&Action::Escalate(C0)) && a.contains(&Action::Restart(C0)), "{a:?}");
         // The escalation's restart is the first of the fresh budget.
         for k in 5..=6 {
-            assert!(r.fail(0, crash(), k * MS).contains(&Action::Restart(0)));
+            assert!(r.fail(0, crash(), k * MS).contains(&Action::Restart(C0)));
             r.alive(0, k * MS);
         }
         let a = r.fail(0, crash(), 7 * MS);
-        assert!(!a.contains(&Action::Escalate(0)) && !a.contains(&Action::Restart(0)), "{a:?}");
-        assert_eq!(r.e.components[0].state, State::Down);
+        assert!(!a.contains(&Action::Escalate(C0)) && !a.contains(&Action::Restart(C0)), "{a:?}");
+        assert_eq!(r.e.components[0].state(), State::Down);
     }
 
     #[test]
@@ -485,9 +620,9 @@ mod tests {
         let mut detected = None;
         for t in (10..=600).step_by(10) {
             let a = r.tick(t * MS);
-            if a.contains(&Action::Stop(0)) {
+            if a.contains(&Action::Stop(C0)) {
                 detected = Some(t);
-                assert!(a.contains(&Action::Restart(0)), "{a:?}");
+                assert!(a.contains(&Action::Restart(C0)), "{a:?}");
                 break;
             }
         }
@@ -500,29 +635,29 @@ mod tests {
         let mut r = Run::new([policy()]);
         for t in (10..=5000).step_by(10) {
             let a = r.tick(t * MS);
-            assert!(!a.contains(&Action::Stop(0)), "at {t} ms: {a:?}");
-            if a.contains(&Action::Ping(0)) {
+            assert!(!a.contains(&Action::Stop(C0)), "at {t} ms: {a:?}");
+            if a.contains(&Action::Ping(C0)) {
                 r.alive(0, t * MS + 1);
             }
         }
-        assert_eq!(r.e.components[0].state, State::Up);
+        assert_eq!(r.e.components[0].state(), State::Up);
     }
 
     #[test]
     fn a_component_that_never_finishes_init_counts_as_hung() {
         let mut r = Run::new([policy()]);
         r.fail(0, crash(), 0);
-        assert_eq!(r.e.components[0].state, State::Starting);
-        assert!(!r.tick(299 * MS).contains(&Action::Stop(0)));
-        assert!(r.tick(300 * MS).contains(&Action::Stop(0)));
+        assert_eq!(r.e.components[0].state(), State::Starting);
+        assert!(!r.tick(299 * MS).contains(&Action::Stop(C0)));
+        assert!(r.tick(300 * MS).contains(&Action::Stop(C0)));
     }
 
     #[test]
     fn a_complaint_stops_and_restarts() {
         let mut r = Run::new([policy()]);
         let a = r.fail(0, Failure::Complaint, MS);
-        let stop = a.iter().position(|x| *x == Action::Stop(0)).unwrap();
-        let restart = a.iter().position(|x| *x == Action::Restart(0)).unwrap();
+        let stop = a.iter().position(|x| *x == Action::Stop(C0)).unwrap();
+        let restart = a.iter().position(|x| *x == Action::Restart(C0)).unwrap();
         assert!(stop < restart);
     }
 
@@ -532,7 +667,7 @@ mod tests {
         r.fail(0, crash(), MS);
         r.alive(0, MS);
         r.fail(0, crash(), 2 * MS); // now in backoff
-        assert_eq!(r.e.components[0].state, State::Restarting);
+        assert_eq!(r.e.components[0].state(), State::Restarting);
         assert!(r.fail(0, crash(), 3 * MS).is_empty());
         assert!(r.fail(0, Failure::Hang, 3 * MS).is_empty());
         assert_eq!(r.e.components[0].restarts, 1);
@@ -541,12 +676,11 @@ mod tests {
     #[test]
     fn stop_policy_never_restarts() {
         let mut p = policy();
-        p.actions.restart = false;
-        p.actions.stop = true;
+        p.actions.on_failure = OnFailure::Stop;
         let mut r = Run::new([p]);
         let a = r.fail(0, crash(), MS);
-        assert!(!a.contains(&Action::Restart(0)));
-        assert_eq!(r.e.components[0].state, State::Down);
+        assert!(!a.contains(&Action::Restart(C0)));
+        assert_eq!(r.e.components[0].state(), State::Down);
     }
 
     #[test]
@@ -561,7 +695,7 @@ mod tests {
             let now = k * MS;
             let a = r.fail(0, crash(), now);
             assert!(a.len() <= 8);
-            assert!(a.contains(&Action::Restart(0)), "crash {k}: {a:?}");
+            assert!(a.contains(&Action::Restart(C0)), "crash {k}: {a:?}");
             r.alive(0, now);
         }
         assert_eq!(r.e.components[0].restarts, 1000);
@@ -573,20 +707,20 @@ mod tests {
         let refused = Failure::RestartFailed(KernelError::StartFailed);
         let mut r = Run::new([policy()]);
         // The crash restarts at once; RS reports that the restart was refused.
-        assert!(r.fail(0, crash(), MS).contains(&Action::Restart(0)));
+        assert!(r.fail(0, crash(), MS).contains(&Action::Restart(C0)));
         let a = r.fail(0, refused, MS);
-        assert!(a.contains(&Action::Record(0)) && !a.contains(&Action::Restart(0)), "{a:?}");
-        assert_eq!(r.e.components[0].state, State::Restarting);
+        assert!(a.contains(&Action::Record(C0)) && !a.contains(&Action::Restart(C0)), "{a:?}");
+        assert_eq!(r.e.components[0].state(), State::Restarting);
         assert_eq!(r.e.components[0].last_failure.unwrap().failure, refused);
         // Retried after the backoff, refused again, ... until the budget is spent.
         let mut now = MS;
         while let Some(at) = r.e.next_restart_at() {
             now = at;
-            assert!(r.tick(now).contains(&Action::Restart(0)));
+            assert!(r.tick(now).contains(&Action::Restart(C0)));
             r.fail(0, refused, now);
         }
         let c = &r.e.components[0];
-        assert_eq!((c.state, c.restarts), (State::Down, 3), "after {now} ns");
+        assert_eq!((c.state(), c.restarts), (State::Down, 3), "after {now} ns");
         assert_eq!(refused.as_fault().to_string(), "restart-failed start-failed");
     }
 
@@ -595,5 +729,71 @@ mod tests {
         let mut r = Run::new([policy()]);
         assert!(r.fail(7, crash(), MS).is_empty());
         r.alive(7, MS);
+    }
+
+    #[test]
+    fn a_restart_time_exists_only_while_backing_off() {
+        let mut r = Run::new([policy()]);
+        assert!(
+            matches!(r.e.components[0].life, Life::Up { since: 0, last_alive: 0, next_ping } if next_ping == 100 * MS)
+        );
+        assert_eq!(r.e.next_restart_at(), None);
+        r.fail(0, crash(), MS);
+        r.alive(0, MS);
+        r.fail(0, crash(), 2 * MS);
+        assert_eq!(r.e.components[0].life, Life::BackingOff { since: 2 * MS, restart_at: 12 * MS });
+        assert_eq!(r.e.next_restart_at(), Some(12 * MS));
+        // A late heartbeat answer from the failed copy changes nothing.
+        r.actions.clear();
+        r.alive(0, 3 * MS);
+        assert!(r.actions.is_empty(), "{:?}", r.actions);
+        assert_eq!(r.e.components[0].life, Life::BackingOff { since: 2 * MS, restart_at: 12 * MS });
+        r.tick(12 * MS);
+        assert_eq!(r.e.components[0].life, Life::Starting { since: 12 * MS });
+        assert_eq!(r.e.next_restart_at(), None);
+    }
+
+    #[test]
+    fn a_quiet_window_after_an_escalation_allows_another() {
+        let mut p = policy();
+        p.backoff_first_ns = 0;
+        p.backoff_max_ns = 0;
+        p.when_budget_spent = WhenBudgetSpent::Escalate;
+        let mut r = Run::new([p]);
+        let spend = |r: &mut Run<1>, from: u64| {
+            for k in from..from + 3 {
+                r.fail(0, crash(), k * MS);
+                r.alive(0, k * MS);
+            }
+            r.fail(0, crash(), (from + 3) * MS)
+        };
+        assert!(spend(&mut r, 1).contains(&Action::Escalate(C0)));
+        r.alive(0, 4 * MS);
+        // More than a window later the run of failures is over: spent again,
+        // it escalates again instead of going down.
+        let a = spend(&mut r, 2000);
+        assert!(a.contains(&Action::Escalate(C0)) && a.contains(&Action::Restart(C0)), "{a:?}");
+        assert_eq!(r.e.components[0].state(), State::Starting);
+    }
+
+    #[test]
+    fn escalation_restarts_a_backing_off_dependant_at_once_and_leaves_a_down_one_down() {
+        let mut down = policy();
+        down.actions.on_failure = OnFailure::Stop;
+        let mut r = Run::new([policy(), down]);
+        r.fail(0, crash(), MS);
+        r.alive(0, MS);
+        r.fail(0, crash(), 2 * MS);
+        r.fail(1, crash(), 2 * MS);
+        assert_eq!(r.e.components[1].state(), State::Down);
+        let mut a = Vec::new();
+        r.e.restart_for_escalation(C0, 3 * MS, &mut |x| a.push(x));
+        assert_eq!(a[..2], [Action::Stop(C0), Action::Restart(C0)]);
+        assert_eq!(r.e.components[0].life, Life::Starting { since: 3 * MS });
+        assert_eq!(r.e.next_restart_at(), None);
+        a.clear();
+        r.e.restart_for_escalation(ComponentId::new(1), 3 * MS, &mut |x| a.push(x));
+        assert!(a.is_empty(), "{a:?}");
+        assert_eq!(r.e.components[1].state(), State::Down);
     }
 }

@@ -13,19 +13,28 @@ pub mod tables;
 /// timestamp per allowed restart).
 pub const MAX_BUDGET: u32 = 64;
 
-/// What to do when a component fails (any combination).
+/// What to do when a component fails.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Actions {
     /// Print the failure on the debug console.
     pub log: bool,
     /// Publish the fault in DS (`component.<name>.last_fault`).
     pub record: bool,
-    /// Restart the component (within budget, after backoff).
-    pub restart: bool,
-    /// Stop the component and publish it `down` (instead of restarting).
-    pub stop: bool,
+    /// Restart the component or stop it for good: exactly one of the two.
+    pub on_failure: OnFailure,
     /// Notify the dependants that have a service channel to RS.
     pub inform: bool,
+}
+
+/// What becomes of a failed component (policy actions `"restart"` or `"stop"`;
+/// a policy file names exactly one of them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Restart the component (within budget, after backoff).
+    #[default]
+    Restart,
+    /// Stop the component and publish it `down` (instead of restarting).
+    Stop,
 }
 
 /// What happens when the restart budget is spent.

@@ -26,14 +26,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{Actions, MAX_BUDGET, Policy, WhenBudgetSpent};
+use crate::{Actions, MAX_BUDGET, OnFailure, Policy, WhenBudgetSpent};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     restart: Restart,
     heartbeat: Option<Heartbeat>,
-    on_failure: OnFailure,
+    on_failure: OnFailureTable,
 }
 
 #[derive(Deserialize)]
@@ -54,7 +54,7 @@ struct Heartbeat {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OnFailure {
+struct OnFailureTable {
     actions: Vec<Action>,
     when_budget_spent: Spent,
 }
@@ -99,14 +99,14 @@ pub fn parse(text: &str) -> Result<Policy, Vec<String>> {
         Some(h) => (ns("heartbeat.period", &h.period), h.misses),
         None => (0, 0),
     };
-    let mut actions = Actions::default();
+    let (mut log, mut record, mut restart, mut stop, mut inform) = (false, false, false, false, false);
     for a in &file.on_failure.actions {
         match a {
-            Action::Log => actions.log = true,
-            Action::Record => actions.record = true,
-            Action::Restart => actions.restart = true,
-            Action::Stop => actions.stop = true,
-            Action::Inform => actions.inform = true,
+            Action::Log => log = true,
+            Action::Record => record = true,
+            Action::Restart => restart = true,
+            Action::Stop => stop = true,
+            Action::Inform => inform = true,
         }
     }
     if !(1..=MAX_BUDGET).contains(&file.restart.budget) {
@@ -126,14 +126,21 @@ pub fn parse(text: &str) -> Result<Policy, Vec<String>> {
             errors.push("`heartbeat.misses` must be at least 1".into());
         }
     }
-    match (actions.restart, actions.stop) {
-        (true, true) => errors.push("`on_failure.actions` has both \"restart\" and \"stop\": pick one".into()),
-        (false, false) => errors.push("`on_failure.actions` needs \"restart\" or \"stop\"".into()),
-        _ => {}
-    }
-    if !errors.is_empty() {
+    let on_failure = match (restart, stop) {
+        (true, false) => Some(OnFailure::Restart),
+        (false, true) => Some(OnFailure::Stop),
+        (true, true) => {
+            errors.push("`on_failure.actions` has both \"restart\" and \"stop\": pick one".into());
+            None
+        }
+        (false, false) => {
+            errors.push("`on_failure.actions` needs \"restart\" or \"stop\"".into());
+            None
+        }
+    };
+    let Some(on_failure) = on_failure.filter(|_| errors.is_empty()) else {
         return Err(errors);
-    }
+    };
     Ok(Policy {
         budget: file.restart.budget,
         window_ns,
@@ -141,7 +148,7 @@ pub fn parse(text: &str) -> Result<Policy, Vec<String>> {
         backoff_max_ns,
         heartbeat_period_ns,
         heartbeat_misses,
-        actions,
+        actions: Actions { log, record, on_failure, inform },
         when_budget_spent: match file.on_failure.when_budget_spent {
             Spent::Stop => WhenBudgetSpent::Stop,
             Spent::Escalate => WhenBudgetSpent::Escalate,
@@ -220,7 +227,8 @@ pub fn to_rust(policies: &[(String, Policy)]) -> String {
             out,
             "    // {name}\n    ::recovery_policy::Policy {{ budget: {}, window_ns: {}, backoff_first_ns: {}, \
              backoff_max_ns: {}, heartbeat_period_ns: {}, heartbeat_misses: {}, \
-             actions: ::recovery_policy::Actions {{ log: {}, record: {}, restart: {}, stop: {}, inform: {} }}, \
+             actions: ::recovery_policy::Actions {{ log: {}, record: {}, on_failure: ::recovery_policy::OnFailure::{:?}, \
+             inform: {} }}, \
              when_budget_spent: ::recovery_policy::WhenBudgetSpent::{:?} }},",
             p.budget,
             p.window_ns,
@@ -230,8 +238,7 @@ pub fn to_rust(policies: &[(String, Policy)]) -> String {
             p.heartbeat_misses,
             a.log,
             a.record,
-            a.restart,
-            a.stop,
+            a.on_failure,
             a.inform,
             p.when_budget_spent
         );
@@ -267,8 +274,19 @@ mod tests {
         assert_eq!(p.backoff_max_ns, 1_000_000_000);
         assert_eq!(p.heartbeat_period_ns, 100_000_000);
         assert_eq!(p.heartbeat_misses, 3);
-        assert_eq!(p.actions, Actions { log: true, record: true, restart: true, stop: false, inform: true });
+        assert_eq!(p.actions, Actions { log: true, record: true, on_failure: OnFailure::Restart, inform: true });
         assert_eq!(p.when_budget_spent, WhenBudgetSpent::Escalate);
+    }
+
+    #[test]
+    fn stop_instead_of_restart() {
+        let p = parse(&GOOD.replace("\"restart\",", "\"stop\",")).unwrap();
+        assert_eq!(p.actions, Actions { log: true, record: true, on_failure: OnFailure::Stop, inform: true });
+        let code = to_rust(&[("blk".into(), p)]);
+        assert!(code.contains("on_failure: ::recovery_policy::OnFailure::Stop, inform: true"), "{code}");
+        // The order of the actions does not matter; "restart" and "stop" still exclude each other.
+        assert!(parse(&GOOD.replace("[\"log\", \"record\", \"restart\", \"inform\"]", "[\"restart\"]")).is_ok());
+        assert!(err(&GOOD.replace("\"log\",", "\"stop\", \"log\",")).contains("pick one"));
     }
 
     #[test]

@@ -100,7 +100,10 @@ pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]
                 }
                 // The dependant may complain about `c`, naming its own channel.
                 let me = index(&c.name).unwrap_or_default();
-                complaints.push(format!("({s}, {}, {me})", end.peer_id));
+                complaints.push(format!(
+                    "::rs::Complaint {{ service: ::microkit::Channel::new({s}), their_channel: {}, about: ::rs::ComponentId::new({me}) }}",
+                    end.peer_id
+                ));
             }
             if let Some(j) = index(&end.peer)
                 && !restarted.contains(&j)
@@ -110,7 +113,7 @@ pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]
         }
         let informed: Vec<String> = informed.iter().map(|s| format!("::microkit::Channel::new({s})")).collect();
         inform.push(format!("&[{}]", informed.join(", ")));
-        let restarted: Vec<String> = restarted.iter().map(|j| j.to_string()).collect();
+        let restarted: Vec<String> = restarted.iter().map(|j| format!("::rs::ComponentId::new({j})")).collect();
         escalate.push(format!("&[{}]", restarted.join(", ")));
     }
     let _ = writeln!(
@@ -120,13 +123,13 @@ pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]
     );
     let _ = writeln!(
         out,
-        "/// Components restarted with each one when its policy escalates.\npub const ESCALATE: [&[usize]; N] = [{}];",
+        "/// Components restarted with each one when its policy escalates.\npub const ESCALATE: [&[::rs::ComponentId]; N] = [{}];",
         escalate.join(", ")
     );
     let _ = writeln!(
         out,
-        "/// (RS channel of a complainer, the complainer's channel id to the component, component).\n\
-         pub const COMPLAINTS: &[(u8, u8, usize)] = &[{}];",
+        "/// Who may complain about which component, and how they name it.\n\
+         pub const COMPLAINTS: &[::rs::Complaint] = &[{}];",
         complaints.join(", ")
     );
     let timer = rs_channels
@@ -161,7 +164,7 @@ pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Actions, WhenBudgetSpent};
+    use crate::{Actions, OnFailure, WhenBudgetSpent};
     use std::path::Path;
 
     fn policy(hb: u64) -> Policy {
@@ -172,7 +175,7 @@ mod tests {
             backoff_max_ns: 0,
             heartbeat_period_ns: hb,
             heartbeat_misses: 1,
-            actions: Actions { restart: true, ..Actions::default() },
+            actions: Actions { on_failure: OnFailure::Restart, ..Actions::default() },
             when_budget_spent: WhenBudgetSpent::Stop,
         }
     }
@@ -201,8 +204,19 @@ mod tests {
         // vfs depends on blk: informed on RS channel 20, restarted on escalation,
         // and may complain naming its channel 2.
         assert!(t.contains("INFORM: [&[::microkit::Channel]; N] = [&[::microkit::Channel::new(20)], &[]];"), "{t}");
-        assert!(t.contains("ESCALATE: [&[usize]; N] = [&[1], &[0]];"), "{t}");
-        assert!(t.contains("COMPLAINTS: &[(u8, u8, usize)] = &[(20, 2, 0)];"), "{t}");
+        assert!(
+            t.contains(
+                "ESCALATE: [&[::rs::ComponentId]; N] = [&[::rs::ComponentId::new(1)], &[::rs::ComponentId::new(0)]];"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "COMPLAINTS: &[::rs::Complaint] = &[::rs::Complaint { service: ::microkit::Channel::new(20), \
+                 their_channel: 2, about: ::rs::ComponentId::new(0) }];"
+            ),
+            "{t}"
+        );
         assert!(t.contains("timer: ::microkit::Channel::new(0), ds: None };"), "{t}");
     }
 

@@ -33,8 +33,9 @@ use microkit::{
 use recovery_engine::{Action, Engine, Failure, Snapshot, State};
 use timer_api::TimerClient;
 
+pub use recovery_engine::ComponentId;
 pub use status::status_line;
-pub use tables::Tables;
+pub use tables::{Complaint, Tables};
 
 pub struct Rs<const N: usize> {
     tables: &'static Tables<N>,
@@ -46,18 +47,18 @@ pub struct Rs<const N: usize> {
     ds_failing: bool,
     /// Failures to inject at a time after boot (`--inject` on seL4, compiled in
     /// as `REINCARNATE_INJECT`): (component, kind, when in ns), by time.
-    injections: VecDeque<(usize, InjectKind, u64)>,
+    injections: VecDeque<(ComponentId, InjectKind, u64)>,
     /// Actions still to carry out (escalations add more).
     todo: VecDeque<Action>,
 }
 
 impl<const N: usize> Rs<N> {
-    fn component_of_child(&self, child: Child) -> Option<usize> {
-        self.tables.children.iter().position(|c| *c == child)
+    fn component_of_child(&self, child: Child) -> Option<ComponentId> {
+        self.tables.children.iter().position(|c| *c == child).map(ComponentId::new)
     }
 
-    fn component_of_heartbeat(&self, ch: Channel) -> Option<usize> {
-        self.tables.heartbeat.iter().position(|h| *h == Some(ch))
+    fn component_of_heartbeat(&self, ch: Channel) -> Option<ComponentId> {
+        self.tables.heartbeat.iter().position(|h| *h == Some(ch)).map(ComponentId::new)
     }
 
     /// Carries out queued actions, then sets the timer for the next backoff end.
@@ -76,15 +77,15 @@ impl<const N: usize> Rs<N> {
     fn perform(&mut self, action: Action) {
         match action {
             Action::Log(i, failure) => {
-                debug_println!("rs: {} failed ({}); policy decides", self.tables.names[i], failure.as_fault());
+                debug_println!("rs: {} failed ({}); policy decides", self.tables.names[i.index()], failure.as_fault());
             }
             Action::Stop(i) => {
-                if let Err(e) = self.tables.children[i].stop() {
+                if let Err(e) = self.tables.children[i.index()].stop() {
                     self.refused(i, "stop", e);
                 }
             }
             Action::Restart(i) => {
-                if let Err(e) = self.tables.children[i].restart() {
+                if let Err(e) = self.tables.children[i.index()].restart() {
                     // It did not come back: a failure of the component, and the
                     // policy decides (backoff, budget, down).
                     self.refused(i, "restart", e);
@@ -95,28 +96,29 @@ impl<const N: usize> Rs<N> {
                     let todo = &mut self.todo;
                     let failure = Failure::RestartFailed(e);
                     self.engine.on_failure(i, failure, arch_timer::now_ns(), &mut |a| todo.push_back(a));
-                } else if self.tables.heartbeat[i].is_none() {
+                } else if self.tables.heartbeat[i.index()].is_none() {
                     // No supervision channel: no ready signal will come.
                     let todo = &mut self.todo;
                     self.engine.on_alive(i, arch_timer::now_ns(), &mut |a| todo.push_back(a));
                 }
             }
             Action::Ping(i) => {
-                if let Some(ch) = self.tables.heartbeat[i] {
+                if let Some(ch) = self.tables.heartbeat[i.index()] {
                     ch.notify();
                 }
             }
             Action::Publish(i, snapshot) => self.publish(i, snapshot),
             Action::Record(i) => self.record(i),
             Action::Inform(i) => {
-                for ch in self.tables.inform[i] {
+                for ch in self.tables.inform[i.index()] {
                     ch.notify();
                 }
             }
             Action::Escalate(i) => {
-                debug_println!("rs: {} spent its restart budget; escalating to its dependants", self.tables.names[i]);
+                let name = self.tables.names[i.index()];
+                debug_println!("rs: {name} spent its restart budget; escalating to its dependants");
                 let now = arch_timer::now_ns();
-                for &j in self.tables.escalate[i] {
+                for &j in self.tables.escalate[i.index()] {
                     let todo = &mut self.todo;
                     self.engine.restart_for_escalation(j, now, &mut |a| todo.push_back(a));
                 }
@@ -126,20 +128,20 @@ impl<const N: usize> Rs<N> {
 
     /// Publishes component `i`'s state, generation and restart count: in DS
     /// (if the system has one) and as an `@status` line.
-    fn publish(&mut self, i: usize, snapshot: Snapshot) {
-        let name = self.tables.names[i];
+    fn publish(&mut self, i: ComponentId, snapshot: Snapshot) {
+        let name = self.tables.names[i.index()];
         self.put(name, ds_api::component::STATE, snapshot.state.name().as_bytes());
         self.put(name, ds_api::component::GENERATION, format!("{}", snapshot.generation).as_bytes());
         self.put(name, ds_api::component::RESTARTS, format!("{}", snapshot.restarts).as_bytes());
-        let failure = self.engine.components[i].last_failure.map(|r| r.failure);
+        let failure = self.engine.component(i).and_then(|c| c.last_failure).map(|r| r.failure);
         debug_println!("{}", status_line(name, snapshot, failure, Some(arch_timer::now_ns())));
     }
 
     /// Publishes component `i`'s last failure in DS: the fault and when (ns).
-    fn record(&mut self, i: usize) {
-        if let Some(r) = self.engine.components[i].last_failure {
+    fn record(&mut self, i: ComponentId) {
+        if let Some(r) = self.engine.component(i).and_then(|c| c.last_failure) {
             let text = format!("{} at {}", r.failure.as_fault(), r.at_ns);
-            self.put(self.tables.names[i], ds_api::component::LAST_FAULT, text.as_bytes());
+            self.put(self.tables.names[i.index()], ds_api::component::LAST_FAULT, text.as_bytes());
         }
     }
 
@@ -148,8 +150,8 @@ impl<const N: usize> Rs<N> {
         while let Some(&(i, kind, _)) = self.injections.front().filter(|(_, _, at)| *at <= now) {
             self.injections.pop_front();
             // `at=` is when, on RS's clock (`cargo xtask bench --target qemu`).
-            debug_println!("rs: injecting {kind} into {} (schedule) at={now}", self.tables.names[i]);
-            if let Err(e) = self.tables.children[i].inject(kind) {
+            debug_println!("rs: injecting {kind} into {} (schedule) at={now}", self.tables.names[i.index()]);
+            if let Err(e) = self.tables.children[i.index()].inject(kind) {
                 self.refused(i, "inject", e);
             }
         }
@@ -157,8 +159,8 @@ impl<const N: usize> Rs<N> {
 
     /// The kernel refused RS's `operation` on component `i`: say so, and publish
     /// it in DS as `component.<name>.last_error`.
-    fn refused(&mut self, i: usize, operation: &str, error: KernelError) {
-        let name = self.tables.names[i];
+    fn refused(&mut self, i: ComponentId, operation: &str, error: KernelError) {
+        let name = self.tables.names[i.index()];
         debug_println!("rs: {operation} of {name} refused by the kernel: {error}");
         let text = format!("{operation} {} at {}", error.name(), arch_timer::now_ns());
         self.put(name, ds_api::component::LAST_ERROR, text.as_bytes());
@@ -208,13 +210,10 @@ impl<const N: usize> Handler for Rs<N> {
         if msg.label() != rs_api::COMPLAIN || msg.count() != 1 {
             return rs_api::Error::BadRequest.reply();
         }
-        let about = get_mr(0);
-        let target =
-            self.tables.complaints.iter().find(|(rs_ch, their, _)| *rs_ch == ch.index() && *their as u64 == about);
-        let Some(&(_, _, i)) = target else {
+        let Some(&Complaint { about: i, .. }) = Complaint::find(self.tables.complaints, ch, get_mr(0)) else {
             return rs_api::Error::NotADependency.reply();
         };
-        debug_println!("rs: a server complains about {}", self.tables.names[i]);
+        debug_println!("rs: a server complains about {}", self.tables.names[i.index()]);
         let now = arch_timer::now_ns();
         self.with_engine(|e, out| e.on_failure(i, Failure::Complaint, now, &mut |a| out(a)));
         microkit::reply::ok(0)
@@ -227,10 +226,10 @@ impl<const N: usize> Rs<N> {
         let now = arch_timer::now_ns();
         let engine = Engine::new(tables.policies, now);
         let timer = TimerClient::new(tables.timer);
-        let mut injections: Vec<(usize, InjectKind, u64)> = microkit::inject_schedule()
+        let mut injections: Vec<(ComponentId, InjectKind, u64)> = microkit::inject_schedule()
             .iter()
             .filter_map(|s| {
-                let i = tables.names.iter().position(|n| *n == s.pd)?;
+                let i = ComponentId::new(tables.names.iter().position(|n| *n == s.pd)?);
                 Some((i, s.kind, now.saturating_add(s.at.as_nanos().min(u64::MAX as u128) as u64)))
             })
             .collect();
@@ -253,9 +252,9 @@ impl<const N: usize> Rs<N> {
         let mut rs =
             Rs { tables, engine, timer, ds, ds_failing: false, injections: injections.into(), todo: VecDeque::new() };
         debug_println!("rs: supervising {N} components");
-        for i in 0..N {
-            rs.publish(i, rs.engine.components[i].snapshot());
-            if tables.heartbeat[i].is_none() {
+        for i in Engine::<N>::ids() {
+            rs.publish(i, rs.engine.components[i.index()].snapshot());
+            if tables.heartbeat[i.index()].is_none() {
                 // No supervision channel: no ready signal will come.
                 rs.with_engine(|e, out| e.on_alive(i, now, &mut |a| out(a)));
             }

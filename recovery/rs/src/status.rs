@@ -24,8 +24,8 @@ mod tests {
     extern crate std;
     use super::*;
     use microkit::{Fault, FaultKind};
-    use recovery_engine::{Engine, State};
-    use recovery_policy::{Actions, Policy, WhenBudgetSpent};
+    use recovery_engine::{ComponentId, Engine, State};
+    use recovery_policy::{Actions, OnFailure, Policy, WhenBudgetSpent};
     use std::string::ToString;
 
     #[test]
@@ -37,7 +37,7 @@ mod tests {
             backoff_max_ns: 0,
             heartbeat_period_ns: 0,
             heartbeat_misses: 0,
-            actions: Actions { restart: true, ..Actions::default() },
+            actions: Actions { on_failure: OnFailure::Restart, ..Actions::default() },
             when_budget_spent: WhenBudgetSpent::Stop,
         };
         let mut e = Engine::new([p], 0);
@@ -47,11 +47,12 @@ mod tests {
         };
         assert_eq!(line(&e), "@status pd=blk state=starting generation=0 restarts=0 fault=-");
         let fault = Fault { kind: FaultKind::VmFault, code: 0, addr: Some(0x10), pc: None };
-        e.on_failure(0, Failure::Fault(fault), 1, &mut |_| {});
-        assert_eq!(e.components[0].state, State::Starting);
+        let blk = ComponentId::new(0);
+        e.on_failure(blk, Failure::Fault(fault), 1, &mut |_| {});
+        assert_eq!(e.components[0].state(), State::Starting);
         assert_eq!(line(&e), "@status pd=blk state=starting generation=1 restarts=1 fault=vm-fault addr=0x10");
-        e.on_alive(0, 2, &mut |_| {});
-        e.on_failure(0, Failure::Hang, 3, &mut |_| {});
+        e.on_alive(blk, 2, &mut |_| {});
+        e.on_failure(blk, Failure::Hang, 3, &mut |_| {});
         assert_eq!(line(&e), "@status pd=blk state=starting generation=2 restarts=2 fault=hang");
         let c = &e.components[0];
         let timed = status_line("blk", c.snapshot(), None, Some(77)).to_string();

@@ -2,6 +2,7 @@
 //! `system.xml` and `policies/` (see `recovery_policy::tables`).
 
 use microkit::{Channel, Child, Region};
+use recovery_engine::ComponentId;
 use recovery_policy::Policy;
 
 /// The supervised components of one system, all arrays indexed alike.
@@ -14,12 +15,31 @@ pub struct Tables<const N: usize> {
     /// RS-side service channels of each component's dependants.
     pub inform: [&'static [Channel]; N],
     /// Components restarted with each one when its policy escalates.
-    pub escalate: [&'static [usize]; N],
-    /// (RS channel of a complainer, its channel id to the component, component).
-    pub complaints: &'static [(u8, u8, usize)],
+    pub escalate: [&'static [ComponentId]; N],
+    /// Who may complain about which component.
+    pub complaints: &'static [Complaint],
     /// RS's channel to the timer.
     pub timer: Channel,
     /// RS's channel to the data store and the buffer it shares with it, if the
     /// system has a data store.
     pub ds: Option<(Channel, fn() -> Region)>,
+}
+
+/// A server that may complain about a component it depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Complaint {
+    /// RS's end of the server's service channel, on which the complaint comes.
+    pub service: Channel,
+    /// The server's id of its channel to the component: how the complaint
+    /// names it (`rs_api::complain`).
+    pub their_channel: u8,
+    /// The component complained about.
+    pub about: ComponentId,
+}
+
+impl Complaint {
+    /// The entry for a complaint on `service` naming the server's channel `about`.
+    pub fn find(table: &[Complaint], service: Channel, about: u64) -> Option<&Complaint> {
+        table.iter().find(|c| c.service == service && u64::from(c.their_channel) == about)
+    }
 }
