@@ -151,9 +151,7 @@ impl Request {
                 (label::SEND_TO, &[u64::from(s.0), addr_mr(e), u64::from(e.port), sp.offset as u64, sp.len as u64])
             }
             Request::RecvFrom(s, sp) => (label::RECV_FROM, &[u64::from(s.0), sp.offset as u64, sp.len as u64]),
-            Request::Readiness(s, slot) => {
-                (label::READINESS, &[u64::from(s.0), slot.map_or(NO_SLOT, u64::from)])
-            }
+            Request::Readiness(s, slot) => (label::READINESS, &[u64::from(s.0), slot.map_or(NO_SLOT, u64::from)]),
         };
         mrs[..words.len()].copy_from_slice(words);
         (label, words.len())

@@ -6,8 +6,8 @@ use alloc::vec::Vec;
 
 use driver_queue::SharedMem;
 use microkit::reply::ApiError;
-use net_api::protocol::{Request, addr_mr};
 use net_api::NetError;
+use net_api::protocol::{Request, addr_mr};
 
 use crate::link::Link;
 use crate::stack::NetStack;
