@@ -80,12 +80,7 @@ pub fn load_str(text: &str, sd: &SystemDescription, server: &str) -> Result<NetF
     let mut errors = Vec::new();
     let interface = interface(&file.interface, &mut errors);
     let elf = format!("{server}.elf");
-    let servers: Vec<String> = sd
-        .all_pds()
-        .into_iter()
-        .filter(|r| r.pd.program_image == elf || r.pd.program_image == server)
-        .map(|r| r.pd.name.clone())
-        .collect();
+    let servers = runners(sd, server);
     let server_pd = match &servers[..] {
         [one] => Some(one.clone()),
         [] => {
@@ -179,6 +174,16 @@ pub fn load_str(text: &str, sd: &SystemDescription, server: &str) -> Result<NetF
         (true, Some(interface)) => Ok(NetFile { interface, sockets }),
         _ => Err(errors),
     }
+}
+
+/// The names of the PDs that run `program` (`<program>.elf`).
+pub fn runners(sd: &SystemDescription, program: &str) -> Vec<String> {
+    let elf = format!("{program}.elf");
+    sd.all_pds()
+        .into_iter()
+        .filter(|r| r.pd.program_image == elf || r.pd.program_image == program)
+        .map(|r| r.pd.name.clone())
+        .collect()
 }
 
 /// The server's channel id to `owner`, if the channel is as the protocol needs.

@@ -79,12 +79,5 @@ pub fn generate_server(program: &str, default_system: &str) {
 pub fn generate_client(program: &str, server: &str, default_system: &str) {
     let (path, sd) = microkit_build::system(default_system);
     let file = load_or_stop(&config_path(&path), &sd, server);
-    let elf = format!("{program}.elf");
-    let owners: Vec<String> = sd
-        .all_pds()
-        .into_iter()
-        .filter(|r| r.pd.program_image == elf || r.pd.program_image == program)
-        .map(|r| r.pd.name.clone())
-        .collect();
-    write(&format!("{program}.net_sockets.rs"), render::client(&file, &owners));
+    write(&format!("{program}.net_sockets.rs"), render::client(&file, &check::runners(&sd, program)));
 }

@@ -3,17 +3,16 @@
 //! crashed while it holds frames: the fresh driver gets the frames the dead one
 //! held, and a TCP transfer goes on intact with no retransmission timeout.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
+mod common;
+
 use std::rc::Rc;
 
+use common::{Queue, WireEnd};
 use driver_queue::{Desc, Device, DriverShell, HeapMem, Notify, Reply, SharedMem};
-use net::{FRAME_MAX, Ipv4Config, Link, NetConfig, NetStack, QueueLink};
+use net::{Ipv4Config, NetConfig, NetStack, QueueLink};
 use net_api::{Endpoint, NetError, SocketDecl, SocketId, SocketKind};
 use sha2::{Digest, Sha256};
 use virtio_net::protocol::{DATA_BYTES, OP_MAC, QUEUES, RX, TX};
-
-type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
 
 struct NoBell;
 impl Notify for NoBell {
@@ -57,29 +56,6 @@ impl<'m> Device<&'m HeapMem> for WireDevice {
 }
 
 /// The far end of the wire: a plain link for the peer's stack.
-struct Peer {
-    out: Queue,
-    inp: Queue,
-    tx: Vec<u8>,
-}
-
-impl Link for Peer {
-    fn recv(&mut self, buf: &mut [u8; FRAME_MAX]) -> Option<usize> {
-        let f = self.inp.borrow_mut().pop_front()?;
-        buf[..f.len()].copy_from_slice(&f);
-        Some(f.len())
-    }
-    fn can_send(&self) -> bool {
-        true
-    }
-    fn tx_buffer(&mut self, len: usize) -> Option<&mut [u8]> {
-        self.tx.resize(len, 0);
-        Some(&mut self.tx)
-    }
-    fn send(&mut self, len: usize) {
-        self.out.borrow_mut().push_back(self.tx[..len].to_vec());
-    }
-}
 
 fn pattern(len: usize) -> Vec<u8> {
     (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect()
@@ -118,7 +94,7 @@ fn transfer(crash_at: &[u64]) -> (u64, net::LinkCounters, u64) {
         link,
         0,
     );
-    let peer_link = Peer { out: to_server.clone(), inp: to_peer.clone(), tx: Vec::new() };
+    let peer_link = WireEnd::new(to_server.clone(), to_peer.clone());
     let mut peer =
         NetStack::new(&config([10, 0, 2, 2], [0x52, 0x54, 0, 0, 0, 2]), &[decl(SocketKind::TcpClient)], peer_link, 0);
     let c = peer.connect(0, SocketId(0), Endpoint { addr: [10, 0, 2, 15], port: 80 }).unwrap();

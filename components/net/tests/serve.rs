@@ -2,49 +2,24 @@
 //! memory: TCP and UDP work, and every malformed or foreign request is refused
 //! with its code while the sockets go on.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
+mod common;
+
 use std::rc::Rc;
 
+use common::{Queue, WireEnd};
 use driver_queue::{HeapMem, SharedMem};
 use microkit::reply::{ApiError, OK};
-use net::{FRAME_MAX, Ipv4Config, Link, NetConfig, NetStack, serve};
+use net::{Ipv4Config, NetConfig, NetStack, serve};
 use net_api::protocol::{Request, Span, addr_mr, label};
 use net_api::{ConnId, Endpoint, NetError, Readiness, SocketDecl, SocketId, SocketKind};
-
-type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
-
-struct End {
-    out: Queue,
-    inp: Queue,
-    tx: Vec<u8>,
-}
-
-impl Link for End {
-    fn recv(&mut self, buf: &mut [u8; FRAME_MAX]) -> Option<usize> {
-        let f = self.inp.borrow_mut().pop_front()?;
-        buf[..f.len()].copy_from_slice(&f);
-        Some(f.len())
-    }
-    fn can_send(&self) -> bool {
-        true
-    }
-    fn tx_buffer(&mut self, len: usize) -> Option<&mut [u8]> {
-        self.tx.resize(len, 0);
-        Some(&mut self.tx)
-    }
-    fn send(&mut self, len: usize) {
-        self.out.borrow_mut().push_back(self.tx[..len].to_vec());
-    }
-}
 
 const APP: u8 = 5;
 const OTHER: u8 = 6;
 const REGION: usize = 0x4000;
 
 struct Setup {
-    server: NetStack<End>,
-    peer: NetStack<End>,
+    server: NetStack<WireEnd>,
+    peer: NetStack<WireEnd>,
     region: HeapMem,
     scratch: Vec<u8>,
     now: u64,
@@ -66,13 +41,13 @@ impl Setup {
                 d(APP, SocketKind::Udp { port: 7 }),
                 d(OTHER, SocketKind::Udp { port: 8 }),
             ],
-            End { out: a.clone(), inp: b.clone(), tx: Vec::new() },
+            WireEnd::new(a.clone(), b.clone()),
             0,
         );
         let peer = NetStack::new(
             &cfg([10, 0, 2, 2], 2),
             &[d(0, SocketKind::TcpClient), d(0, SocketKind::Udp { port: 4000 })],
-            End { out: b, inp: a, tx: Vec::new() },
+            WireEnd::new(b, a),
             0,
         );
         Setup { server, peer, region: HeapMem::new(REGION), scratch: Vec::new(), now: 0 }

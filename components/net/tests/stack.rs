@@ -1,61 +1,12 @@
 //! Two network stacks on a wire of memory: TCP and UDP between them, the checks
 //! on every request, and a slow reader that stalls only its own socket.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
+mod common;
 
-use net::{FRAME_MAX, Ipv4Config, Link, NetConfig, NetStack};
+use common::{WireEnd, wire};
+use net::{Ipv4Config, NetConfig, NetStack};
 use net_api::{ConnId, Endpoint, NetError, SocketDecl, SocketId, SocketKind};
 use sha2::{Digest, Sha256};
-
-type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
-
-/// One end of the wire. `drop_every` loses every n-th frame sent (0: none).
-struct WireEnd {
-    out: Queue,
-    inp: Queue,
-    tx: Vec<u8>,
-    sent: usize,
-    drop_every: usize,
-    capacity: usize,
-}
-
-impl Link for WireEnd {
-    fn recv(&mut self, buf: &mut [u8; FRAME_MAX]) -> Option<usize> {
-        let f = self.inp.borrow_mut().pop_front()?;
-        buf[..f.len()].copy_from_slice(&f);
-        Some(f.len())
-    }
-    fn can_send(&self) -> bool {
-        self.out.borrow().len() < self.capacity
-    }
-    fn tx_buffer(&mut self, len: usize) -> Option<&mut [u8]> {
-        self.tx.resize(len, 0);
-        Some(&mut self.tx)
-    }
-    fn send(&mut self, len: usize) {
-        self.sent += 1;
-        if self.drop_every != 0 && self.sent.is_multiple_of(self.drop_every) {
-            return;
-        }
-        self.out.borrow_mut().push_back(self.tx[..len].to_vec());
-    }
-}
-
-fn wire(drop_every: usize) -> (WireEnd, WireEnd) {
-    let a: Queue = Rc::default();
-    let b: Queue = Rc::default();
-    let end = |out: &Queue, inp: &Queue| WireEnd {
-        out: out.clone(),
-        inp: inp.clone(),
-        tx: Vec::new(),
-        sent: 0,
-        drop_every,
-        capacity: 64,
-    };
-    (end(&a, &b), end(&b, &a))
-}
 
 const SERVER_IP: [u8; 4] = [10, 0, 2, 15];
 const CLIENT_IP: [u8; 4] = [10, 0, 2, 2];
