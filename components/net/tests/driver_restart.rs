@@ -55,8 +55,6 @@ impl<'m> Device<&'m HeapMem> for WireDevice {
     }
 }
 
-/// The far end of the wire: a plain link for the peer's stack.
-
 fn pattern(len: usize) -> Vec<u8> {
     (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect()
 }
