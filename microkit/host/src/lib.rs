@@ -7,6 +7,7 @@
 mod arch_timer;
 mod devices;
 mod events;
+mod ipc;
 mod kernel;
 mod layout;
 mod machine;
