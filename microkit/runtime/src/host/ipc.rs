@@ -328,6 +328,33 @@ impl Ipc {
     }
 }
 
+/// What a hostile PD can do to the pages it maps (for the host kernel's tests).
+impl Ipc {
+    /// Overwrites every word of every page this PD may write with `round` (the
+    /// message info words with a label-666 reply), then rings every bell it may
+    /// ring: a forged notification on each channel, a forged call, a forged
+    /// reply for sequence number `round`.
+    pub(crate) fn scribble(&self, round: u64) {
+        let forged = MessageInfo::new(666, 4).to_word();
+        let pages = self.links.iter().map(|l| l.mine).chain(core::iter::once(self.own));
+        for page in pages {
+            for (w, word) in page.0.iter().enumerate().skip(1) {
+                let value = if w == end::REPLY_INFO || w == end::CALL_INFO { forged } else { round };
+                word.store(value, Ordering::SeqCst);
+            }
+            page.ring();
+        }
+    }
+
+    /// Writes the peer's (read-only) end page of channel `ch`: a VM fault.
+    pub(crate) fn write_peer_page(&self, ch: u8) {
+        if let Some(l) = self.link(ch) {
+            let addr = l.theirs.0.as_ptr() as u64;
+            super::wild_write(addr + 8 * end::SIGNALS as u64);
+        }
+    }
+}
+
 fn futex_wake(word: &AtomicU32) {
     // SAFETY: FUTEX_WAKE on a word of a shared mapping; it reads no memory.
     unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX, 0, 0, 0) };

@@ -277,4 +277,17 @@ pub mod test_support {
     pub fn raw_write(addr: u64) {
         super::wild_write(addr)
     }
+
+    /// Overwrites every shared IPC page this PD may write (its own end of each
+    /// of its channels, its own page) with `round`, with label-666 message infos,
+    /// and rings every doorbell it can: how a test PD tries to forge other
+    /// channels' badges, calls and replies.
+    pub fn scribble_ipc_pages(round: u64) {
+        super::ipc().scribble(round)
+    }
+
+    /// Writes the peer's end page of channel `ch`, which is mapped read-only.
+    pub fn write_peer_page(ch: u8) {
+        super::ipc().write_peer_page(ch)
+    }
 }

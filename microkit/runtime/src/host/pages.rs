@@ -225,7 +225,7 @@ mod tests {
                     mine: Rights { notify: true, call: true },
                     theirs: Rights { notify: true, call: false }
                 },
-                Link { ch: 63, mine_fd: 11, theirs_fd: 12, mine: Rights::default(), theirs: Rights::default() },
+                Link { ch: 61, mine_fd: 11, theirs_fd: 12, mine: Rights::default(), theirs: Rights::default() },
             ],
         };
         assert_eq!(parse(&render(&h)), Ok(h));
@@ -235,7 +235,7 @@ mod tests {
     fn bad_handovers_are_rejected() {
         assert!(parse("").is_err());
         assert!(parse("k:1").is_err());
-        assert!(parse("k:1;o:2;c:64:3:4:n:n").is_err());
+        assert!(parse("k:1;o:2;c:62:3:4:n:n").is_err());
         assert!(parse("k:1;o:2;c:1:3:4:x:n").is_err());
         assert!(parse("k:1;o:2;c:1:3:-4:n:n").is_err());
         assert!(parse("k:1;o:2;q:1").is_err());
