@@ -74,7 +74,7 @@ impl Page {
     /// which cannot be mapped writable.
     fn fd(&self, writable: bool) -> io::Result<OwnedFd> {
         if writable {
-            return Ok(self.memfd.try_clone()?);
+            return self.memfd.try_clone();
         }
         let path = format!("/proc/self/fd/{}", self.memfd.as_raw_fd());
         Ok(rustix::fs::open(path.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?)

@@ -427,10 +427,10 @@ impl Kernel {
 
     /// Delivers the timer interrupt if its deadline has passed.
     pub fn on_time(&mut self) {
-        if let Some(i) = self.arch_timer.fire(microkit::clock::now()) {
-            if let Some(ch) = self.layout.pds[i].arch_timer {
-                self.signal(i, 1 << ch);
-            }
+        if let Some(i) = self.arch_timer.fire(microkit::clock::now())
+            && let Some(ch) = self.layout.pds[i].arch_timer
+        {
+            self.signal(i, 1 << ch);
         }
     }
 

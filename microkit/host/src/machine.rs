@@ -109,10 +109,10 @@ impl Machine {
         let irq_tx = Arc::new(Mutex::new(tx.clone()));
         let irq_wake = wake.clone();
         let raise = move |irq: u64| {
-            if let Ok(tx) = irq_tx.lock() {
-                if tx.send(Command::Irq(irq)).is_ok() {
-                    let _ = rustix::io::write(&*irq_wake, &1u64.to_ne_bytes());
-                }
+            if let Ok(tx) = irq_tx.lock()
+                && tx.send(Command::Irq(irq)).is_ok()
+            {
+                let _ = rustix::io::write(&*irq_wake, &1u64.to_ne_bytes());
             }
         };
         let (table, attached) = devices::build(&config.system, kernel.layout(), kernel.regions(), devices, raise)?;

@@ -106,6 +106,11 @@ pub mod own {
     pub const CHANNEL_SIGNALS_SEEN: usize = 8;
 }
 
+// Every layout fits its page (checked at build time).
+const _: () = assert!(end::REPLY_MRS + MSG_MAX_LENGTH <= PAGE_WORDS);
+const _: () = assert!(kernel::CHANNEL_SIGNALS + crate::channel::CHANNEL_LIMIT as usize <= PAGE_WORDS);
+const _: () = assert!(own::CHANNEL_SIGNALS_SEEN + crate::channel::CHANNEL_LIMIT as usize <= PAGE_WORDS);
+
 /// What one end of a channel may do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rights {
@@ -204,13 +209,6 @@ pub fn parse(text: &str) -> Result<Handover, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_layout_fits_a_page() {
-        assert!(end::REPLY_MRS + MSG_MAX_LENGTH <= PAGE_WORDS);
-        assert!(kernel::CHANNEL_SIGNALS + crate::channel::CHANNEL_LIMIT as usize <= PAGE_WORDS);
-        assert!(own::CHANNEL_SIGNALS_SEEN + crate::channel::CHANNEL_LIMIT as usize <= PAGE_WORDS);
-    }
 
     #[test]
     fn handovers_round_trip() {
