@@ -17,8 +17,9 @@
 //!   withdraws a dead caller's call; a reply to a dead caller lands in a slot
 //!   nobody waits on.
 //!
-//! Waiting: a PD that may run on more than one CPU first spins a few tens of
-//! microseconds on its doorbells (the peer is usually about to answer), then
+//! Waiting: a PD that may run on more than one CPU first spins about ten
+//! microseconds on its doorbells (the peer is usually about to answer),
+//! yielding its CPU between short rounds (the peer may be queued on it), then
 //! sleeps in `futex_waitv` on all of them. On a single CPU it sleeps at once.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -30,7 +31,7 @@ use crate::channel::CHANNEL_LIMIT;
 use crate::message::{MSG_MAX_LENGTH, MessageInfo};
 
 /// How long a waiting PD spins before it sleeps, when it has more than one CPU.
-const SPIN_NS: u64 = 50_000;
+const SPIN_NS: u64 = 10_000;
 
 /// A mapped shared page.
 #[derive(Clone, Copy)]
@@ -322,6 +323,10 @@ impl Ipc {
                     }
                     core::hint::spin_loop();
                 }
+                // The peer may be queued on this very CPU (when other processes
+                // keep the rest busy): let it run.
+                // SAFETY: sched_yield has no arguments and no memory effects.
+                unsafe { libc::sched_yield() };
             }
         }
         futex_waitv(bells, before);
