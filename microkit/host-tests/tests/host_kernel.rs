@@ -14,7 +14,16 @@ fn bin_dir() -> PathBuf {
 }
 
 fn boot() -> (Machine, Receiver<Event>) {
-    let system = sdf::SystemDescription::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("system.xml")).unwrap();
+    boot_system("system.xml")
+}
+
+/// Boots `forging.xml`: the IPC forging and mid-call death scenarios.
+fn boot_forging() -> (Machine, Receiver<Event>) {
+    boot_system("forging.xml")
+}
+
+fn boot_system(file: &str) -> (Machine, Receiver<Event>) {
+    let system = sdf::SystemDescription::load(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
     let (tx, rx) = mpsc::channel();
     let machine = Machine::boot(Config { system, bin_dir: bin_dir(), echo: false, subscribers: vec![tx] }).unwrap();
     (machine, rx)
@@ -207,6 +216,26 @@ fn operations_on_a_child_or_irq_one_does_not_have_are_refused_and_the_pd_goes_on
     assert!(prober.pid.is_some(), "{prober:?}");
 }
 
+/// Waits until every PD of `system.xml` that ends or restarts by design has done
+/// so (the probes faulted, `fresh` and `injectee` are up for good) and
+/// `ipc_server` is up: the PD processes running then stay.
+fn wait_until_settled(rx: &Receiver<Event>) {
+    let mut left = vec!["write_outside_maps", "write_read_only_map", "open_file", "open_socket", "inject_stranger"];
+    let (mut fresh, mut injectee, mut server) = (false, false, false);
+    wait_for(rx, "the system settled", |ev| {
+        match ev {
+            Event::Fault { pd, .. } => left.retain(|p| p != pd),
+            Event::Ready { pd, generation: 1, .. } if pd == "fresh" => fresh = true,
+            Event::Ready { pd, .. } if pd == "ipc_server" => server = true,
+            _ => {}
+        }
+        if output_of(ev, "supervisor").is_some_and(|l| l.contains("injectee up after")) {
+            injectee = true;
+        }
+        (left.is_empty() && fresh && injectee && server).then_some(())
+    });
+}
+
 fn alive(pid: u32) -> bool {
     // Not a zombie of ours: reaped processes disappear from /proc.
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
@@ -215,10 +244,7 @@ fn alive(pid: u32) -> bool {
 #[test]
 fn no_pd_process_is_left_after_shutdown() {
     let (m, rx) = boot();
-    wait_for(&rx, "ipc_server up", |ev| match ev {
-        Event::Ready { pd, .. } if pd == "ipc_server" => Some(()),
-        _ => None,
-    });
+    wait_until_settled(&rx);
     let pids: Vec<u32> = m.status().unwrap().iter().filter_map(|s| s.pid).collect();
     assert!(pids.len() >= 3, "{pids:?}");
     assert!(pids.iter().all(|&p| alive(p)));
@@ -237,10 +263,7 @@ fn no_pd_process_is_left_after_shutdown() {
 #[ignore = "helper process of no_pd_survives_a_killed_launcher"]
 fn launcher_to_be_killed() {
     let (m, rx) = boot();
-    wait_for(&rx, "ipc_server up", |ev| match ev {
-        Event::Ready { pd, .. } if pd == "ipc_server" => Some(()),
-        _ => None,
-    });
+    wait_until_settled(&rx);
     let pids: Vec<String> = m.status().unwrap().iter().filter_map(|s| s.pid).map(|p| p.to_string()).collect();
     println!("PIDS {}", pids.join(" "));
     std::thread::sleep(Duration::from_secs(60));
@@ -265,4 +288,102 @@ fn no_pd_survives_a_killed_launcher() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(pids.iter().all(|&p| !alive(p)), "left behind: {pids:?}");
+}
+
+fn line_of(rx: &Receiver<Event>, pd: &str, starts: &str) -> String {
+    wait_for(rx, starts, |ev| output_of(ev, pd).filter(|l| l.starts_with(starts)).map(String::from))
+}
+
+#[test]
+fn a_pd_cannot_forge_badges_calls_or_replies_through_the_pages_it_writes() {
+    let (_m, rx) = boot_forging();
+    // The forger overwrites every page it may write while forge_caller notifies
+    // and calls forge_server: every reply is the server's, the server sees only
+    // forge_caller's notifications, and never a call from the forger.
+    // Output of different PDs comes from different threads: collect it all.
+    let (mut calls, mut forger_call, mut scribbled) = (None, None, None);
+    wait_for(&rx, "forge_caller's and the forger's lines", |ev| {
+        match (output_of(ev, "forge_caller"), output_of(ev, "forger")) {
+            (Some(l), _) if l.starts_with("forge_caller: 200 calls") => calls = Some(l.to_string()),
+            (Some(l), _) if l.starts_with("forge_caller: forger answered") => forger_call = Some(l.to_string()),
+            (_, Some(l)) if l.starts_with("forger: scribbled") => scribbled = Some(l.to_string()),
+            _ => {}
+        }
+        (calls.is_some() && forger_call.is_some() && scribbled.is_some()).then_some(())
+    });
+    assert_eq!(
+        calls.unwrap(),
+        "forge_caller: 200 calls: 0 forged replies, 0 wrong; server saw 200 notifications from me, \
+         0 from the forger, 0 calls from the forger"
+    );
+    // The forger pre-wrote label-666 replies for every sequence number on the
+    // channel it serves; forge_caller takes only the reply to its own call.
+    assert_eq!(forger_call.unwrap(), "forge_caller: forger answered label 7");
+    let scribbled = scribbled.unwrap();
+    let rounds: u64 = scribbled.split(' ').nth(2).unwrap().parse().unwrap();
+    assert!(rounds > 1000, "{scribbled}");
+}
+
+#[test]
+fn a_callee_that_dies_mid_call_answers_peer_faulted_and_then_stays_gone() {
+    let (_m, rx) = boot_forging();
+    let line = line_of(&rx, "forge_caller", "forge_caller: crash_callee answered");
+    let pf = microkit::MessageInfo::PEER_FAULTED;
+    assert_eq!(line, format!("forge_caller: crash_callee answered label {pf} then {pf}"));
+}
+
+#[test]
+fn a_pd_cannot_write_its_peers_end_page() {
+    let (_m, rx) = boot_forging();
+    let fault = wait_for(&rx, "peer_writer's fault", |ev| match ev {
+        Event::Output { pd, line, .. } if pd == "peer_writer" => {
+            assert!(!line.contains("went through"), "the write went through: {line}");
+            None
+        }
+        Event::Fault { pd, fault, .. } if pd == "peer_writer" => Some(*fault),
+        _ => None,
+    });
+    assert_eq!(fault.kind, FaultKind::VmFault, "{fault}");
+    assert!(fault.addr.is_some_and(|a| a != 0), "{fault}");
+}
+
+#[test]
+fn a_caller_that_dies_mid_call_leaves_the_callee_unharmed() {
+    let (m, rx) = boot_forging();
+    // Output and kernel events come from different threads: follow them all.
+    let (mut killed, mut doomed_died, mut answered, mut calls) = (false, false, false, None);
+    wait_for(&rx, "the caller killed, the slow call answered, forge_caller's calls", |ev| {
+        match ev {
+            Event::Output { pd, line, .. } if pd == "doomed_caller" && line.contains("answered") => {
+                panic!("the caller got an answer: {line:?}")
+            }
+            Event::Fault { pd, .. } if pd == "forge_server" => panic!("the callee faulted: {ev:?}"),
+            Event::Fault { pd, fault, .. } if pd == "doomed_caller" => {
+                assert!(killed, "doomed_caller died by itself: {fault}");
+                assert_eq!(fault.kind, FaultKind::Killed);
+                doomed_died = true;
+            }
+            Event::Output { pd, line, .. } if pd == "forge_server" && line == "forge_server: slow call taken" => {
+                let pid = m.status().unwrap().iter().find(|s| s.name == "doomed_caller").and_then(|s| s.pid).unwrap();
+                // SAFETY: signalling a PD process of this test's own machine.
+                assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+                killed = true;
+            }
+            Event::Output { pd, line, .. } if pd == "forge_server" && line == "forge_server: slow call answered" => {
+                assert!(doomed_died, "the reply came before the caller's death was seen");
+                answered = true;
+            }
+            Event::Output { pd, line, .. } if pd == "forge_caller" && line.starts_with("forge_caller: 200 calls") => {
+                calls = Some(line.clone())
+            }
+            _ => {}
+        }
+        (answered && calls.is_some()).then_some(())
+    });
+    // The server went on serving the other caller, correctly.
+    let calls = calls.unwrap();
+    assert!(calls.contains(": 0 forged replies, 0 wrong;"), "{calls}");
+    let status = m.status().unwrap();
+    let server = status.iter().find(|s| s.name == "forge_server").unwrap();
+    assert_eq!((server.state_name(), server.restarts), ("up", 0));
 }

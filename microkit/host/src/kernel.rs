@@ -1,10 +1,22 @@
 //! The kernel proper: seL4's IPC semantics between PD processes.
 //!
-//! - Notifications OR a bit into the receiver's badge word; signals that arrive
-//!   before the receiver waits again coalesce into one delivery.
+//! Notifications and protected procedure calls between PDs do not pass through
+//! this thread: they go through shared pages, one per channel end, with futex
+//! doorbells (see `ipc` and `microkit::host::pages`). This thread owns those
+//! pages, hands each PD the ones it may use (its own end writable, the peer's
+//! read-only), and steps in where seL4's kernel would:
+//!
+//! - Notifications OR a bit into the receiver's badge; signals that arrive
+//!   before the receiver waits again coalesce into one delivery. IRQs and timer
+//!   ticks are signalled by this thread through the PD's kernel page. A PD's
+//!   pending notifications persist across its restart (the counters are in pages
+//!   that outlive the process).
 //! - A protected procedure call blocks the caller until the callee replies; calls
 //!   queue at the callee in arrival order and survive a restart of the callee (the
-//!   new instance serves them), as callers blocked on a seL4 endpoint do.
+//!   new instance serves them), as callers blocked on a seL4 endpoint do. When the
+//!   callee dies mid-call, this thread answers the call it was serving with
+//!   `PEER_FAULTED`; when it is gone for good, every call to it. A caller that
+//!   dies has its call withdrawn.
 //! - A PD that dies (signal, panic, exit, confinement violation, IPC on a channel
 //!   it does not have) is a fault, delivered to its parent's `fault` handler; a
 //!   top-level PD's fault is logged, as the Microkit monitor does.
@@ -19,21 +31,23 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
+use microkit::host::pages;
 use microkit::host::protocol::{self, FRAME_BYTES, Mrs, ToKernel, ToPd};
-use microkit::{Fault, FaultKind, InjectKind, KernelError, MSG_MAX_LENGTH, MessageInfo};
+use microkit::{Fault, FaultKind, InjectKind, KernelError, MSG_MAX_LENGTH};
 
 use crate::arch_timer::ArchTimer;
 use crate::devices::{DeviceTable, IrqLines};
 use crate::events::{Bus, Event};
-use crate::layout::{Layout, Route};
-use crate::process::{self, Ending, Process, Regions};
+use crate::ipc::IpcPages;
+use crate::layout::Layout;
+use crate::process::{self, Ending, Extra, Process, Regions};
 use crate::status::{PdStatus, ProcessState};
 
 /// Frames handled per PD per wake-up, so one flooding PD cannot starve the rest.
 const FRAMES_PER_WAKEUP: usize = 64;
 
+/// A kernel event queued for a PD until it fetches it.
 enum Pending {
-    Call { caller: usize, caller_generation: u64, ch: u8, info: MessageInfo, mrs: Box<Mrs> },
     Fault { child: u8, fault: Fault },
     Inject(InjectKind),
 }
@@ -41,15 +55,7 @@ enum Pending {
 struct Pd {
     process: Option<Process>,
     state: ProcessState,
-    /// Blocked in its receive, ready for the next event.
-    waiting: bool,
-    /// The notification word.
-    badge: u64,
     queue: VecDeque<Pending>,
-    /// The caller whose call this PD is serving.
-    serving: Option<usize>,
-    /// The PD this PD is blocked calling.
-    calling: Option<usize>,
     generation: u64,
     restarts: u64,
     last_fault: Option<Fault>,
@@ -67,6 +73,7 @@ pub enum Source {
 pub struct Kernel {
     layout: Layout,
     regions: Regions,
+    ipc: IpcPages,
     pds: Vec<Pd>,
     bus: Bus,
     devices: DeviceTable,
@@ -77,17 +84,14 @@ pub struct Kernel {
 impl Kernel {
     pub fn new(layout: Layout, bus: Bus) -> io::Result<Kernel> {
         let regions = Regions::new(&layout)?;
+        let ipc = IpcPages::new(&layout)?;
         let pds = layout
             .pds
             .iter()
             .map(|_| Pd {
                 process: None,
                 state: ProcessState::Stopped,
-                waiting: false,
-                badge: 0,
                 queue: VecDeque::new(),
-                serving: None,
-                calling: None,
                 generation: 0,
                 restarts: 0,
                 last_fault: None,
@@ -98,6 +102,7 @@ impl Kernel {
         Ok(Kernel {
             layout,
             regions,
+            ipc,
             pds,
             bus,
             devices: DeviceTable::default(),
@@ -144,13 +149,17 @@ impl Kernel {
         let bus = self.bus.clone();
         let name = self.layout.pds[i].name.clone();
         let on_line = move |line| bus.emit(Event::Output { pd: name.clone(), line, at: Instant::now() });
-        match process::spawn(&self.layout.pds[i], &self.regions, on_line) {
+        let spec = &self.layout.pds[i];
+        let spawned = self.ipc.handover(i, Extra::first_fd(spec)).and_then(|(fds, env)| {
+            process::spawn(spec, &self.regions, Extra { fds, env: (pages::ENV_IPC, env) }, on_line)
+        });
+        match spawned {
             Ok(p) => {
                 self.irq_lines.reset_pd(i);
+                self.ipc.callee_back(i);
                 let pd = &mut self.pds[i];
                 pd.process = Some(p);
                 pd.state = ProcessState::Starting;
-                pd.waiting = false;
                 pd.report = None;
                 let generation = pd.generation;
                 self.bus.emit(Event::Started { pd: self.name(i).to_string(), generation, at: Instant::now() });
@@ -195,7 +204,7 @@ impl Kernel {
         };
         let mut mrs = [0u64; MSG_MAX_LENGTH];
         match protocol::decode_to_kernel(&buf[..n], &mut mrs) {
-            Ok(msg) => self.handle(i, msg, mrs),
+            Ok(msg) => self.handle(i, msg),
             Err(e) => self.cap_fault(i, &format!("sent a malformed system call: {e}")),
         }
         true
@@ -217,7 +226,7 @@ impl Kernel {
         }
     }
 
-    fn handle(&mut self, i: usize, msg: ToKernel, mrs: Mrs) {
+    fn handle(&mut self, i: usize, msg: ToKernel) {
         let route = |ch: u8| self.layout.pds[i].routes.get(ch as usize).copied().flatten();
         match msg {
             ToKernel::Hello => {
@@ -225,17 +234,14 @@ impl Kernel {
                 self.bus.emit(Event::Init { pd: self.name(i).to_string(), generation, at: Instant::now() });
             }
             ToKernel::Recv => self.recv(i),
-            ToKernel::ReplyRecv(info) => {
-                self.reply(i, info, &mrs);
-                self.recv(i);
-            }
+            ToKernel::ReplyRecv(_) => self.cap_fault(i, "replied over the control socket, not its reply slot"),
             ToKernel::ResumeRecv => {
                 self.bus.log(format!("{}: resuming a faulted child is not possible on the host kernel", self.name(i)));
                 self.recv(i);
             }
             ToKernel::Notify(ch) => match route(ch) {
                 Some(r) if r.can_notify => {
-                    self.signal(r.peer, 1 << r.peer_ch);
+                    self.ipc.notify_from(i, ch);
                     self.done(i);
                 }
                 _ => self.cap_fault(i, &format!("notified channel {ch}, which it may not notify")),
@@ -266,8 +272,8 @@ impl Kernel {
                 }
                 None => self.cap_fault(i, &format!("wrote device register {paddr:#x}, which it does not map writable")),
             },
-            ToKernel::Call(ch, info) => match route(ch) {
-                Some(r) if r.can_ppcall => self.call(i, r, info, mrs),
+            ToKernel::Call(ch, _) => match route(ch) {
+                Some(r) if r.can_ppcall => self.cap_fault(i, &format!("called channel {ch} past its call slot")),
                 _ => self.cap_fault(i, &format!("called channel {ch}, which it may not call")),
             },
             ToKernel::Restart(c) => match self.child(i, c) {
@@ -325,107 +331,40 @@ impl Kernel {
         self.send(i, ToPd::Failed(error), &[0; MSG_MAX_LENGTH]);
     }
 
+    /// PD `i` asks for its next kernel event (the first time: `init` is done).
     fn recv(&mut self, i: usize) {
-        if let Some(caller) = self.pds[i].serving.take() {
-            // Waiting again without replying: the call can never complete.
-            self.fail_call(caller, i);
-        }
         if self.pds[i].state == ProcessState::Starting {
             self.pds[i].state = ProcessState::Up;
             let generation = self.pds[i].generation;
             self.bus.emit(Event::Ready { pd: self.name(i).to_string(), generation, at: Instant::now() });
         }
-        self.pds[i].waiting = true;
-        self.deliver(i);
-    }
-
-    /// Delivers the next event to PD `i` if it is waiting for one.
-    fn deliver(&mut self, i: usize) {
-        if !self.pds[i].waiting || self.pds[i].process.is_none() {
-            return;
-        }
         let none = [0u64; MSG_MAX_LENGTH];
-        // An injected failure comes first: on seL4 it redirects the thread at
-        // once, whatever is pending for it.
-        if let Some(Pending::Inject(kind)) = self.pds[i].queue.front() {
-            let kind = *kind;
-            self.pds[i].queue.pop_front();
-            self.pds[i].waiting = false;
-            self.send(i, ToPd::Inject(kind), &none);
-            return;
-        }
-        if self.pds[i].badge != 0 {
-            let badge = std::mem::take(&mut self.pds[i].badge);
-            self.pds[i].waiting = false;
-            self.send(i, ToPd::Notified(badge), &none);
-            return;
-        }
-        while let Some(next) = self.pds[i].queue.pop_front() {
-            match next {
-                Pending::Call { caller, caller_generation, ch, info, mrs } => {
-                    let c = &self.pds[caller];
-                    if c.calling != Some(i) || c.generation != caller_generation {
-                        continue; // the caller died or was restarted meanwhile
-                    }
-                    self.pds[i].waiting = false;
-                    self.pds[i].serving = Some(caller);
-                    self.send(i, ToPd::Protected(ch, info), &mrs);
-                }
-                Pending::Fault { child, fault } => {
-                    self.pds[i].waiting = false;
-                    self.send(i, ToPd::Fault(child, fault), &none);
-                }
-                Pending::Inject(kind) => {
-                    self.pds[i].waiting = false;
-                    self.send(i, ToPd::Inject(kind), &none);
-                }
-            }
-            return;
+        // Injected failures are queued in front: on seL4 one redirects the
+        // thread at once, whatever is pending for it.
+        match self.pds[i].queue.pop_front() {
+            Some(Pending::Inject(kind)) => self.send(i, ToPd::Inject(kind), &none),
+            Some(Pending::Fault { child, fault }) => self.send(i, ToPd::Fault(child, fault), &none),
+            None => self.done(i),
         }
     }
 
+    /// Queues a kernel event for PD `i` and rings its kernel page.
+    fn queue(&mut self, i: usize, pending: Pending) {
+        let inject = matches!(pending, Pending::Inject(_));
+        if inject {
+            self.pds[i].queue.push_front(pending);
+        } else {
+            self.pds[i].queue.push_back(pending);
+        }
+        self.ipc.kernel_event(i, inject);
+    }
+
+    /// The kernel signals PD `i` on the channels of `bits` (IRQs, the timer).
     fn signal(&mut self, i: usize, bits: u64) {
-        self.pds[i].badge |= bits;
-        self.deliver(i);
-    }
-
-    fn call(&mut self, caller: usize, route: Route, info: MessageInfo, mrs: Mrs) {
-        let callee = route.peer;
-        let gone = match self.pds[callee].state {
-            ProcessState::Stopped => true,
-            ProcessState::Down => self.layout.pds[callee].parent.is_none(),
-            _ => false,
-        };
-        if gone {
-            self.send(caller, ToPd::Reply(MessageInfo::new(MessageInfo::PEER_FAULTED, 0)), &[0; MSG_MAX_LENGTH]);
-            return;
-        }
-        self.pds[caller].calling = Some(callee);
-        let caller_generation = self.pds[caller].generation;
-        self.pds[callee].queue.push_back(Pending::Call {
-            caller,
-            caller_generation,
-            ch: route.peer_ch,
-            info,
-            mrs: Box::new(mrs),
-        });
-        self.deliver(callee);
-    }
-
-    fn reply(&mut self, callee: usize, info: MessageInfo, mrs: &Mrs) {
-        if let Some(caller) = self.pds[callee].serving.take()
-            && self.pds[caller].calling == Some(callee)
-        {
-            self.pds[caller].calling = None;
-            self.send(caller, ToPd::Reply(info), mrs);
-        }
-    }
-
-    /// Completes `caller`'s call into `callee` with an error.
-    fn fail_call(&mut self, caller: usize, callee: usize) {
-        if self.pds[caller].calling == Some(callee) {
-            self.pds[caller].calling = None;
-            self.send(caller, ToPd::Reply(MessageInfo::new(MessageInfo::PEER_FAULTED, 0)), &[0; MSG_MAX_LENGTH]);
+        for ch in 0..microkit::CHANNEL_LIMIT {
+            if bits & (1 << ch) != 0 {
+                self.ipc.kernel_signal(i, ch);
+            }
         }
     }
 
@@ -443,16 +382,14 @@ impl Kernel {
         {
             self.bus.log(format!("cannot kill {}: {e}", self.name(i)));
         }
-        self.pds[i].waiting = false;
-        if let Some(caller) = self.pds[i].serving.take() {
-            self.fail_call(caller, i);
-        }
+        // No process touches its pages now: answer for it, withdraw its call.
+        self.ipc.callee_died(i);
+        self.ipc.caller_died(i);
     }
 
     /// PD `i` (already without a process) faulted.
     fn fault(&mut self, i: usize, fault: Fault) {
         self.kill(i);
-        self.pds[i].calling = None;
         let pd = &mut self.pds[i];
         pd.state = ProcessState::Down;
         pd.last_fault = Some(fault);
@@ -461,8 +398,7 @@ impl Kernel {
         let spec = &self.layout.pds[i];
         match (spec.parent, spec.child_id) {
             (Some(parent), Some(child)) => {
-                self.pds[parent].queue.push_back(Pending::Fault { child, fault });
-                self.deliver(parent);
+                self.queue(parent, Pending::Fault { child, fault });
             }
             _ => {
                 self.bus.log(format!("{} has no parent to handle its fault: it stays down", self.name(i)));
@@ -472,19 +408,13 @@ impl Kernel {
     }
 
     fn fail_queued_calls(&mut self, i: usize) {
-        let queue = std::mem::take(&mut self.pds[i].queue);
-        for pending in queue {
-            if let Pending::Call { caller, .. } = pending {
-                self.fail_call(caller, i);
-            }
-        }
+        self.ipc.callee_gone(i);
     }
 
     /// Replaces PD `i` with a fresh process ([`KernelError::StartFailed`] if it
     /// does not start: it is then down).
     pub fn restart(&mut self, i: usize) -> Result<(), KernelError> {
         self.kill(i);
-        self.pds[i].calling = None;
         self.pds[i].queue.retain(|p| !matches!(p, Pending::Inject(_)));
         self.pds[i].generation += 1;
         self.pds[i].restarts += 1;
@@ -494,7 +424,6 @@ impl Kernel {
     /// Stops PD `i` until it is restarted.
     pub fn stop(&mut self, i: usize) {
         self.kill(i);
-        self.pds[i].calling = None;
         self.pds[i].state = ProcessState::Stopped;
         self.fail_queued_calls(i);
         self.bus.emit(Event::Stopped { pd: self.name(i).to_string(), at: Instant::now() });
@@ -502,8 +431,7 @@ impl Kernel {
 
     /// Makes PD `i` fail on purpose when it next waits for an event.
     pub fn inject(&mut self, i: usize, kind: InjectKind) {
-        self.pds[i].queue.push_front(Pending::Inject(kind));
-        self.deliver(i);
+        self.queue(i, Pending::Inject(kind));
     }
 
     /// Nanoseconds until the ARM generic timer model fires, if it is armed.

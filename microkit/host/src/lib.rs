@@ -3,10 +3,19 @@
 //! protected procedure calls, faults and restarts. Like Genode's base-linux, it
 //! exists so the whole system, crashes and restarts included, runs on any Linux
 //! machine and in CI.
+//!
+//! Notifications and protected procedure calls do not pass through the kernel's
+//! thread: each channel end has a shared page its owner writes and its peer only
+//! reads, with futex doorbells (`ipc`; layout in `microkit::host::pages`), so a
+//! message costs one cross-process wake-up at most, and what a PD can write
+//! speaks only for its own channels. The thread handles faults, restarts,
+//! injections, devices, IRQs, the timer, and completes a dead callee's call with
+//! `PEER_FAULTED`.
 
 mod arch_timer;
 mod devices;
 mod events;
+mod ipc;
 mod kernel;
 mod layout;
 mod machine;

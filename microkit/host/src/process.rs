@@ -58,8 +58,27 @@ pub struct Process {
 /// Descriptors this high are never a target of the dup2s below.
 const HIGH_FD: i32 = 256;
 
+/// Descriptors (and one environment variable naming them) a PD gets beyond its
+/// maps: they land at [`Extra::first_fd`], `first_fd + 1`, ... in order.
+pub struct Extra {
+    pub fds: Vec<OwnedFd>,
+    pub env: (&'static str, String),
+}
+
+impl Extra {
+    /// Where the first extra descriptor of `spec` lands: after its maps.
+    pub fn first_fd(spec: &PdSpec) -> i32 {
+        FIRST_MAP_FD + spec.maps.iter().filter(|m| !m.mmio).count() as i32
+    }
+}
+
 /// Starts the PD `spec`; each line it prints goes to `on_line`.
-pub fn spawn(spec: &PdSpec, regions: &Regions, on_line: impl Fn(String) + Send + 'static) -> io::Result<Process> {
+pub fn spawn(
+    spec: &PdSpec,
+    regions: &Regions,
+    extra: Extra,
+    on_line: impl Fn(String) + Send + 'static,
+) -> io::Result<Process> {
     if !spec.program.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -79,6 +98,9 @@ pub fn spawn(spec: &PdSpec, regions: &Regions, on_line: impl Fn(String) + Send +
         map_fds.push(high(&regions.fd_for(map.region, map.perms.write)?)?);
         map_env.push_str(&format!("{:x}:{:x}:{};", map.vaddr, map.size, map.perms));
     }
+    for fd in &extra.fds {
+        map_fds.push(high(fd)?);
+    }
     let (out_read, out_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let out_write2 = out_write.try_clone()?;
 
@@ -89,6 +111,7 @@ pub fn spawn(spec: &PdSpec, regions: &Regions, on_line: impl Fn(String) + Send +
         .env_clear()
         .env(ENV_NAME, &spec.name)
         .env(ENV_MAPS, &map_env)
+        .env(extra.env.0, &extra.env.1)
         .stdin(Stdio::null())
         .stdout(Stdio::from(out_write))
         .stderr(Stdio::from(out_write2))

@@ -27,6 +27,8 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_madvise,
     libc::SYS_brk,
     libc::SYS_futex,
+    // Waiting on the doorbells of the shared IPC pages (see `ipc`).
+    libc::SYS_futex_waitv,
     // Leaving, and the signal machinery that reports faults.
     libc::SYS_exit,
     libc::SYS_exit_group,

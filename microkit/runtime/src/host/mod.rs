@@ -1,9 +1,16 @@
-//! The host-kernel backend: a PD is a Linux process; its system calls are frames
-//! on a control socket to the host kernel (see [`protocol`]).
+//! The host-kernel backend: a PD is a Linux process. Notifications and
+//! protected procedure calls go straight to the peer through shared pages and
+//! futexes ([`pages`] is their layout, `ipc` the PD side); everything else
+//! (faults, restarts, injections, device registers, the timer) is a frame on a
+//! control socket to the host kernel's thread (see [`protocol`]), which also
+//! answers `PEER_FAULTED` for a callee that died and hands a PD the kernel
+//! events (children's faults, injected failures) the kernel page announces.
 
+pub mod pages;
 pub mod protocol;
 
 mod confine;
+mod ipc;
 mod signals;
 mod startup;
 
@@ -17,6 +24,7 @@ use crate::message::{MSG_MAX_LENGTH, MessageInfo};
 use protocol::{CONTROL_FD, FRAME_BYTES, Mrs, ToKernel, ToPd};
 
 static NAME: OnceLock<&'static str> = OnceLock::new();
+static IPC: OnceLock<ipc::Ipc> = OnceLock::new();
 
 // Only an array initialiser: each element of MRS is its own atomic, as meant.
 #[allow(clippy::declare_interior_mutable_const)]
@@ -33,6 +41,17 @@ pub(crate) fn start(_children: ChildSet) {
     let setup = startup::Setup::from_env();
     let _ = NAME.set(std::boxed::Box::leak(setup.name.clone().into_boxed_str()));
     startup::map_regions(&setup);
+    // Spinning before sleeping pays only if the peer can run meanwhile.
+    let spin = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    match ipc::from_env(spin) {
+        Ok(pages) => {
+            let _ = IPC.set(pages);
+        }
+        Err(e) => {
+            crate::debug_println!("reincarnate runtime: {e}");
+            std::process::exit(70);
+        }
+    }
     signals::install();
     send(&ToKernel::Hello);
     confine::apply();
@@ -61,6 +80,14 @@ fn mrs_out(info: MessageInfo) -> Mrs {
 fn mrs_in(mrs: &Mrs, info: MessageInfo) {
     for (slot, value) in MRS.iter().zip(&mrs[..info.count()]) {
         slot.store(*value, Ordering::Relaxed);
+    }
+}
+
+fn ipc() -> &'static ipc::Ipc {
+    match IPC.get() {
+        Some(ipc) => ipc,
+        // `start` maps the pages before anything can use them.
+        None => unreachable!("IPC used before start-up"),
     }
 }
 
@@ -101,22 +128,47 @@ fn receive(mrs: &mut Mrs) -> ToPd {
 }
 
 pub(crate) fn reply_recv(reply: Reply) -> Event {
+    let ipc = ipc();
     match reply {
-        Reply::None => send(&ToKernel::Recv),
-        Reply::Call(info) => send(&ToKernel::ReplyRecv(info)),
-        Reply::ResumeFault => send(&ToKernel::ResumeRecv),
+        Reply::None => {}
+        Reply::Call(info) => ipc.reply(info, &mrs_out(info)),
+        Reply::ResumeFault => {
+            if let Some(event) = fetch(&ToKernel::ResumeRecv) {
+                return event;
+            }
+        }
     }
     let mut mrs = [0; MSG_MAX_LENGTH];
-    match receive(&mut mrs) {
-        ToPd::Notified(badge) => Event::Notified(ChannelSet::from_badge(badge)),
-        ToPd::Protected(ch, info) => {
-            mrs_in(&mrs, info);
-            Event::Protected(Channel::new(ch), info)
+    loop {
+        match ipc.next(&mut mrs) {
+            ipc::Found::Notified(badge) => return Event::Notified(ChannelSet::from_badge(badge)),
+            ipc::Found::Call(ch, info) => {
+                mrs_in(&mrs, info);
+                return Event::Protected(Channel::new(ch), info);
+            }
+            ipc::Found::Kernel => {
+                let events = ipc.kernel_events();
+                match fetch(&ToKernel::Recv) {
+                    Some(event) => return event,
+                    None => ipc.kernel_drained(events),
+                }
+            }
         }
-        ToPd::Fault(child, fault) => Event::Fault(Child::new(child), fault),
-        ToPd::Inject(kind) => Event::Inject(kind),
-        other @ (ToPd::Reply(_) | ToPd::Done | ToPd::Failed(_) | ToPd::MmioValue(_)) => {
-            panic!("host kernel sent {other:?} to a waiting PD")
+    }
+}
+
+/// Asks the kernel for its next queued event (a child's fault, an injected
+/// failure); `None` if it has none.
+fn fetch(msg: &ToKernel) -> Option<Event> {
+    send(msg);
+    let mut mrs = [0; MSG_MAX_LENGTH];
+    match receive(&mut mrs) {
+        ToPd::Done => None,
+        ToPd::Notified(badge) => Some(Event::Notified(ChannelSet::from_badge(badge))),
+        ToPd::Fault(child, fault) => Some(Event::Fault(Child::new(child), fault)),
+        ToPd::Inject(kind) => Some(Event::Inject(kind)),
+        other @ (ToPd::Protected(..) | ToPd::Reply(_) | ToPd::Failed(_) | ToPd::MmioValue(_)) => {
+            panic!("host kernel answered {msg:?} with {other:?}")
         }
     }
 }
@@ -141,7 +193,11 @@ fn invoke(msg: ToKernel) {
 }
 
 pub(crate) fn notify(ch: u8) {
-    invoke(ToKernel::Notify(ch))
+    // A channel without a fast path is one this PD may not notify: the kernel
+    // says so (a capability fault).
+    if !ipc().notify(ch) {
+        invoke(ToKernel::Notify(ch))
+    }
 }
 
 pub(crate) fn irq_ack(ch: u8) -> Result<(), KernelError> {
@@ -149,6 +205,12 @@ pub(crate) fn irq_ack(ch: u8) -> Result<(), KernelError> {
 }
 
 pub(crate) fn pp_call(ch: u8, info: MessageInfo) -> MessageInfo {
+    let mut mrs = mrs_out(info);
+    if let Some(reply) = ipc().call(ch, info, &mut mrs) {
+        mrs_in(&mrs, reply);
+        return reply;
+    }
+    // Not a channel this PD may call: the kernel says so (a capability fault).
     send(&ToKernel::Call(ch, info));
     let mut mrs = [0; MSG_MAX_LENGTH];
     match receive(&mut mrs) {
@@ -230,5 +292,18 @@ pub mod test_support {
     /// memory outside its maps (or a read-only map) is out of its reach.
     pub fn raw_write(addr: u64) {
         super::wild_write(addr)
+    }
+
+    /// Overwrites every shared IPC page this PD may write (its own end of each
+    /// of its channels, its own page) with `round`, with label-666 message infos,
+    /// and rings every doorbell it can: how a test PD tries to forge other
+    /// channels' badges, calls and replies.
+    pub fn scribble_ipc_pages(round: u64) {
+        super::ipc().scribble(round)
+    }
+
+    /// Writes the peer's end page of channel `ch`, which is mapped read-only.
+    pub fn write_peer_page(ch: u8) {
+        super::ipc().write_peer_page(ch)
     }
 }

@@ -1,6 +1,10 @@
 //! The host kernel's system-call interface: frames a PD process and the host
 //! kernel exchange over the PD's control socket (a `SOCK_SEQPACKET` socket pair,
-//! one frame per packet).
+//! one frame per packet). Every frame from a PD is answered by exactly one frame
+//! from the kernel; the kernel sends nothing unasked. Notifications and calls on
+//! a PD's own channels do not come here: they go through shared pages (see
+//! [`super::pages`]); a `Notify` or `Call` frame is how a PD asks for a channel it
+//! has no right to, and ends it with a capability fault.
 //!
 //! A frame is a sequence of little-endian u64 words: a tag, the tag's arguments,
 //! then as many message registers as the message info says. Frames from a PD are
@@ -35,17 +39,20 @@ pub type Mrs = [u64; MSG_MAX_LENGTH];
 pub enum ToKernel {
     /// The process has started (before `init`).
     Hello,
-    /// Wait for the next event; nothing to reply to.
+    /// Fetch the next kernel event (its kernel page says one is queued; the
+    /// first `Recv` also says `init` is done): answered with `Fault`, `Inject`,
+    /// or `Done` if there is none.
     Recv,
-    /// Reply to the call being served, then wait.
+    /// Obsolete (replies go through the reply slot): a capability fault.
     ReplyRecv(MessageInfo),
-    /// Resume the child whose fault was just handled, then wait.
+    /// Resume the child whose fault was just handled; answered as `Recv`.
     ResumeRecv,
-    /// Signal the other end of a channel.
+    /// Signal the other end of a channel (the shared page's slow twin).
     Notify(u8),
     /// Acknowledge an IRQ.
     IrqAck(u8),
-    /// Protected procedure call.
+    /// Protected procedure call: only ever on a channel the PD may not call
+    /// (calls go through the call slot), so a capability fault.
     Call(u8, MessageInfo),
     /// Restart a child with a fresh copy.
     Restart(u8),
@@ -79,7 +86,8 @@ pub enum ToPd {
     /// Fail on purpose.
     Inject(InjectKind),
     /// The last `Notify`, `IrqAck`, `Restart`, `Stop` or `Inject` is done: like the seL4
-    /// system calls they stand for, they complete before the PD goes on.
+    /// system calls they stand for, they complete before the PD goes on. As the
+    /// answer to `Recv`: no kernel event is queued.
     Done,
     /// The last `IrqAck`, `Restart`, `Stop` or `Inject` was refused (an id that is
     /// not the PD's child, a channel without an IRQ of it, a child that could not
