@@ -217,11 +217,12 @@ fn operations_on_a_child_or_irq_one_does_not_have_are_refused_and_the_pd_goes_on
 }
 
 /// Waits until every PD of `system.xml` that ends or restarts by design has done
-/// so (the probes faulted, `fresh` and `injectee` are up for good) and
-/// `ipc_server` is up: the PD processes running then stay.
+/// so (the probes faulted, `inject_stranger` had its refusals and goes on,
+/// `fresh` and `injectee` are up for good) and `ipc_server` is up: the PD
+/// processes running then stay.
 fn wait_until_settled(rx: &Receiver<Event>) {
-    let mut left = vec!["write_outside_maps", "write_read_only_map", "open_file", "open_socket", "inject_stranger"];
-    let (mut fresh, mut injectee, mut server) = (false, false, false);
+    let mut left = vec!["write_outside_maps", "write_read_only_map", "open_file", "open_socket"];
+    let (mut fresh, mut injectee, mut server, mut stranger) = (false, false, false, false);
     wait_for(rx, "the system settled", |ev| {
         match ev {
             Event::Fault { pd, .. } => left.retain(|p| p != pd),
@@ -232,7 +233,10 @@ fn wait_until_settled(rx: &Receiver<Event>) {
         if output_of(ev, "supervisor").is_some_and(|l| l.contains("injectee up after")) {
             injectee = true;
         }
-        (left.is_empty() && fresh && injectee && server).then_some(())
+        if output_of(ev, "inject_stranger").is_some_and(|l| l.contains("still running")) {
+            stranger = true;
+        }
+        (left.is_empty() && fresh && injectee && server && stranger).then_some(())
     });
 }
 
