@@ -17,10 +17,10 @@
 //!   withdraws a dead caller's call; a reply to a dead caller lands in a slot
 //!   nobody waits on.
 //!
-//! Waiting: a PD that may run on more than one CPU first spins about ten
-//! microseconds on its doorbells (the peer is usually about to answer),
-//! yielding its CPU between short rounds (the peer may be queued on it), then
-//! sleeps in `futex_waitv` on all of them. On a single CPU it sleeps at once.
+//! Waiting: a PD sleeps in `futex_waitv` on all its doorbells. With `spin` it
+//! would first spin about ten microseconds on them, yielding its CPU between
+//! short rounds; the runtime does not turn that on today (see `host::start`:
+//! under load, spinning PDs starved others' heartbeats).
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::hash::{BuildHasher, RandomState};
