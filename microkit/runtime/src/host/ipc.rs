@@ -17,10 +17,9 @@
 //!   withdraws a dead caller's call; a reply to a dead caller lands in a slot
 //!   nobody waits on.
 //!
-//! Waiting: a PD sleeps in `futex_waitv` on all its doorbells. With `spin` it
-//! would first spin about ten microseconds on them, yielding its CPU between
-//! short rounds; the runtime does not turn that on today (see `host::start`:
-//! under load, spinning PDs starved others' heartbeats).
+//! Waiting: a PD sleeps in `futex_waitv` on all its doorbells at once. It does
+//! not spin first: with every PD of a busy system spinning on two CPUs,
+//! heartbeats went unanswered and RS restarted healthy PDs as hung.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::hash::{BuildHasher, RandomState};
@@ -29,9 +28,6 @@ use std::vec::Vec;
 use super::pages::{self, Handover, PAGE_BYTES, PAGE_WORDS, Rights, end, kernel, own};
 use crate::channel::CHANNEL_LIMIT;
 use crate::message::{MSG_MAX_LENGTH, MessageInfo};
-
-/// How long a waiting PD spins before it sleeps, when it has more than one CPU.
-const SPIN_NS: u64 = 10_000;
 
 /// A mapped shared page.
 #[derive(Clone, Copy)]
@@ -81,7 +77,6 @@ pub(crate) struct Ipc {
     links: Vec<Link>,
     /// Channel id → index in `links`.
     by_ch: [Option<u8>; CHANNEL_LIMIT as usize],
-    spin: bool,
     nonce_key: RandomState,
     /// Kernel page counters as last fetched (`u64::MAX`: never, so the first
     /// wait asks the kernel, which marks the PD ready).
@@ -122,7 +117,7 @@ fn map(fd: i32, writable: bool) -> Result<Page, std::io::Error> {
 
 impl Ipc {
     /// Maps the pages of `handover`.
-    pub(crate) fn map(handover: &Handover, spin: bool) -> Result<Ipc, std::io::Error> {
+    pub(crate) fn map(handover: &Handover) -> Result<Ipc, std::io::Error> {
         let mut by_ch = [None; CHANNEL_LIMIT as usize];
         let mut links = Vec::new();
         for l in &handover.links {
@@ -140,7 +135,6 @@ impl Ipc {
             own: map(handover.own_fd, true)?,
             links,
             by_ch,
-            spin,
             nonce_key: RandomState::new(),
             events_seen: AtomicU64::new(u64::MAX),
             injects_seen: AtomicU64::new(u64::MAX),
@@ -313,22 +307,6 @@ impl Ipc {
 
     /// Returns once a bell differs from `before` (or spuriously).
     fn wait(&self, bells: &[&AtomicU32], before: &[u32]) {
-        let rung = || bells.iter().zip(before).any(|(b, v)| b.load(Ordering::Relaxed) != *v);
-        if self.spin {
-            let start = crate::clock::now();
-            while crate::clock::now().wrapping_sub(start) < SPIN_NS {
-                for _ in 0..64 {
-                    if rung() {
-                        return;
-                    }
-                    core::hint::spin_loop();
-                }
-                // The peer may be queued on this very CPU (when other processes
-                // keep the rest busy): let it run.
-                // SAFETY: sched_yield has no arguments and no memory effects.
-                unsafe { libc::sched_yield() };
-            }
-        }
         futex_waitv(bells, before);
     }
 }
@@ -390,8 +368,8 @@ fn futex_waitv(bells: &[&AtomicU32], before: &[u32]) {
 }
 
 /// Parses and maps this PD's pages from the environment.
-pub(crate) fn from_env(spin: bool) -> Result<Ipc, std::string::String> {
+pub(crate) fn from_env() -> Result<Ipc, std::string::String> {
     let text = std::env::var(pages::ENV_IPC).map_err(|_| std::format!("{} is not set", pages::ENV_IPC))?;
     let handover = pages::parse(&text).map_err(|bad| std::format!("bad {} entry {bad:?}", pages::ENV_IPC))?;
-    Ipc::map(&handover, spin).map_err(|e| std::format!("cannot map the IPC pages: {e}"))
+    Ipc::map(&handover).map_err(|e| std::format!("cannot map the IPC pages: {e}"))
 }

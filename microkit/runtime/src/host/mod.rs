@@ -41,12 +41,7 @@ pub(crate) fn start(_children: ChildSet) {
     let setup = startup::Setup::from_env();
     let _ = NAME.set(std::boxed::Box::leak(setup.name.clone().into_boxed_str()));
     startup::map_regions(&setup);
-    // No spinning before sleeping: with every PD of a busy system spinning on
-    // two CPUs, heartbeats went unanswered and RS restarted healthy PDs as hung
-    // (recovery-host-tests failed 5 runs in 6). Sleeping at once costs about
-    // 13/17 µs per notification/PPC round trip on an idle 2-vCPU VM instead of
-    // 1-2 µs; the spin stays for a host kernel that schedules PDs itself.
-    match ipc::from_env(false) {
+    match ipc::from_env() {
         Ok(pages) => {
             let _ = IPC.set(pages);
         }
