@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use net_api::{ConnId, Endpoint, NetError, Readiness, SocketDecl, SocketId, SocketKind};
 use smoltcp::iface::{Context, SocketHandle, SocketSet};
 use smoltcp::socket::{tcp, udp};
+use smoltcp::time::Duration;
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint, Ipv4Address};
 
 /// A set of owners (client indices < 64) to notify.
@@ -56,6 +57,10 @@ pub(crate) struct SocketTable {
 }
 
 const EPHEMERAL_FIRST: u16 = 49152;
+
+/// How long a listener's slot waits for the peer to finish a handshake (from
+/// the peer's last segment) before it listens again.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl SocketTable {
     /// Allocates every declared socket in `set`: listeners listen, UDP sockets bind.
@@ -332,13 +337,21 @@ impl SocketTable {
                             s.abort();
                             e.slots[i] = Slot::Idle;
                         }
-                        // An idle listener slot whose connection smoltcp closed (the
-                        // application closed it, or the peer gave up before accept)
-                        // listens again.
-                        if let (Slot::Idle, SocketKind::TcpListener { port, .. }) = (e.slots[i], e.decl.kind)
-                            && s.state() == tcp::State::Closed
-                        {
-                            let _ = s.listen(IpListenEndpoint::from(port));
+                        if let (Slot::Idle, SocketKind::TcpListener { port, .. }) = (e.slots[i], e.decl.kind) {
+                            // An idle listener slot whose connection smoltcp closed (the
+                            // application closed it, the peer gave up before accept, or the
+                            // handshake timed out) listens again.
+                            if s.state() == tcp::State::Closed {
+                                let _ = s.listen(IpListenEndpoint::from(port));
+                            }
+                            // A handshake its peer does not finish (a spoofed SYN, a host
+                            // gone) would hold the slot forever: smoltcp answers it with
+                            // SYN-ACKs for good. It times out instead; a connection that
+                            // is established has no timeout.
+                            let timeout = (s.state() == tcp::State::SynReceived).then_some(HANDSHAKE_TIMEOUT);
+                            if s.timeout() != timeout {
+                                s.set_timeout(timeout);
+                            }
                         }
                         match e.slots[i] {
                             Slot::Held => tcp_readiness(s),
