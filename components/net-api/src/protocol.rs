@@ -17,8 +17,8 @@
 //! | --- | --- | --- |
 //! | [`label::ACCEPT`] | socket | slot |
 //! | [`label::CONNECT`] | socket, IPv4 address (big-endian u32), port | slot |
-//! | [`label::RECV`] | socket, slot, offset, max_len | len (0: end of stream) |
-//! | [`label::SEND`] | socket, slot, offset, len | len taken (≥ 1) |
+//! | [`label::RECV`] | socket, slot, offset, max_len (≥ 1) | len (0: end of stream) |
+//! | [`label::SEND`] | socket, slot, offset, len (≥ 1) | len taken (≥ 1) |
 //! | [`label::SHUTDOWN`] | socket, slot | (none) |
 //! | [`label::CLOSE`] | socket, slot | (none) |
 //! | [`label::ABORT`] | socket, slot | (none) |
@@ -80,6 +80,12 @@ impl Span {
         let (offset, len) = (usize::try_from(offset).ok()?, usize::try_from(len).ok()?);
         (offset.checked_add(len)? <= region).then_some(Span { offset, len })
     }
+
+    /// A span of at least one byte: a stream read of none could not be told
+    /// from the end of the stream, a write of none could not be answered.
+    fn bytes(offset: u64, len: u64, region: usize) -> Option<Span> {
+        Span::new(offset, len, region).filter(|s| s.len > 0)
+    }
 }
 
 /// A request, decoded and checked.
@@ -123,8 +129,8 @@ impl Request {
         Some(match (label, mrs) {
             (ACCEPT, &[s]) => Request::Accept(socket(s)?),
             (CONNECT, &[s, a, p]) => Request::Connect(socket(s)?, endpoint(a, p)?),
-            (RECV, &[s, c, o, l]) => Request::Recv(conn(s, c)?, Span::new(o, l, region)?),
-            (SEND, &[s, c, o, l]) => Request::Send(conn(s, c)?, Span::new(o, l, region)?),
+            (RECV, &[s, c, o, l]) => Request::Recv(conn(s, c)?, Span::bytes(o, l, region)?),
+            (SEND, &[s, c, o, l]) => Request::Send(conn(s, c)?, Span::bytes(o, l, region)?),
             (SHUTDOWN, &[s, c]) => Request::Shutdown(conn(s, c)?),
             (CLOSE, &[s, c]) => Request::Close(conn(s, c)?),
             (ABORT, &[s, c]) => Request::Abort(conn(s, c)?),

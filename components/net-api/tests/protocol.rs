@@ -58,7 +58,7 @@ fn a_wrong_count_label_or_number_is_refused() {
 
 #[test]
 fn a_span_must_lie_inside_the_region() {
-    let ok = |o: u64, l: u64| Request::decode(label::RECV, &[0, 0, o, l], REGION).is_some();
+    let ok = |o: u64, l: u64| Request::decode(label::RECV_FROM, &[0, o, l], REGION).is_some();
     assert!(ok(0, REGION as u64));
     assert!(ok(REGION as u64, 0));
     assert!(!ok(1, REGION as u64), "one byte past the end");
@@ -77,4 +77,12 @@ fn readiness_bits_round_trip() {
 #[test]
 fn net_errors_follow_the_reply_convention() {
     microkit::reply::conformance::assert_convention::<NetError>();
+}
+
+#[test]
+fn a_stream_read_or_write_names_at_least_a_byte() {
+    for l in [label::RECV, label::SEND] {
+        assert_eq!(Request::decode(l, &[0, 0, 8, 0], REGION), None, "an empty span");
+        assert!(Request::decode(l, &[0, 0, 8, 1], REGION).is_some());
+    }
 }
