@@ -20,7 +20,7 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use driver_queue::{Completion, Desc, Event, Notify, QueueClient, QueueError, SharedMem, status};
+use driver_queue::{Completion, Desc, Event, Notify, PeerFaults, QueueClient, QueueError, SharedMem, status};
 use virtio_net::protocol::{BUF, BUFS, OP_MAC, OP_SEND, QUEUES, RX, RX_BASE, TX, TX_BASE};
 
 use crate::link::{FRAME_MAX, Link};
@@ -90,6 +90,13 @@ impl<M: SharedMem + Clone, N: Notify> QueueLink<M, N> {
 
     pub fn counters(&self) -> LinkCounters {
         self.counters
+    }
+
+    /// The protocol violations of the driver reported so far (completions
+    /// skipped, a ring stopped until the driver attaches again): for the shell
+    /// to complain of the driver to RS.
+    pub fn peer_faults(&self) -> PeerFaults {
+        self.queues.peer_faults()
     }
 
     /// The current epoch of the queues (one more per driver attach).

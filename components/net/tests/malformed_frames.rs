@@ -407,7 +407,7 @@ fn still_serving(net: &mut Net, streams: &mut Streams) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn garbage_on_the_wire_leaves_the_server_serving(actions in prop::collection::vec(action(), 1..80)) {

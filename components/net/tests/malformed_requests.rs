@@ -418,7 +418,7 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn hostile_calls_get_their_codes_and_the_server_goes_on(actions in prop::collection::vec(action(), 1..120)) {
