@@ -83,7 +83,7 @@ pub enum NetError {
     /// A datagram larger than the socket can ever hold, or one that did not fit
     /// the reader's span (it is dropped).
     TooLarge = 7,
-    /// The destination cannot be used (unspecified address, port 0).
+    /// The destination cannot be used (unspecified address, port 0, no route to it).
     BadAddress = 8,
     /// The request does not fit the protocol (see [`protocol`]).
     BadRequest = 9,

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use net_api::{ConnId, Endpoint, NetError, Readiness, SocketDecl, SocketId};
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address};
 
 use crate::config::NetConfig;
 use crate::link::{FRAME_MAX, Link, LinkDevice, frame_buffer};
@@ -56,8 +56,9 @@ impl<L: Link> NetStack<L> {
     pub fn poll(&mut self, now_ms: u64) -> PollOutcome {
         self.now = Instant::from_millis(now_ms as i64);
         let mut device = LinkDevice::new(&mut self.link, &mut self.frame);
+        self.table.before_poll(&self.sockets);
         self.iface.poll(self.now, &mut device, &mut self.sockets);
-        let notify = self.table.after_poll(&mut self.sockets);
+        let notify = self.table.after_poll(&mut self.sockets, now_ms);
         let next_poll_ms = self.iface.poll_at(self.now, &self.sockets).map(|t| t.total_millis().max(0) as u64);
         PollOutcome { notify, next_poll_ms }
     }
@@ -77,7 +78,8 @@ impl<L: Link> NetStack<L> {
     }
 
     pub fn connect(&mut self, owner: u8, socket: SocketId, remote: Endpoint) -> Result<ConnId, NetError> {
-        self.table.connect(&mut self.sockets, self.iface.context(), owner, socket, remote)
+        let routed = self.routed(remote.addr);
+        self.table.connect(&mut self.sockets, self.iface.context(), owner, socket, remote, routed)
     }
 
     pub fn recv(&mut self, owner: u8, conn: ConnId, buf: &mut [u8]) -> Result<usize, NetError> {
@@ -101,11 +103,24 @@ impl<L: Link> NetStack<L> {
     }
 
     pub fn send_to(&mut self, owner: u8, socket: SocketId, to: Endpoint, data: &[u8]) -> Result<(), NetError> {
-        self.table.send_to(&mut self.sockets, owner, socket, to, data)
+        let routed = self.routed(to.addr);
+        self.table.send_to(&mut self.sockets, owner, socket, to, routed, data)
     }
 
     pub fn recv_from(&mut self, owner: u8, socket: SocketId, buf: &mut [u8]) -> Result<(usize, Endpoint), NetError> {
         self.table.recv_from(&mut self.sockets, owner, socket, buf)
+    }
+
+    /// Whether smoltcp can send to `addr`: the broadcast address, a multicast
+    /// group, the interface's subnet, or anything through the default gateway
+    /// (as smoltcp's interface decides).
+    fn routed(&self, addr: [u8; 4]) -> bool {
+        let [a, b, c, d] = addr;
+        let addr = IpAddress::Ipv4(Ipv4Address::new(a, b, c, d));
+        addr.is_broadcast()
+            || addr.is_multicast()
+            || self.iface.ip_addrs().iter().any(|cidr| cidr.contains_addr(&addr))
+            || self.iface.routes().get_default_ipv4_route().is_some()
     }
 
     /// Readiness of a socket (`slot: None`: a UDP socket, a listener's pending

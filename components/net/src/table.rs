@@ -48,6 +48,10 @@ struct Entry {
     /// Readiness last reported, per slot (index 0 for UDP and for a listener's
     /// pending-connection readiness).
     last: Vec<Readiness>,
+    /// UDP: bytes queued to send before the last poll.
+    tx_queued: usize,
+    /// UDP: since when (ms) polls have sent nothing of what is queued.
+    tx_stuck_since: Option<u64>,
 }
 
 /// All declared sockets.
@@ -61,6 +65,10 @@ const EPHEMERAL_FIRST: u16 = 49152;
 /// How long a listener's slot waits for the peer to finish a handshake (from
 /// the peer's last segment) before it listens again.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a UDP socket may send nothing of what it has queued before it is
+/// emptied (smoltcp asks ARP once a second; a host gives up after about 3).
+const UDP_STUCK_MS: u64 = 5000;
 
 impl SocketTable {
     /// Allocates every declared socket in `set`: listeners listen, UDP sockets bind.
@@ -79,14 +87,7 @@ impl SocketTable {
                     }
                 }
                 SocketKind::TcpClient => handles.push(set.add(tcp_socket(decl))),
-                SocketKind::Udp { port } => {
-                    let meta = || vec![udp::PacketMetadata::EMPTY; decl.datagrams.max(1)];
-                    let rx = udp::PacketBuffer::new(meta(), vec![0; decl.rx_bytes]);
-                    let tx = udp::PacketBuffer::new(meta(), vec![0; decl.tx_bytes]);
-                    let mut s = udp::Socket::new(rx, tx);
-                    let _ = s.bind(port);
-                    handles.push(set.add(s));
-                }
+                SocketKind::Udp { port } => handles.push(set.add(udp_socket(decl, port))),
             }
             let n = handles.len();
             entries.push(Entry {
@@ -94,13 +95,15 @@ impl SocketTable {
                 handles,
                 slots: vec![Slot::Idle; n],
                 last: vec![Readiness::default(); n],
+                tx_queued: 0,
+                tx_stuck_since: None,
             });
         }
         let span = u16::MAX - EPHEMERAL_FIRST;
         let mut table = SocketTable { entries, next_ephemeral: EPHEMERAL_FIRST + (seed % u64::from(span)) as u16 };
         // Start from what the sockets can do now (a UDP socket can send), so the
         // first poll tells nobody of a change that did not happen.
-        table.after_poll(set);
+        table.after_poll(set, 0);
         table
     }
 
@@ -154,8 +157,9 @@ impl SocketTable {
         owner: u8,
         id: SocketId,
         remote: Endpoint,
+        routed: bool,
     ) -> Result<ConnId, NetError> {
-        if remote.port == 0 || remote.addr == [0; 4] {
+        if remote.port == 0 || remote.addr == [0; 4] || !routed {
             return Err(NetError::BadAddress);
         }
         let local = self.ephemeral_port();
@@ -250,13 +254,16 @@ impl SocketTable {
         owner: u8,
         id: SocketId,
         to: Endpoint,
+        routed: bool,
         data: &[u8],
     ) -> Result<(), NetError> {
         let e = self.entry(owner, id)?;
         if !matches!(e.decl.kind, SocketKind::Udp { .. }) {
             return Err(NetError::WrongKind);
         }
-        if to.port == 0 || to.addr == [0; 4] {
+        // A datagram with no route would never leave smoltcp's queue, and every
+        // later one of the socket would wait behind it.
+        if to.port == 0 || to.addr == [0; 4] || !routed {
             return Err(NetError::BadAddress);
         }
         if data.len() > e.decl.tx_bytes {
@@ -318,16 +325,47 @@ impl SocketTable {
         }
     }
 
-    /// After a poll: slots whose close has finished become idle (listeners listen
-    /// again), and the owners of sockets whose readiness changed are returned.
-    pub(crate) fn after_poll(&mut self, set: &mut SocketSet<'_>) -> OwnerSet {
+    /// Before a poll: what each UDP socket has queued to send, to tell after
+    /// the poll whether any of it left.
+    pub(crate) fn before_poll(&mut self, set: &SocketSet<'_>) {
+        for e in &mut self.entries {
+            if matches!(e.decl.kind, SocketKind::Udp { .. }) {
+                e.tx_queued = set.get::<udp::Socket>(e.handles[0]).send_queue();
+            }
+        }
+    }
+
+    /// After a poll at `now_ms`: slots whose close has finished become idle
+    /// (listeners listen again), UDP sockets stuck behind a datagram that cannot
+    /// leave are emptied, and the owners of sockets whose readiness changed are
+    /// returned.
+    pub(crate) fn after_poll(&mut self, set: &mut SocketSet<'_>, now_ms: u64) -> OwnerSet {
         let mut notify = OwnerSet::default();
         for e in &mut self.entries {
             let mut changed = false;
             for i in 0..e.handles.len() {
                 let h = e.handles[i];
                 let now = match e.decl.kind {
-                    SocketKind::Udp { .. } => udp_readiness(set.get::<udp::Socket>(h)),
+                    SocketKind::Udp { port } => {
+                        let queued = set.get::<udp::Socket>(h).send_queue();
+                        if queued == 0 || queued < e.tx_queued {
+                            e.tx_stuck_since = None;
+                        } else if e.tx_stuck_since.is_none() {
+                            e.tx_stuck_since = Some(now_ms);
+                        }
+                        // smoltcp keeps a datagram whose next hop never answers ARP at
+                        // the head of the queue for good, and every later datagram
+                        // waits behind it. After a while the socket starts afresh, as a
+                        // host drops datagrams to a neighbour it cannot resolve (what it
+                        // had received unread is lost too: smoltcp cannot drop one
+                        // datagram alone).
+                        if e.tx_stuck_since.is_some_and(|t| now_ms.saturating_sub(t) >= UDP_STUCK_MS) {
+                            set.remove(h);
+                            e.handles[0] = set.add(udp_socket(&e.decl, port));
+                            e.tx_stuck_since = None;
+                        }
+                        udp_readiness(set.get::<udp::Socket>(e.handles[0]))
+                    }
                     _ => {
                         let s = set.get_mut::<tcp::Socket>(h);
                         let finished = matches!(s.state(), tcp::State::Closed | tcp::State::TimeWait);
@@ -371,6 +409,16 @@ impl SocketTable {
         }
         notify
     }
+}
+
+fn udp_socket(decl: &SocketDecl, port: u16) -> udp::Socket<'static> {
+    let meta = || vec![udp::PacketMetadata::EMPTY; decl.datagrams.max(1)];
+    let rx = udp::PacketBuffer::new(meta(), vec![0; decl.rx_bytes]);
+    let tx = udp::PacketBuffer::new(meta(), vec![0; decl.tx_bytes]);
+    let mut s = udp::Socket::new(rx, tx);
+    // Cannot fail: the port is not 0 (checked when the declarations were generated).
+    let _ = s.bind(port);
+    s
 }
 
 fn tcp_socket(decl: &SocketDecl) -> tcp::Socket<'static> {

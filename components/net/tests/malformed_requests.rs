@@ -165,7 +165,10 @@ fn well_formed(l: u64, mrs: &[u64]) -> bool {
 /// The error a well-formed call must get whatever the state of the sockets,
 /// if the table of sockets decides it.
 fn decided_error(owner: u8, l: u64, mrs: &[u64]) -> Option<NetError> {
-    let bad_addr = |a: u64, p: u64| a == 0 || p == 0;
+    // No route: not on the server's subnet (10.0.2.0/24, no gateway), not
+    // broadcast, not multicast.
+    let routed = |a: u64| a >> 8 == 0x0a_00_02 || a == u64::from(u32::MAX) || a >> 28 == 0xe;
+    let bad_addr = |a: u64, p: u64| a == 0 || p == 0 || !routed(a);
     if l == label::CONNECT && bad_addr(mrs[1], mrs[2]) {
         return Some(NetError::BadAddress);
     }
@@ -531,4 +534,66 @@ fn a_read_or_write_of_no_bytes_is_refused_not_taken_for_the_end_of_the_stream() 
         assert_eq!(reply.label, NetError::BadRequest.code());
     }
     assert_eq!(s.call(APP, Request::Recv(conn, Span { offset: 0, len: 64 })), Ok(vec![7]));
+}
+
+/// A datagram to an address with no route (off the subnet, no gateway) was
+/// taken, and then never left smoltcp's queue: every later datagram of the
+/// socket waited behind it for good. It is refused now; so is a connection
+/// to such an address.
+#[test]
+fn a_destination_with_no_route_is_refused_and_the_socket_goes_on() {
+    let mut s = Setup::new();
+    let nowhere = Endpoint { addr: [192, 168, 7, 7], port: 53 };
+    s.app_region.write_bytes(64, b"to the peer").unwrap();
+    assert_eq!(
+        s.call(APP, Request::SendTo(SocketId(1), nowhere, Span { offset: 64, len: 11 })),
+        Err(NetError::BadAddress)
+    );
+    assert_eq!(s.call(OTHER, Request::Connect(SocketId(3), nowhere)), Err(NetError::BadAddress));
+    let peer = Endpoint { addr: PEER_IP, port: 4000 };
+    assert_eq!(s.call(APP, Request::SendTo(SocketId(1), peer, Span { offset: 64, len: 11 })), Ok(vec![]));
+    let mut buf = [0; 64];
+    let (n, _) = s.until(3000, |s| s.peer.recv_from(0, SocketId(2), &mut buf).ok());
+    assert_eq!(&buf[..n], b"to the peer");
+    // The broadcast address has a route.
+    let all = Endpoint { addr: [255; 4], port: 4000 };
+    assert_eq!(s.call(APP, Request::SendTo(SocketId(1), all, Span { offset: 64, len: 11 })), Ok(vec![]));
+    let (n, _) = s.until(3000, |s| s.peer.recv_from(0, SocketId(2), &mut buf).ok());
+    assert_eq!(&buf[..n], b"to the peer");
+}
+/// A datagram to a host on the subnet that never answers ARP stayed at the
+/// head of smoltcp's queue for good, and every later datagram of the socket
+/// waited behind it; other sockets waited too, as smoltcp's one ARP request a
+/// second went to that host each time. Now a socket that has sent nothing of
+/// its queue for a few seconds starts afresh, and datagrams flow again.
+#[test]
+fn a_datagram_to_a_host_that_never_answers_does_not_block_sockets_for_good() {
+    let mut s = Setup::new();
+    s.app_region.write_bytes(64, b"to the peer").unwrap();
+    s.other_region.write_bytes(64, b"from the other").unwrap();
+    let ghost = Endpoint { addr: [10, 0, 2, 77], port: 53 };
+    let peer = Endpoint { addr: PEER_IP, port: 4000 };
+    assert_eq!(s.call(APP, Request::SendTo(SocketId(1), ghost, Span { offset: 64, len: 11 })), Ok(vec![]));
+    let start = s.now;
+    let mut from = [false; 2];
+    let mut buf = [0; 64];
+    s.until(10_000, |s| {
+        // Both applications keep sending to the peer; a full queue is refused.
+        for r in [
+            s.call(APP, Request::SendTo(SocketId(1), peer, Span { offset: 64, len: 11 })),
+            s.call(OTHER, Request::SendTo(SocketId(2), peer, Span { offset: 64, len: 14 })),
+        ] {
+            assert!(matches!(r, Ok(_) | Err(NetError::WouldBlock)), "{r:?}");
+        }
+        while let Ok((n, e)) = s.peer.recv_from(0, SocketId(2), &mut buf) {
+            match e.port {
+                7 => assert_eq!(&buf[..n], b"to the peer"),
+                8 => assert_eq!(&buf[..n], b"from the other"),
+                p => panic!("a datagram from port {p}"),
+            }
+            from[usize::from(e.port - 7)] = true;
+        }
+        (from == [true; 2]).then_some(())
+    });
+    assert!(s.now - start > 3000, "the sockets waited for the host a while first ({} ms)", s.now - start);
 }
