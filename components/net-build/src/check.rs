@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use sdf::SystemDescription;
 use serde::Deserialize;
 
+use crate::clients::{self, Client};
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -66,6 +68,8 @@ pub struct Socket {
 pub struct NetFile {
     pub interface: Interface,
     pub sockets: Vec<Socket>,
+    /// Every owner of a socket, once, in channel order, with its data region.
+    pub clients: Vec<Client>,
 }
 
 const BUFFER_MIN: usize = 256;
@@ -170,8 +174,18 @@ pub fn load_str(text: &str, sd: &SystemDescription, server: &str) -> Result<NetF
             });
         }
     }
+    let mut owners: Vec<(&str, u8)> = sockets.iter().map(|s| (s.owner.as_str(), s.owner_channel)).collect();
+    owners.sort_by_key(|&(_, channel)| channel);
+    owners.dedup();
+    let clients: Vec<Client> = match &server_pd {
+        Some(server) => owners
+            .into_iter()
+            .filter_map(|(owner, channel)| clients::client(sd, server, owner, channel, &mut errors))
+            .collect(),
+        None => Vec::new(),
+    };
     match (errors.is_empty(), interface) {
-        (true, Some(interface)) => Ok(NetFile { interface, sockets }),
+        (true, Some(interface)) => Ok(NetFile { interface, sockets, clients }),
         _ => Err(errors),
     }
 }

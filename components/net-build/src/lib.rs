@@ -21,17 +21,21 @@
 //!
 //! The build stops, naming `net.toml` and what to change, unless: exactly one PD
 //! runs the server's program; every owner is a PD with one channel to it, on which
-//! the owner may call the server and the server may notify the owner; names are
-//! unique; no two sockets of a protocol share a port; every number is in its range.
+//! the owner may call the server and the server may notify the owner, and one data
+//! region that only the two map, read-write; names
+//! are unique; no two sockets of a protocol share a port; every number is in its
+//! range.
 //!
 //! A socket's owner is identified by the server's channel id to it, as DS
 //! identifies its clients: no application can claim another's sockets.
 #![forbid(unsafe_code)]
 
 mod check;
+mod clients;
 mod render;
 
 pub use check::{Interface, Kind, NetFile, Socket, load_str};
+pub use clients::Client;
 
 use std::path::{Path, PathBuf};
 
@@ -65,7 +69,8 @@ fn write(file: &str, text: String) {
 }
 
 /// For the server's `build.rs`: the program's constants (`microkit-build`) and
-/// `$OUT_DIR/<program>.net_config.rs` (`net_config::CONFIG`, `net_config::SOCKETS`).
+/// `$OUT_DIR/<program>.net_config.rs` (`net_config::CONFIG`, `net_config::SOCKETS`,
+/// `net_config::CLIENTS` and `net_config::client_region(channel)`).
 pub fn generate_server(program: &str, default_system: &str) {
     microkit_build::generate(&[program], default_system);
     let (path, sd) = microkit_build::system(default_system);
