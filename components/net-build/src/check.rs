@@ -74,7 +74,7 @@ pub struct NetFile {
 
 const BUFFER_MIN: usize = 256;
 const BUFFER_MAX: usize = 1 << 20;
-const BACKLOG_MAX: u16 = 16;
+const BACKLOG_MAX: u16 = 256;
 const DATAGRAMS_MAX: usize = 64;
 
 /// Parses and checks `text` for the server program `server` of `sd`; every

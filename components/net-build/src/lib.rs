@@ -13,7 +13,7 @@
 //! owner = "http"                # the PD that may use it
 //! kind = "tcp-listen"           # or "tcp-connect", "udp"
 //! port = 80                     # not for tcp-connect
-//! backlog = 4                   # tcp-listen: connections open at once (1..=16)
+//! backlog = 4                   # tcp-listen: connections open at once (1..=256)
 //! rx_bytes = 16384              # per connection for TCP (256..=1 MiB)
 //! tx_bytes = 16384
 //! datagrams = 8                 # udp: datagrams buffered each way (1..=64)

@@ -104,10 +104,10 @@ fn every_rule_is_checked_and_all_problems_are_reported() {
     );
     assert!(e.contains("owner \"ghost\" is no protection domain"), "{e}");
     let two = "[[socket]]\nname = \"a\"\nowner = \"http\"\nkind = \"tcp-listen\"\nport = 80\nrx_bytes = 4096\ntx_bytes = 4096\n\
-               [[socket]]\nname = \"a\"\nowner = \"http\"\nkind = \"tcp-listen\"\nport = 80\nbacklog = 17\nrx_bytes = 10\ntx_bytes = 4096\n";
+               [[socket]]\nname = \"a\"\nowner = \"http\"\nkind = \"tcp-listen\"\nport = 80\nbacklog = 257\nrx_bytes = 10\ntx_bytes = 4096\n";
     let e = errors(two);
     for want in
-        ["declared twice", "tcp port 80 is also socket \"a\"'s", "backlog must be 1..=16", "rx_bytes must be 256"]
+        ["declared twice", "tcp port 80 is also socket \"a\"'s", "backlog must be 1..=256", "rx_bytes must be 256"]
     {
         assert!(e.contains(want), "{want:?} missing from:\n{e}");
     }
