@@ -19,13 +19,26 @@ pub struct DeviceArgs {
     /// The console device's far end: `stdio`, `socket:PATH` (host), or `none`.
     #[arg(long, default_value = "stdio")]
     pub console: String,
-    /// Attach the network device to this TAP interface (host; needs root).
+    /// Attach the network device to this existing TAP interface and leave it
+    /// alone: no namespace, no relay (host; needs root).
     #[arg(long)]
     pub tap: Option<String>,
     /// Host UDP port forwarded to the system's port 7, UDP echo (QEMU user networking).
     #[arg(long, default_value_t = 5555)]
     pub host_port: u16,
+    /// Port of 127.0.0.1 forwarded to the system's TCP port 80: QEMU's hostfwd,
+    /// and on the host kernel a relay into the network namespace that holds the
+    /// system's link (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    pub http_port: u16,
+    /// No network: on the host kernel no namespace, TAP or relay (the net device
+    /// drops what the system sends); on QEMU nothing forwarded.
+    #[arg(long, conflicts_with = "tap")]
+    pub no_net: bool,
 }
+
+/// The system's HTTP port, where `--http-port` leads.
+pub const HTTP_PORT: u16 = 80;
 
 /// File beside `loader.img` with QEMU's device arguments, one a line.
 pub const QEMU_ARGS: &str = "qemu-args";
@@ -90,7 +103,14 @@ impl DeviceArgs {
                 }
                 Kind::Net => {
                     args.push("-netdev".into());
-                    args.push(format!("user,id=net0,hostfwd=udp:127.0.0.1:{}-:7", self.host_port));
+                    let mut netdev = "user,id=net0".to_string();
+                    if !self.no_net {
+                        netdev += &format!(
+                            ",hostfwd=udp:127.0.0.1:{}-:7,hostfwd=tcp:127.0.0.1:{}-:{HTTP_PORT}",
+                            self.host_port, self.http_port
+                        );
+                    }
+                    args.push(netdev);
                     args.push("-device".into());
                     args.push(format!("virtio-net-device,netdev=net0,{bus}"));
                 }

@@ -295,5 +295,9 @@ fn the_relay_reaches_a_server_inside_a_namespace() {
     assert!(matches!((&c).read(&mut b), Ok(0) | Err(_)));
     drop(relay);
     let log = log.lock().unwrap().join("\n");
-    assert!(log.contains(&format!("from network namespace {}", empty.name())), "{log}");
+    assert!(
+        log.contains(&format!("in network namespace {}", empty.name()))
+            && log.contains("cannot connect to 10.0.2.15:80"),
+        "{log}"
+    );
 }

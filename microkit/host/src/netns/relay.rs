@@ -208,10 +208,9 @@ fn relay_connection(id: u64, client: &TcpStream, shared: &Shared) -> io::Result<
     if let Some((handle, name)) = &shared.namespace {
         enter(handle, name)?;
     }
-    let target = TcpStream::connect_timeout(&shared.target, shared.options.connect_timeout).map_err(|e| {
-        let from = shared.namespace.as_ref().map(|(_, n)| format!(" from network namespace {n}")).unwrap_or_default();
-        io::Error::new(e.kind(), format!("cannot connect to {}{from}: {e}", shared.target))
-    })?;
+    // (The namespace is named in every message, by `Shared::log`.)
+    let target = TcpStream::connect_timeout(&shared.target, shared.options.connect_timeout)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {}: {e}", shared.target)))?;
     {
         let mut open = shared.open();
         if open.stopping {
