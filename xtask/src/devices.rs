@@ -128,3 +128,64 @@ impl DeviceArgs {
         Ok(args)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::workspace::Workspace;
+
+    /// QEMU's user networking, given system.xml's net device arguments, listens
+    /// on the machine's loopback at the HTTP and UDP echo ports (no image needed:
+    /// QEMU is started halted, `-S`).
+    #[test]
+    fn qemu_forwards_the_http_and_echo_ports_of_loopback() {
+        let ws = Workspace::locate(Path::new("system.xml")).unwrap();
+        let ws = Workspace { system: ws.root.join("system.xml"), ..ws };
+        let sd = ws.load_system().unwrap();
+        let http = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port();
+        let echo = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port();
+        let disk = std::env::temp_dir().join(format!("xtask-devices-{}.img", std::process::id()));
+        let devices = DeviceArgs { disk: Some(disk), http_port: http, host_port: echo, ..Default::default() };
+        let netdev = |d: &DeviceArgs| {
+            let args = d.qemu(&ws.root, &sd).unwrap();
+            let at = args.iter().position(|a| a == "-netdev").expect("a net device in system.xml");
+            args[at + 1].clone()
+        };
+        let forwarded = netdev(&devices);
+        assert_eq!(
+            forwarded,
+            format!("user,id=net0,hostfwd=udp:127.0.0.1:{echo}-:7,hostfwd=tcp:127.0.0.1:{http}-:{HTTP_PORT}")
+        );
+        assert_eq!(netdev(&DeviceArgs { no_net: true, ..devices }), "user,id=net0");
+        let qemu = Command::new(crate::qemu::QEMU)
+            .args(["-machine", "virt", "-cpu", "cortex-a53", "-display", "none", "-S", "-netdev", &forwarded])
+            .args(["-device", "virtio-net-device,netdev=net0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn();
+        let Ok(mut qemu) = qemu else {
+            println!("SKIPPED: {} is not installed", crate::qemu::QEMU);
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let listening = loop {
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, http)).is_ok() {
+                break true;
+            }
+            if Instant::now() > deadline || qemu.try_wait().ok().flatten().is_some() {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // QEMU holds the UDP port: binding it fails.
+        let echo_taken = listening && UdpSocket::bind((Ipv4Addr::LOCALHOST, echo)).is_err();
+        let _ = qemu.kill();
+        let out = qemu.wait_with_output().unwrap();
+        assert!(listening, "QEMU never listened on 127.0.0.1:{http}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(echo_taken, "QEMU does not hold UDP 127.0.0.1:{echo}");
+    }
+}
