@@ -189,8 +189,9 @@ fn start_connection(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -
         open.streams.insert(id, vec![client.try_clone()?]);
         id
     };
-    let shared = shared.clone();
-    std::thread::Builder::new().name(format!("relay {peer}")).spawn(move || {
+    let mine = shared.clone();
+    let spawned = std::thread::Builder::new().name(format!("relay {peer}")).spawn(move || {
+        let shared = mine;
         let result = relay_connection(id, &client, &shared);
         let stopping = shared.open().stopping;
         // (Stopping shuts every stream down; what that breaks is no news.)
@@ -199,7 +200,11 @@ fn start_connection(client: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) -
         }
         let _ = client.shutdown(Shutdown::Both);
         shared.open().streams.remove(&id);
-    })
+    });
+    if spawned.is_err() {
+        shared.open().streams.remove(&id);
+    }
+    spawned
 }
 
 /// Connects to the target (from inside the namespace: this thread joins it) and
