@@ -36,6 +36,16 @@ struct RawSocket {
     datagrams: Option<usize>,
 }
 
+/// `net.toml` when only its interface is wanted: the sockets are left unread
+/// (they need the system description).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InterfaceOnly {
+    interface: RawInterface,
+    #[serde(default, rename = "socket")]
+    _socket: serde::de::IgnoredAny,
+}
+
 /// The interface, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interface {
@@ -186,6 +196,17 @@ pub fn load_str(text: &str, sd: &SystemDescription, server: &str) -> Result<NetF
     };
     match (errors.is_empty(), interface) {
         (true, Some(interface)) => Ok(NetFile { interface, sockets, clients }),
+        _ => Err(errors),
+    }
+}
+
+/// Parses `text` and checks its `[interface]` only, by the same rules as
+/// [`load_str`]; the sockets are not read (they need the system description).
+pub fn interface_str(text: &str) -> Result<Interface, Vec<String>> {
+    let file: InterfaceOnly = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+    let mut errors = Vec::new();
+    match (interface(&file.interface, &mut errors), errors.is_empty()) {
+        (Some(interface), true) => Ok(interface),
         _ => Err(errors),
     }
 }

@@ -34,7 +34,7 @@ mod check;
 mod clients;
 mod render;
 
-pub use check::{Interface, Kind, NetFile, Socket, load_str};
+pub use check::{Interface, Kind, NetFile, Socket, interface_str, load_str};
 pub use clients::Client;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +42,16 @@ use std::path::{Path, PathBuf};
 /// `net.toml` beside the system description at `system`.
 pub fn config_path(system: &Path) -> PathBuf {
     system.with_file_name("net.toml")
+}
+
+/// The `[interface]` of the `net.toml` at `path`, checked as the build checks it,
+/// without the system description: for tools outside the build (`cargo xtask
+/// run` gives the far end of the link the gateway's address). Every problem is
+/// reported, each naming `path`.
+pub fn load_interface(path: &Path) -> Result<Interface, Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("{}: cannot read the network configuration: {e}", path.display())])?;
+    interface_str(&text).map_err(|errors| errors.into_iter().map(|e| format!("{}: {e}", path.display())).collect())
 }
 
 fn load_or_stop(path: &Path, sd: &sdf::SystemDescription, server: &str) -> NetFile {
