@@ -19,13 +19,26 @@ pub struct DeviceArgs {
     /// The console device's far end: `stdio`, `socket:PATH` (host), or `none`.
     #[arg(long, default_value = "stdio")]
     pub console: String,
-    /// Attach the network device to this TAP interface (host; needs root).
+    /// Attach the network device to this existing TAP interface and leave it
+    /// alone: no namespace, no relay (host; needs root).
     #[arg(long)]
     pub tap: Option<String>,
     /// Host UDP port forwarded to the system's port 7, UDP echo (QEMU user networking).
     #[arg(long, default_value_t = 5555)]
     pub host_port: u16,
+    /// Port of 127.0.0.1 forwarded to the system's TCP port 80: QEMU's hostfwd,
+    /// and on the host kernel a relay into the network namespace that holds the
+    /// system's link (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    pub http_port: u16,
+    /// No network: on the host kernel no namespace, TAP or relay (the net device
+    /// drops what the system sends); on QEMU nothing forwarded.
+    #[arg(long, conflicts_with = "tap")]
+    pub no_net: bool,
 }
+
+/// The system's HTTP port, where `--http-port` leads.
+pub const HTTP_PORT: u16 = 80;
 
 /// File beside `loader.img` with QEMU's device arguments, one a line.
 pub const QEMU_ARGS: &str = "qemu-args";
@@ -90,7 +103,14 @@ impl DeviceArgs {
                 }
                 Kind::Net => {
                     args.push("-netdev".into());
-                    args.push(format!("user,id=net0,hostfwd=udp:127.0.0.1:{}-:7", self.host_port));
+                    let mut netdev = "user,id=net0".to_string();
+                    if !self.no_net {
+                        netdev += &format!(
+                            ",hostfwd=udp:127.0.0.1:{}-:7,hostfwd=tcp:127.0.0.1:{}-:{HTTP_PORT}",
+                            self.host_port, self.http_port
+                        );
+                    }
+                    args.push(netdev);
                     args.push("-device".into());
                     args.push(format!("virtio-net-device,netdev=net0,{bus}"));
                 }
@@ -106,5 +126,66 @@ impl DeviceArgs {
             }
         }
         Ok(args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::workspace::Workspace;
+
+    /// QEMU's user networking, given system.xml's net device arguments, listens
+    /// on the machine's loopback at the HTTP and UDP echo ports (no image needed:
+    /// QEMU is started halted, `-S`).
+    #[test]
+    fn qemu_forwards_the_http_and_echo_ports_of_loopback() {
+        let ws = Workspace::locate(Path::new("system.xml")).unwrap();
+        let ws = Workspace { system: ws.root.join("system.xml"), ..ws };
+        let sd = ws.load_system().unwrap();
+        let http = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port();
+        let echo = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port();
+        let disk = std::env::temp_dir().join(format!("xtask-devices-{}.img", std::process::id()));
+        let devices = DeviceArgs { disk: Some(disk), http_port: http, host_port: echo, ..Default::default() };
+        let netdev = |d: &DeviceArgs| {
+            let args = d.qemu(&ws.root, &sd).unwrap();
+            let at = args.iter().position(|a| a == "-netdev").expect("a net device in system.xml");
+            args[at + 1].clone()
+        };
+        let forwarded = netdev(&devices);
+        assert_eq!(
+            forwarded,
+            format!("user,id=net0,hostfwd=udp:127.0.0.1:{echo}-:7,hostfwd=tcp:127.0.0.1:{http}-:{HTTP_PORT}")
+        );
+        assert_eq!(netdev(&DeviceArgs { no_net: true, ..devices }), "user,id=net0");
+        let qemu = Command::new(crate::qemu::QEMU)
+            .args(["-machine", "virt", "-cpu", "cortex-a53", "-display", "none", "-S", "-netdev", &forwarded])
+            .args(["-device", "virtio-net-device,netdev=net0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn();
+        let Ok(mut qemu) = qemu else {
+            println!("SKIPPED: {} is not installed", crate::qemu::QEMU);
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let listening = loop {
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, http)).is_ok() {
+                break true;
+            }
+            if Instant::now() > deadline || qemu.try_wait().ok().flatten().is_some() {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // QEMU holds the UDP port: binding it fails.
+        let echo_taken = listening && UdpSocket::bind((Ipv4Addr::LOCALHOST, echo)).is_err();
+        let _ = qemu.kill();
+        let out = qemu.wait_with_output().unwrap();
+        assert!(listening, "QEMU never listened on 127.0.0.1:{http}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(echo_taken, "QEMU does not hold UDP 127.0.0.1:{echo}");
     }
 }

@@ -8,6 +8,7 @@ mod console;
 mod devices;
 mod inject;
 mod lint;
+mod net_host;
 mod qemu;
 mod run_host;
 mod run_qemu;

@@ -9,10 +9,11 @@ use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use host_kernel::{Config, Event, Machine, PdStatus};
+use host_kernel::{Config, Event, Machine, NetIo, PdStatus};
 
 use crate::devices::DeviceArgs;
 use crate::inject::Injection;
+use crate::net_host;
 use crate::status::{self, Known, Row};
 use crate::workspace::{Error, Workspace};
 
@@ -24,6 +25,8 @@ const TAIL: usize = 12;
 /// What the console said so far.
 struct Console {
     rx: Receiver<Event>,
+    /// The relay's messages (live view only; else printed at once).
+    relay_log: Receiver<String>,
     status_lines: Vec<String>,
     tail: VecDeque<String>,
 }
@@ -41,11 +44,18 @@ impl Console {
                 Event::Log { line, .. } => format!("[kernel] {line}"),
                 _ => continue,
             };
-            if self.tail.len() == TAIL {
-                self.tail.pop_front();
-            }
-            self.tail.push_back(text);
+            self.push(text);
         }
+        while let Ok(line) = self.relay_log.try_recv() {
+            self.push(line);
+        }
+    }
+
+    fn push(&mut self, line: String) {
+        if self.tail.len() == TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line);
     }
 
     /// Rows from the `@status` lines, the kernel's view for the other PDs.
@@ -90,9 +100,18 @@ pub fn run(
         let _ = stop_tx.send(());
     })?;
     let (tx, rx) = mpsc::channel();
-    let devices = devices.host(&ws.root, live)?;
-    let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: !live, subscribers: vec![tx] }, devices)?;
-    let mut console = Console { rx, status_lines: Vec::new(), tail: VecDeque::new() };
+    let mut config = devices.host(&ws.root, live)?;
+    let pending = net_host::prepare(ws, devices)?;
+    if let Some(p) = &pending {
+        config.net = NetIo::Tap(p.tap().to_string());
+    }
+    let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: !live, subscribers: vec![tx] }, config)?;
+    let (log_tx, relay_log) = mpsc::channel();
+    let net = match pending {
+        Some(p) => Some(p.connect(devices, net_host::log(live.then_some(log_tx)))?),
+        None => None,
+    };
+    let mut console = Console { rx, relay_log, status_lines: Vec::new(), tail: VecDeque::new() };
     let start = Instant::now();
     let mut pending: Vec<&Injection> = injections.iter().collect();
     pending.sort_by_key(|i| i.at);
@@ -124,8 +143,9 @@ pub fn run(
             console.pump();
             let rows = console.rows(&machine.status()?);
             // Home, clear, table, console tail.
+            let reach = net.as_ref().map(|n| format!("; {}", n.reach)).unwrap_or_default();
             print!(
-                "\x1b[H\x1b[2J{} after {:.1?} (Ctrl-C stops)\n\n{}",
+                "\x1b[H\x1b[2J{} after {:.1?} (Ctrl-C stops{reach})\n\n{}",
                 ws.system.display(),
                 start.elapsed(),
                 status::table(&rows)
@@ -141,6 +161,9 @@ pub fn run(
     }
     let kernel = machine.status()?;
     machine.shutdown()?;
+    if let Some(net) = net {
+        net.stop();
+    }
     // Lines printed just before the end are still on their way.
     std::thread::sleep(Duration::from_millis(50));
     console.pump();

@@ -24,7 +24,9 @@ mod connection;
 mod pattern;
 mod response;
 mod status;
+mod table;
 
 pub use connection::{Connection, HEAD_MAX};
 pub use pattern::{BYTES_MAX, fill_pattern, pattern_byte};
 pub use status::{ComponentRow, StatusSource};
+pub use table::{ComponentTable, PREFIX as COMPONENT_PREFIX};

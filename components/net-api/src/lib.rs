@@ -12,12 +12,16 @@
 //! asks for the [`Readiness`] of its sockets and makes the calls that will now
 //! succeed.
 //!
-//! This crate holds the types both sides agree on and the transport
-//! ([`protocol`]: PPC labels, message registers, the per-client data region).
+//! This crate holds the types both sides agree on, the transport ([`protocol`]:
+//! PPC labels, message registers, the per-client data region) and the client
+//! stub applications use ([`NetClient`]).
 #![no_std]
 #![forbid(unsafe_code)]
 
+mod client;
 pub mod protocol;
+
+pub use client::NetClient;
 
 use core::fmt;
 

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use sdf::SystemDescription;
 use serde::Deserialize;
 
+use crate::clients::{self, Client};
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -32,6 +34,16 @@ struct RawSocket {
     rx_bytes: usize,
     tx_bytes: usize,
     datagrams: Option<usize>,
+}
+
+/// `net.toml` when only its interface is wanted: the sockets are left unread
+/// (they need the system description).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InterfaceOnly {
+    interface: RawInterface,
+    #[serde(default, rename = "socket")]
+    _socket: serde::de::IgnoredAny,
 }
 
 /// The interface, checked.
@@ -66,11 +78,13 @@ pub struct Socket {
 pub struct NetFile {
     pub interface: Interface,
     pub sockets: Vec<Socket>,
+    /// Every owner of a socket, once, in channel order, with its data region.
+    pub clients: Vec<Client>,
 }
 
 const BUFFER_MIN: usize = 256;
 const BUFFER_MAX: usize = 1 << 20;
-const BACKLOG_MAX: u16 = 16;
+const BACKLOG_MAX: u16 = 256;
 const DATAGRAMS_MAX: usize = 64;
 
 /// Parses and checks `text` for the server program `server` of `sd`; every
@@ -170,8 +184,29 @@ pub fn load_str(text: &str, sd: &SystemDescription, server: &str) -> Result<NetF
             });
         }
     }
+    let mut owners: Vec<(&str, u8)> = sockets.iter().map(|s| (s.owner.as_str(), s.owner_channel)).collect();
+    owners.sort_by_key(|&(_, channel)| channel);
+    owners.dedup();
+    let clients: Vec<Client> = match &server_pd {
+        Some(server) => owners
+            .into_iter()
+            .filter_map(|(owner, channel)| clients::client(sd, server, owner, channel, &mut errors))
+            .collect(),
+        None => Vec::new(),
+    };
     match (errors.is_empty(), interface) {
-        (true, Some(interface)) => Ok(NetFile { interface, sockets }),
+        (true, Some(interface)) => Ok(NetFile { interface, sockets, clients }),
+        _ => Err(errors),
+    }
+}
+
+/// Parses `text` and checks its `[interface]` only, by the same rules as
+/// [`load_str`]; the sockets are not read (they need the system description).
+pub fn interface_str(text: &str) -> Result<Interface, Vec<String>> {
+    let file: InterfaceOnly = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+    let mut errors = Vec::new();
+    match (interface(&file.interface, &mut errors), errors.is_empty()) {
+        (Some(interface), true) => Ok(interface),
         _ => Err(errors),
     }
 }

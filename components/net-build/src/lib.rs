@@ -13,7 +13,7 @@
 //! owner = "http"                # the PD that may use it
 //! kind = "tcp-listen"           # or "tcp-connect", "udp"
 //! port = 80                     # not for tcp-connect
-//! backlog = 4                   # tcp-listen: connections open at once (1..=16)
+//! backlog = 4                   # tcp-listen: connections open at once (1..=256)
 //! rx_bytes = 16384              # per connection for TCP (256..=1 MiB)
 //! tx_bytes = 16384
 //! datagrams = 8                 # udp: datagrams buffered each way (1..=64)
@@ -21,23 +21,37 @@
 //!
 //! The build stops, naming `net.toml` and what to change, unless: exactly one PD
 //! runs the server's program; every owner is a PD with one channel to it, on which
-//! the owner may call the server and the server may notify the owner; names are
-//! unique; no two sockets of a protocol share a port; every number is in its range.
+//! the owner may call the server and the server may notify the owner, and one data
+//! region that only the two map, read-write; names
+//! are unique; no two sockets of a protocol share a port; every number is in its
+//! range.
 //!
 //! A socket's owner is identified by the server's channel id to it, as DS
 //! identifies its clients: no application can claim another's sockets.
 #![forbid(unsafe_code)]
 
 mod check;
+mod clients;
 mod render;
 
-pub use check::{Interface, Kind, NetFile, Socket, load_str};
+pub use check::{Interface, Kind, NetFile, Socket, interface_str, load_str};
+pub use clients::Client;
 
 use std::path::{Path, PathBuf};
 
 /// `net.toml` beside the system description at `system`.
 pub fn config_path(system: &Path) -> PathBuf {
     system.with_file_name("net.toml")
+}
+
+/// The `[interface]` of the `net.toml` at `path`, checked as the build checks it,
+/// without the system description: for tools outside the build (`cargo xtask
+/// run` gives the far end of the link the gateway's address). Every problem is
+/// reported, each naming `path`.
+pub fn load_interface(path: &Path) -> Result<Interface, Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("{}: cannot read the network configuration: {e}", path.display())])?;
+    interface_str(&text).map_err(|errors| errors.into_iter().map(|e| format!("{}: {e}", path.display())).collect())
 }
 
 fn load_or_stop(path: &Path, sd: &sdf::SystemDescription, server: &str) -> NetFile {
@@ -65,7 +79,8 @@ fn write(file: &str, text: String) {
 }
 
 /// For the server's `build.rs`: the program's constants (`microkit-build`) and
-/// `$OUT_DIR/<program>.net_config.rs` (`net_config::CONFIG`, `net_config::SOCKETS`).
+/// `$OUT_DIR/<program>.net_config.rs` (`net_config::CONFIG`, `net_config::SOCKETS`,
+/// `net_config::CLIENTS` and `net_config::client_region(channel)`).
 pub fn generate_server(program: &str, default_system: &str) {
     microkit_build::generate(&[program], default_system);
     let (path, sd) = microkit_build::system(default_system);

@@ -31,7 +31,24 @@ pub(crate) fn server(f: &NetFile) -> String {
             k.name, k.owner_channel, k.rx_bytes, k.tx_bytes
         );
     }
-    s.push_str("    ];\n}\n");
+    s.push_str("    ];\n");
+    s.push_str("    /// (the server's channel id, application PD name) of every socket owner.\n");
+    let list: Vec<String> = f.clients.iter().map(|c| format!("({}, {:?})", c.channel, c.name)).collect();
+    let _ = writeln!(s, "    pub const CLIENTS: &[(u8, &str)] = &[{}];", list.join(", "));
+    s.push_str("    /// The data region of the application on the server's channel `channel`.\n");
+    s.push_str("    #[allow(clippy::match_single_binding)] // a server without applications\n");
+    s.push_str("    pub fn client_region(channel: u8) -> Option<::microkit::Region> {\n        match channel {\n");
+    for c in &f.clients {
+        let _ = writeln!(
+            s,
+            "            // `{}` shares `{}`.\n            {} => Some(super::region::{}()),",
+            c.name.escape_default(),
+            c.region.escape_default(),
+            c.channel,
+            c.region_fn
+        );
+    }
+    s.push_str("            _ => None,\n        }\n    }\n}\n");
     s
 }
 

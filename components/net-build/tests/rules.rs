@@ -8,9 +8,17 @@ use sdf::SystemDescription;
 fn system(extra_channels: &str) -> SystemDescription {
     let xml = format!(
         r#"<system>
-  <protection_domain name="net" priority="180"><program_image path="net.elf" /></protection_domain>
-  <protection_domain name="http" priority="100"><program_image path="http.elf" /></protection_domain>
-  <protection_domain name="echo" priority="100"><program_image path="echo.elf" /></protection_domain>
+  <memory_region name="http_data" size="0x4000" />
+  <memory_region name="echo_data" size="0x1000" />
+  <protection_domain name="net" priority="180"><program_image path="net.elf" />
+    <map mr="http_data" vaddr="0x5000000" perms="rw" /><map mr="echo_data" vaddr="0x5100000" perms="rw" />
+  </protection_domain>
+  <protection_domain name="http" priority="100"><program_image path="http.elf" />
+    <map mr="http_data" vaddr="0x5000000" perms="rw" />
+  </protection_domain>
+  <protection_domain name="echo" priority="100"><program_image path="echo.elf" />
+    <map mr="echo_data" vaddr="0x5000000" perms="rw" />
+  </protection_domain>
   <protection_domain name="loner" priority="100"><program_image path="loner.elf" /></protection_domain>
   <channel><end pd="http" id="0" pp="true" /><end pd="net" id="4" /></channel>
   <channel><end pd="echo" id="0" /><end pd="net" id="5" /></channel>
@@ -47,6 +55,38 @@ fn a_good_file_gives_the_interface_and_the_owners_channels() {
     assert_eq!(f.sockets[0].owner_channel, 4, "the server's channel id to the owner");
     assert_eq!(f.sockets[0].kind, Kind::TcpListen { port: 80, backlog: 4 });
     assert_eq!(f.sockets[1].kind, Kind::TcpConnect);
+    assert_eq!(f.clients.len(), 1, "one client however many sockets it owns");
+    assert_eq!((f.clients[0].name.as_str(), f.clients[0].channel), ("http", 4));
+    assert_eq!((f.clients[0].region.as_str(), f.clients[0].region_fn.as_str()), ("http_data", "http_data"));
+}
+
+#[test]
+fn an_owner_needs_a_private_read_write_data_region_shared_with_the_server() {
+    let socket = "[[socket]]\nname = \"h\"\nowner = \"http\"\nkind = \"tcp-listen\"\nport = 80\nrx_bytes = 4096\ntx_bytes = 4096\n";
+    let check = |xml: &str| {
+        let sd = SystemDescription::parse(Path::new("t.xml"), xml).unwrap_or_else(|e| panic!("{e}"));
+        load_str(&format!("{INTERFACE}{socket}"), &sd, "net").map(|_| ()).unwrap_err().join("\n")
+    };
+    let wire = r#"<channel><end pd="http" id="0" pp="true" /><end pd="net" id="4" /></channel>"#;
+    let pds = |net_maps: &str, http_maps: &str, other: &str| {
+        format!(
+            r#"<system><memory_region name="d" size="0x1000" /><memory_region name="e" size="0x1000" />
+            <protection_domain name="net" priority="180"><program_image path="net.elf" />{net_maps}</protection_domain>
+            <protection_domain name="http" priority="100"><program_image path="http.elf" />{http_maps}</protection_domain>
+            <protection_domain name="spy" priority="100"><program_image path="spy.elf" />{other}</protection_domain>{wire}</system>"#
+        )
+    };
+    let m = |mr: &str, perms: &str, at: u32| {
+        format!(r#"<map mr="{mr}" vaddr="{:#x}" perms="{perms}" />"#, 0x5000000 + at * 0x1000)
+    };
+    let e = check(&pds("", "", ""));
+    assert!(e.contains("map no region in common"), "{e}");
+    let e = check(&pds(&(m("d", "rw", 0) + &m("e", "rw", 1)), &(m("d", "rw", 0) + &m("e", "rw", 1)), ""));
+    assert!(e.contains("several regions in common (d, e)"), "{e}");
+    let e = check(&pds(&m("d", "rw", 0), &m("d", "r", 0), ""));
+    assert!(e.contains("must be mapped rw by both"), "{e}");
+    let e = check(&pds(&m("d", "rw", 0), &m("d", "rw", 0), &m("d", "r", 0)));
+    assert!(e.contains("also mapped by spy"), "{e}");
 }
 
 #[test]
@@ -64,10 +104,10 @@ fn every_rule_is_checked_and_all_problems_are_reported() {
     );
     assert!(e.contains("owner \"ghost\" is no protection domain"), "{e}");
     let two = "[[socket]]\nname = \"a\"\nowner = \"http\"\nkind = \"tcp-listen\"\nport = 80\nrx_bytes = 4096\ntx_bytes = 4096\n\
-               [[socket]]\nname = \"a\"\nowner = \"http\"\nkind = \"tcp-listen\"\nport = 80\nbacklog = 17\nrx_bytes = 10\ntx_bytes = 4096\n";
+               [[socket]]\nname = \"a\"\nowner = \"http\"\nkind = \"tcp-listen\"\nport = 80\nbacklog = 257\nrx_bytes = 10\ntx_bytes = 4096\n";
     let e = errors(two);
     for want in
-        ["declared twice", "tcp port 80 is also socket \"a\"'s", "backlog must be 1..=16", "rx_bytes must be 256"]
+        ["declared twice", "tcp port 80 is also socket \"a\"'s", "backlog must be 1..=256", "rx_bytes must be 256"]
     {
         assert!(e.contains(want), "{want:?} missing from:\n{e}");
     }

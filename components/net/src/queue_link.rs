@@ -16,6 +16,13 @@
 //! driver longer than a limit with no completion, so the shell can complain to
 //! RS before heartbeats would notice (a driver can answer heartbeats and still
 //! never send).
+//!
+//! A driver that hangs while it holds no transmit frame (a TCP sender waiting
+//! for ACKs that a hung driver never delivers) would only be caught when TCP
+//! retransmits, a second later. So while traffic flows, [`QueueLink::probe`]
+//! asks the driver for the MAC address whenever it has completed nothing for a
+//! short while: the driver answers that at once, without the device, and a
+//! driver that does not is stalled like one that holds frames.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -41,6 +48,8 @@ pub struct LinkCounters {
     /// Queue resets for a driver that asked to attach to queues already in use:
     /// one per driver restart.
     pub reattaches: u64,
+    /// Liveness probes sent to a quiet driver while traffic flowed.
+    pub probes: u64,
 }
 
 /// The server's end of the net driver's queues.
@@ -55,8 +64,15 @@ pub struct QueueLink<M: SharedMem + Clone, N: Notify> {
     scratch: Vec<u8>,
     mac: Option<[u8; 6]>,
     counters: LinkCounters,
-    /// When the driver last completed a transmit request (ms).
+    /// When the driver last completed a transmit request, or attached (ms).
     tx_progress_ms: u64,
+    /// Whether a driver has attached since the link was made: before that,
+    /// requests wait in the rings for it and nothing is stalled.
+    attached: bool,
+    /// When the driver last completed anything (ms).
+    completion_ms: u64,
+    /// When a frame last passed either way (ms).
+    traffic_ms: Option<u64>,
     now_ms: u64,
 }
 
@@ -76,10 +92,14 @@ impl<M: SharedMem + Clone, N: Notify> QueueLink<M, N> {
             mac: None,
             counters: LinkCounters::default(),
             tx_progress_ms: 0,
+            attached: false,
+            completion_ms: 0,
+            traffic_ms: None,
             now_ms: 0,
         };
         link.post_rx();
-        link.ask_mac();
+        // Cannot fail: every transmit buffer is free and the rings are new.
+        let _ = link.ask_mac();
         Ok(link)
     }
 
@@ -112,10 +132,37 @@ impl<M: SharedMem + Clone, N: Notify> QueueLink<M, N> {
         self.now_ms = now_ms;
     }
 
+    /// Whether frames (or the MAC request) wait on the driver: then the shell
+    /// must look at [`QueueLink::stalled`] again soon.
+    pub fn waiting(&mut self) -> bool {
+        self.queues.in_flight(TX) > 0
+    }
+
+    /// Whether frames passed in the last `window_ms`.
+    pub fn active(&self, window_ms: u64) -> bool {
+        self.traffic_ms.is_some_and(|t| self.now_ms.saturating_sub(t) <= window_ms)
+    }
+
+    /// While frames passed in the last `active_ms`, asks a driver that has
+    /// completed nothing for `quiet_ms` and holds no transmit request for the MAC
+    /// address (see the module documentation). Returns whether it asked.
+    pub fn probe(&mut self, active_ms: u64, quiet_ms: u64) -> bool {
+        let quiet = self.now_ms.saturating_sub(self.completion_ms) > quiet_ms;
+        if !self.attached || self.waiting() || !self.active(active_ms) || !quiet {
+            return false;
+        }
+        let asked = self.ask_mac();
+        if asked {
+            self.counters.probes += 1;
+            self.tx_progress_ms = self.now_ms;
+        }
+        asked
+    }
+
     /// Frames have waited on the driver for more than `limit_ms` with no transmit
-    /// completion.
+    /// completion since it attached or last completed one.
     pub fn stalled(&mut self, limit_ms: u64) -> bool {
-        self.queues.in_flight(TX) > 0 && self.now_ms.saturating_sub(self.tx_progress_ms) > limit_ms
+        self.attached && self.queues.in_flight(TX) > 0 && self.now_ms.saturating_sub(self.tx_progress_ms) > limit_ms
     }
 
     /// On every notification from the driver: the restart protocol, then every
@@ -123,7 +170,13 @@ impl<M: SharedMem + Clone, N: Notify> QueueLink<M, N> {
     pub fn on_driver_notification(&mut self) {
         while let Some(event) = self.queues.next_event() {
             match event {
-                Event::Attached { .. } => self.counters.reattaches += 1,
+                Event::Attached { .. } => {
+                    self.counters.reattaches += 1;
+                    self.attached = true;
+                    // A fresh copy starts with a clean slate.
+                    self.tx_progress_ms = self.now_ms;
+                    self.completion_ms = self.now_ms;
+                }
                 Event::Reclaimed(r) => match self.queues.resubmit(r) {
                     Ok(_) => self.counters.resubmitted += 1,
                     // The new driver broke its ring at once (reported by the queue
@@ -140,6 +193,7 @@ impl<M: SharedMem + Clone, N: Notify> QueueLink<M, N> {
 
     fn completed(&mut self, pair: usize, c: Completion) {
         let offset = c.request.offset;
+        self.completion_ms = self.now_ms;
         if pair == TX {
             self.tx_progress_ms = self.now_ms;
             if c.request.op == OP_MAC {
@@ -152,7 +206,7 @@ impl<M: SharedMem + Clone, N: Notify> QueueLink<M, N> {
                     self.free_tx.push(offset);
                 } else {
                     self.free_tx.push(offset);
-                    self.ask_mac();
+                    let _ = self.ask_mac(); // no buffer: asked again by the next probe
                 }
                 return;
             }
@@ -171,12 +225,13 @@ impl<M: SharedMem + Clone, N: Notify> QueueLink<M, N> {
         }
     }
 
-    fn ask_mac(&mut self) {
-        if let Some(offset) = self.free_tx.pop()
-            && self.queues.submit(TX, Desc { op: OP_MAC, ..Desc::new(offset, 6) }).is_err()
-        {
+    fn ask_mac(&mut self) -> bool {
+        let Some(offset) = self.free_tx.pop() else { return false };
+        if self.queues.submit(TX, Desc { op: OP_MAC, ..Desc::new(offset, 6) }).is_err() {
             self.free_tx.push(offset);
+            return false;
         }
+        true
     }
 
     fn post_rx(&mut self) {
@@ -198,6 +253,7 @@ impl<M: SharedMem + Clone, N: Notify> Link for QueueLink<M, N> {
             self.post_rx();
             if ok {
                 self.counters.rx_frames += 1;
+                self.traffic_ms = Some(self.now_ms);
                 return Some(len);
             }
             self.counters.rx_errors += 1;
@@ -228,6 +284,7 @@ impl<M: SharedMem + Clone, N: Notify> Link for QueueLink<M, N> {
             && self.queues.submit(TX, Desc { op: OP_SEND, ..Desc::new(offset, len as u32) }).is_ok();
         if sent {
             self.counters.tx_frames += 1;
+            self.traffic_ms = Some(self.now_ms);
         } else {
             self.free_tx.push(offset);
             self.counters.tx_dropped += 1;

@@ -166,3 +166,97 @@ fn three_driver_crashes_mid_transfer_lose_no_frame_and_no_byte() {
         "three driver crashes made the transfer take {crashed_ms} ms against {clean_ms} ms without"
     );
 }
+
+/// A driver that stops consuming frames is `stalled` once the limit passes with
+/// frames waiting, not before, and never before a driver has attached (frames
+/// submitted at start-up wait in the rings for it).
+#[test]
+fn a_driver_that_stops_consuming_is_stalled_after_the_limit() {
+    use net::Link;
+    let queues = HeapMem::new(QUEUES.layout.bytes());
+    let data = HeapMem::new(DATA_BYTES as usize);
+    let (to_peer, to_server): (Queue, Queue) = (Rc::default(), Rc::default());
+    let sent = Rc::new(std::cell::Cell::new(0));
+    let mut dev = WireDevice { out: to_peer.clone(), inp: to_server.clone(), sent: sent.clone() };
+    let mut link = QueueLink::new(&queues, &data, NoBell).unwrap();
+    let frame = |link: &mut QueueLink<&HeapMem, NoBell>| {
+        link.tx_buffer(60).unwrap().fill(0xab);
+        link.send(60);
+    };
+    link.set_now(0);
+    frame(&mut link);
+    link.set_now(10_000);
+    assert!(link.waiting());
+    assert!(!link.stalled(40), "no driver has attached yet: nothing is stalled");
+
+    let mut driver = DriverShell::new("virtio_net", &queues, &data, &QUEUES, NoBell).unwrap();
+    for _ in 0..4 {
+        link.on_driver_notification();
+        if driver.on_notify() {
+            driver.serve_pairs(&mut dev);
+        }
+    }
+    link.set_now(10_000);
+    assert!(!link.waiting(), "the driver consumed the frame and the MAC request");
+    assert_eq!(sent.get(), 1);
+
+    // Now it stops consuming (hung): a frame waits.
+    frame(&mut link);
+    link.set_now(10_030);
+    assert!(link.waiting());
+    assert!(!link.stalled(40));
+    link.set_now(10_041);
+    assert!(link.stalled(40), "41 ms with a frame waiting and no completion");
+    // It comes back and consumes: not stalled any more.
+    link.on_driver_notification();
+    if driver.on_notify() {
+        driver.serve_pairs(&mut dev);
+    }
+    link.on_driver_notification();
+    link.set_now(10_100);
+    assert!(!link.stalled(40));
+    assert_eq!(sent.get(), 2);
+}
+
+/// While traffic flows, a driver that completed nothing for a while is probed
+/// (the MAC request), so a hang with no frame held is caught as a stall too;
+/// with no traffic, nothing is probed.
+#[test]
+fn a_quiet_driver_is_probed_while_traffic_flows() {
+    use net::Link;
+    let queues = HeapMem::new(QUEUES.layout.bytes());
+    let data = HeapMem::new(DATA_BYTES as usize);
+    let (to_peer, to_server): (Queue, Queue) = (Rc::default(), Rc::default());
+    let mut dev = WireDevice { out: to_peer, inp: to_server, sent: Rc::default() };
+    let mut link = QueueLink::new(&queues, &data, NoBell).unwrap();
+    let mut driver = DriverShell::new("virtio_net", &queues, &data, &QUEUES, NoBell).unwrap();
+    let mut run_driver = |link: &mut QueueLink<&HeapMem, NoBell>| {
+        for _ in 0..3 {
+            link.on_driver_notification();
+            if driver.on_notify() {
+                driver.serve_pairs(&mut dev);
+            }
+        }
+    };
+    link.set_now(1000);
+    run_driver(&mut link);
+    assert!(!link.probe(1000, 20), "no traffic yet: no probe");
+    link.tx_buffer(60).unwrap().fill(1);
+    link.send(60);
+    run_driver(&mut link);
+    link.set_now(1010);
+    assert!(!link.probe(1000, 20), "the driver completed something 10 ms ago");
+    link.set_now(1030);
+    assert!(link.probe(1000, 20), "quiet for 30 ms while traffic flowed: probed");
+    assert!(link.waiting());
+    link.set_now(1060);
+    assert!(!link.stalled(40));
+    link.set_now(1071);
+    assert!(link.stalled(40), "a hung driver does not answer the probe");
+    run_driver(&mut link);
+    link.set_now(1080);
+    assert!(!link.stalled(40) && !link.waiting(), "it answered");
+    assert_eq!(link.counters().probes, 1);
+    link.set_now(5000);
+    assert!(!link.probe(1000, 20), "no traffic for 4 s: no probe");
+}

@@ -5,9 +5,9 @@
 //! - `blk_client` writes a [`blk_pattern`] to a few sectors, reads them back
 //!   and says whether the bytes match, then times a sequential read of the
 //!   disk and random 4 KiB reads (`cargo xtask bench drivers`);
-//! - `console_client` echoes each line it reads in capitals;
-//! - `net_client` answers ARP, ping and UDP echo ([`responder`]) for
-//!   10.0.2.15.
+//! - `console_client` echoes each line it reads in capitals.
+//!
+//! The network server (`components/net`) replaced the net driver's test client.
 //!
 //! The library holds what the PDs and the host tests that check them
 //! (`drivers/tests`) share.
@@ -17,4 +17,3 @@
 extern crate alloc;
 
 pub mod blk_pattern;
-pub mod responder;

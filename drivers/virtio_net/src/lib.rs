@@ -19,7 +19,7 @@ pub mod protocol {
     pub const OP_SEND: u32 = 1;
     /// Put the device's MAC address (6 bytes) in the buffer.
     pub const OP_MAC: u32 = 2;
-    /// Size of the data region (`net_client_data`; both ends check).
+    /// Size of the data region (`net_driver_data`; both ends check).
     pub const DATA_BYTES: u64 = 0x10000;
     /// Bytes of one buffer (a frame fits).
     pub const BUF: u64 = 2048;

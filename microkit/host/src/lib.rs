@@ -19,6 +19,7 @@ mod ipc;
 mod kernel;
 mod layout;
 mod machine;
+pub mod netns;
 mod process;
 mod status;
 

@@ -94,14 +94,54 @@ pub fn run<H: Handler>(init: fn() -> H, supervisor: Option<Channel>, children: &
     dispatch::event_loop(&mut handler, supervisor)
 }
 
+/// [`run`] with the PD's own heap arena (`protection_domain!(init, heap = ..)`):
+/// on seL4 the allocator gets `size` bytes at `arena` besides the runtime's
+/// [`HEAP_SIZE`](sel4::HEAP_SIZE); the host kernel's PDs have the process heap.
+#[cfg(target_os = "none")]
+pub fn run_with_heap<H: Handler>(
+    init: fn() -> H,
+    supervisor: Option<Channel>,
+    children: &[ChildSpec],
+    arena: *mut u8,
+    size: usize,
+) -> ! {
+    // SAFETY: `protection_domain!` passes its own `.bss` array, used by nothing else.
+    unsafe { sel4::add_arena(arena, size) };
+    run(init, supervisor, children)
+}
+
 /// Declares the entry point of a protection domain binary.
 ///
 /// `protection_domain!(init)` where `fn init() -> impl Handler`. Expects the
 /// constants of [`include_system!`] at the crate root (it uses `SUPERVISOR` and
-/// `child::ALL`).
+/// `child::ALL`). `protection_domain!(init, heap = BYTES)` gives a PD that
+/// allocates more than the runtime's 256 KiB on seL4 an arena of its own
+/// (zeroed, like all of `.bss`, at every start).
 #[macro_export]
 #[allow(clippy::crate_in_macro_def)] // `SUPERVISOR` and `child` are the PD crate's, on purpose
 macro_rules! protection_domain {
+    ($init:path, heap = $size:expr) => {
+        #[cfg(not(target_os = "none"))]
+        fn main() {
+            $crate::run($init, crate::SUPERVISOR, crate::child::ALL)
+        }
+
+        #[cfg(target_os = "none")]
+        static mut __REINCARNATE_HEAP: [u8; $size] = [0; $size];
+
+        /// Called by the runtime's `_start` (seL4) after the image reset.
+        #[cfg(target_os = "none")]
+        #[unsafe(no_mangle)]
+        extern "C" fn __reincarnate_pd_main() -> ! {
+            $crate::run_with_heap(
+                $init,
+                crate::SUPERVISOR,
+                crate::child::ALL,
+                (&raw mut __REINCARNATE_HEAP).cast::<u8>(),
+                $size,
+            )
+        }
+    };
     ($init:path) => {
         #[cfg(not(target_os = "none"))]
         fn main() {

@@ -47,7 +47,7 @@
 //! own, several drivers) drives a [`QueueClient`] from its own handler:
 //!
 //! ```ignore
-//! let mut q = QueueClient::new("net", region::net_queues(), region::net_client_data(), &QUEUES, DRIVER)?;
+//! let mut q = QueueClient::new("net", region::net_queues(), region::net_driver_data(), &QUEUES, DRIVER)?;
 //! q.submit(RX, Desc::new(RX_BASE, BUF as u32))?; // waits in the ring until a driver attaches
 //! // notified(DRIVER):
 //! while let Some(event) = q.next_event() {

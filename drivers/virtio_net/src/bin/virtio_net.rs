@@ -23,7 +23,7 @@ use virtio_net::{NetCore, NetError};
 microkit::include_system!("virtio_net");
 
 const DEVICE_IRQ: Channel = irq::IRQ_64;
-const CLIENT: Channel = channel::NET_CLIENT;
+const CLIENT: Channel = channel::NET;
 const BACKLOG: usize = 64;
 
 /// The device, the frames received and not delivered yet, and a bounce buffer.
@@ -117,7 +117,7 @@ fn init() -> DriverPd<Net> {
         m[5]
     );
     // Asks the client to attach us to its queues (the restart protocol).
-    let shell = match DriverShell::new("virtio_net", region::net_queues(), region::net_client_data(), &QUEUES, CLIENT) {
+    let shell = match DriverShell::new("virtio_net", region::net_queues(), region::net_driver_data(), &QUEUES, CLIENT) {
         Ok(shell) => shell,
         Err(e) => panic!("virtio_net: the client's queues: {e}"),
     };

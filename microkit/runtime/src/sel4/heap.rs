@@ -2,8 +2,9 @@
 //!
 //! The arena ([`HEAP_SIZE`] = 256 KiB) and the allocator's state are re-initialised
 //! on every start by the image reset (`.bss` zeroed, `.data` restored), so a
-//! restarted PD gets a fresh, empty heap. A PD that needs more memory than this
-//! should use a memory region of its own.
+//! restarted PD gets a fresh, empty heap. A PD that needs more declares a larger
+//! arena of its own (`protection_domain!(init, heap = BYTES)`, in its own `.bss`,
+//! reset the same way), which [`add_arena`] gives the allocator before `init`.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -43,5 +44,20 @@ unsafe impl RawMutex for PdLock {
 
     unsafe fn unlock(&self) {
         self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Gives the allocator the PD's own arena of `size` bytes at `base`, besides the
+/// runtime's, before anything else runs.
+///
+/// # Safety
+/// `base..base + size` is memory of this PD that nothing else uses, for the life
+/// of the PD (the `.bss` array that `protection_domain!` declares).
+pub(crate) unsafe fn add_arena(base: *mut u8, size: usize) {
+    // SAFETY: the caller gives memory only the allocator will use; talc checks
+    // alignment and bounds itself.
+    let claimed = unsafe { ALLOCATOR.lock().claim(base, size) };
+    if claimed.is_none() {
+        crate::debug_println!("{}: the heap arena of {size} bytes is too small to use", super::pd_name());
     }
 }

@@ -30,6 +30,7 @@ use crate::message::{MSG_MAX_LENGTH, MessageInfo};
 use crate::sel4_abi::{self, Badge, WriteRegisters, cap, label};
 
 pub use heap::HEAP_SIZE;
+pub(crate) use heap::add_arena;
 
 /// A passive PD still has to tell the monitor it finished `init` (libmicrokit
 /// does this with its first receive, an NBSendRecv to the monitor endpoint).
