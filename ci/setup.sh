@@ -9,6 +9,9 @@ command -v aarch64-linux-gnu-readelf >/dev/null || need_apt+=(binutils-aarch64-l
 # The net driver's TAP test: ip netns and ping.
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v ping >/dev/null || need_apt+=(iputils-ping)
+# The network server's tests and benchmark: the real curl and wrk.
+command -v curl >/dev/null || need_apt+=(curl)
+command -v wrk >/dev/null || need_apt+=(wrk)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq

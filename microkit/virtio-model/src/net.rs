@@ -13,6 +13,8 @@ const F_MAC: u64 = 1 << 5;
 const F_STATUS: u64 = 1 << 16;
 /// The virtio_net_hdr of a modern device (VERSION_1): 12 bytes.
 pub const HDR_LEN: usize = 12;
+/// The longest Ethernet frame the device delivers (1500-byte MTU, no FCS).
+pub const FRAME_MAX: usize = 1514;
 /// Frames kept for the driver while it has no receive buffer posted; more are lost,
 /// as on a real link.
 const BACKLOG: usize = 256;
@@ -26,11 +28,13 @@ pub struct Net {
     backlog: VecDeque<Vec<u8>>,
     /// Frames lost because the driver had no buffer posted.
     pub overruns: u64,
+    /// Frames dropped for being longer than [`FRAME_MAX`].
+    pub oversized: u64,
 }
 
 impl Net {
     pub fn new(mac: [u8; 6], sink: Sink) -> Net {
-        Net { mac, sink, backlog: VecDeque::new(), overruns: 0 }
+        Net { mac, sink, backlog: VecDeque::new(), overruns: 0, oversized: 0 }
     }
 }
 
@@ -92,6 +96,13 @@ impl Backend for Net {
                     let frame = self.backlog.pop_front().unwrap_or_default();
                     if ctx.drop_this() {
                         continue; // lost on the wire; the driver's buffer stays posted
+                    }
+                    if frame.len() > FRAME_MAX {
+                        // Longer than a 1500-byte MTU allows (a jumbo frame from a
+                        // TAP whose MTU was raised, or garbage): a NIC without
+                        // mergeable buffers drops it, as QEMU's does.
+                        self.oversized += 1;
+                        continue;
                     }
                     let Some(chain) = ctx.pop(q)? else { break };
                     let mut data = vec![0u8; HDR_LEN];
