@@ -75,6 +75,10 @@ impl Net {
     fn pump(&mut self) {
         let now = self.clock();
         self.stack.link().set_now(now);
+        // Completions the driver published without a signal (it signals only
+        // when asked, and a busy driver may have published more since) are taken
+        // on every event, not only on the driver's.
+        self.stack.link().on_driver_notification();
         let mut next = None;
         for _ in 0..8 {
             let out = self.stack.poll(now);
@@ -137,7 +141,8 @@ impl Net {
 impl Handler for Net {
     fn notified(&mut self, channel: Channel) {
         match channel {
-            DRIVER => self.stack.link().on_driver_notification(),
+            // The driver's completions are taken in `pump`.
+            DRIVER => {}
             TIMER => self.armed = None,
             // RS tells of a driver failure; its fresh copy attaches by itself.
             RS => {}
