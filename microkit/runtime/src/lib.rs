@@ -97,15 +97,20 @@ pub fn run<H: Handler>(init: fn() -> H, supervisor: Option<Channel>, children: &
 /// [`run`] with the PD's own heap arena (`protection_domain!(init, heap = ..)`):
 /// on seL4 the allocator gets `size` bytes at `arena` besides the runtime's
 /// [`HEAP_SIZE`](sel4::HEAP_SIZE); the host kernel's PDs have the process heap.
+///
+/// # Safety
+/// `arena..arena + size` is memory of this PD that nothing else ever uses (the
+/// `.bss` array that `protection_domain!` declares for it).
 #[cfg(target_os = "none")]
-pub fn run_with_heap<H: Handler>(
+#[doc(hidden)]
+pub unsafe fn run_with_heap<H: Handler>(
     init: fn() -> H,
     supervisor: Option<Channel>,
     children: &[ChildSpec],
     arena: *mut u8,
     size: usize,
 ) -> ! {
-    // SAFETY: `protection_domain!` passes its own `.bss` array, used by nothing else.
+    // SAFETY: the caller's contract is `add_arena`'s.
     unsafe { sel4::add_arena(arena, size) };
     run(init, supervisor, children)
 }
@@ -133,13 +138,16 @@ macro_rules! protection_domain {
         #[cfg(target_os = "none")]
         #[unsafe(no_mangle)]
         extern "C" fn __reincarnate_pd_main() -> ! {
-            $crate::run_with_heap(
-                $init,
-                crate::SUPERVISOR,
-                crate::child::ALL,
-                (&raw mut __REINCARNATE_HEAP).cast::<u8>(),
-                $size,
-            )
+            // SAFETY: the arena is this PD's own `.bss` array, named by nothing else.
+            unsafe {
+                $crate::run_with_heap(
+                    $init,
+                    crate::SUPERVISOR,
+                    crate::child::ALL,
+                    (&raw mut __REINCARNATE_HEAP).cast::<u8>(),
+                    $size,
+                )
+            }
         }
     };
     ($init:path) => {
