@@ -7,6 +7,9 @@
 //!   (`QueueLink`), then a poll of the stack.
 //! * A call from an application: served at once (`net::serve`), then a poll, so
 //!   what it sent leaves now.
+//! * A fresh copy of the driver attached: the stack is told
+//!   ([`net::NetStack::link_reset`]), so what the dead driver lost on the way in
+//!   costs no retransmission timeout.
 //! * The timer: smoltcp's next timer (retransmissions, delayed ACKs), and a look
 //!   at the driver while it holds frames: one that has consumed nothing for
 //!   [`STALL_MS`] is reported to RS (a complaint), long before its heartbeats
@@ -21,7 +24,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 use microkit::reply::ApiError;
-use microkit::{Channel, Handler, MessageInfo, Region, debug_println, get_mr, set_mr};
+use microkit::{Channel, Handler, MessageInfo, Region, arch_timer, debug_println, get_mr, set_mr};
 use net::{NetStack, QueueLink, serve};
 use net_api::NetError;
 use timer_api::TimerClient;
@@ -62,11 +65,10 @@ struct Net {
 }
 
 impl Net {
+    /// The machine's counter, the timer driver's clock too (read here, not
+    /// asked of the timer: one call less per event).
     fn clock(&mut self) -> u64 {
-        // The timer is part of the trusted base; if a call fails, time stands still.
-        if let Ok(ns) = self.timer.now() {
-            self.now_ms = self.now_ms.max(ns / 1_000_000);
-        }
+        self.now_ms = self.now_ms.max(arch_timer::now_ns() / 1_000_000);
         self.now_ms
     }
 
@@ -79,6 +81,10 @@ impl Net {
         // when asked, and a busy driver may have published more since) are taken
         // on every event, not only on the driver's.
         self.stack.link().on_driver_notification();
+        if self.stack.link().counters().reattaches > self.reattaches && self.reattaches > 0 {
+            // A fresh driver: what the dead one held on the way in is lost.
+            self.stack.link_reset();
+        }
         let mut next = None;
         for _ in 0..8 {
             let out = self.stack.poll(now);
@@ -165,7 +171,8 @@ impl Handler for Net {
         }
         let reply =
             serve(&mut self.stack, channel.index(), msg.label(), &mrs[..msg.count()], &region, &mut self.scratch);
-        // The poll calls the timer, which overwrites the MRs: the reply's go last.
+        // The poll may call the timer and RS, which overwrites the MRs: the
+        // reply's go last.
         self.pump();
         for (i, v) in reply.mrs[..reply.count].iter().enumerate() {
             set_mr(i, *v);
@@ -180,7 +187,7 @@ fn init() -> Net {
         Err(e) => panic!("net: the driver's queues: {e}"),
     };
     let timer = TimerClient::new(TIMER);
-    let now_ms = timer.now().map_or(0, |ns| ns / 1_000_000);
+    let now_ms = arch_timer::now_ns() / 1_000_000;
     let config = &net_config::CONFIG;
     let stack = NetStack::new(config, net_config::SOCKETS, link, now_ms);
     let [a, b, c, d] = config.ipv4.addr;

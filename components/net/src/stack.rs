@@ -29,7 +29,16 @@ pub struct NetStack<L: Link> {
     table: SocketTable,
     frame: Box<[u8; FRAME_MAX]>,
     now: Instant,
+    /// smoltcp's clock runs this far ahead of the caller's (see [`NetStack::link_reset`]).
+    skew_ms: u64,
+    /// The link was reset: fire the timers that wait on what it lost.
+    kick: bool,
 }
+
+/// After a link reset, smoltcp's clock may jump to timers due within this long.
+const KICK_WINDOW_MS: u64 = 2_000;
+/// The most timer deadlines one link reset jumps to.
+const KICKS: usize = 16;
 
 impl<L: Link> NetStack<L> {
     /// Brings the interface up at `now_ms` with every declared socket.
@@ -49,17 +58,44 @@ impl<L: Link> NetStack<L> {
         }
         let mut sockets = SocketSet::new(Vec::new());
         let table = SocketTable::new(decls, &mut sockets, config.random_seed);
-        NetStack { link, iface, sockets, table, frame, now }
+        NetStack { link, iface, sockets, table, frame, now, skew_ms: 0, kick: false }
+    }
+
+    /// The link was reset (the driver restarted): frames it held on the way in
+    /// were lost with it, ACKs among them. A sender whose last ACKs were lost
+    /// would wait for smoltcp's retransmission timeout (at least 1 s) before it
+    /// sends again; instead, at the next poll smoltcp's clock jumps to each
+    /// timer due within [`KICK_WINDOW_MS`], so the unacknowledged data goes
+    /// out again at once and the peer's answer carries on the connection. The
+    /// jump is kept (smoltcp's clock only runs ahead, never back); the
+    /// server's own timeouts use the caller's clock.
+    pub fn link_reset(&mut self) {
+        self.kick = true;
     }
 
     /// Moves frames both ways and runs smoltcp's timers, at `now_ms`.
     pub fn poll(&mut self, now_ms: u64) -> PollOutcome {
-        self.now = Instant::from_millis(now_ms as i64);
+        self.now = Instant::from_millis(now_ms.saturating_add(self.skew_ms) as i64);
         let mut device = LinkDevice::new(&mut self.link, &mut self.frame);
         self.table.before_poll(&self.sockets);
         self.iface.poll(self.now, &mut device, &mut self.sockets);
+        if core::mem::take(&mut self.kick) {
+            for _ in 0..KICKS {
+                let Some(at) = self.iface.poll_at(self.now, &self.sockets).filter(|at| *at > self.now) else { break };
+                let ahead = (at - self.now).total_millis();
+                if ahead == 0 || ahead > KICK_WINDOW_MS {
+                    break;
+                }
+                self.skew_ms += ahead;
+                self.now = at;
+                self.iface.poll(self.now, &mut device, &mut self.sockets);
+            }
+        }
         let notify = self.table.after_poll(&mut self.sockets, now_ms);
-        let next_poll_ms = self.iface.poll_at(self.now, &self.sockets).map(|t| t.total_millis().max(0) as u64);
+        let next_poll_ms = self
+            .iface
+            .poll_at(self.now, &self.sockets)
+            .map(|t| (t.total_millis().max(0) as u64).saturating_sub(self.skew_ms).max(now_ms));
         PollOutcome { notify, next_poll_ms }
     }
 

@@ -64,6 +64,17 @@ fn pattern(len: usize) -> Vec<u8> {
 /// `crash_at`. Returns the simulated ms the transfer took, the link's counters
 /// and the frames the device put on the wire.
 fn transfer(crash_at: &[u64]) -> (u64, net::LinkCounters, u64) {
+    transfer_losing(crash_at, false, false)
+}
+
+/// How long a crashed driver is gone when frames are lost meanwhile.
+const OUTAGE_MS: u64 = 5;
+
+/// [`transfer`], where each crash also takes the driver away for
+/// [`OUTAGE_MS`] and loses the frames that arrive meanwhile (as a device reset
+/// does: the peer's ACKs among them) if `lose_inbound`, and the stack is told of
+/// the link reset (as the PD shell does) if `kick`.
+fn transfer_losing(crash_at: &[u64], lose_inbound: bool, kick: bool) -> (u64, net::LinkCounters, u64) {
     let queues = HeapMem::new(QUEUES.layout.bytes());
     let data = HeapMem::new(DATA_BYTES as usize);
     let to_peer: Queue = Rc::default();
@@ -102,6 +113,7 @@ fn transfer(crash_at: &[u64]) -> (u64, net::LinkCounters, u64) {
     let mut conn = None;
     let mut buf = vec![0; 4096];
     let mut start = None;
+    let mut down_until = 0;
     for now in 0..120_000u64 {
         server.link().set_now(now);
         server.poll(now);
@@ -109,8 +121,23 @@ fn transfer(crash_at: &[u64]) -> (u64, net::LinkCounters, u64) {
             assert!(server.link().counters().tx_frames > 0);
             // The driver dies with what it holds; its fresh copy resets the device.
             drop(driver.take());
-            driver = Some(DriverShell::new("virtio_net", &queues, &data, &QUEUES, NoBell).unwrap());
-            dev = device();
+            if lose_inbound {
+                // Down for a while: what arrives meanwhile is lost with the device's reset.
+                down_until = now + OUTAGE_MS;
+            } else {
+                driver = Some(DriverShell::new("virtio_net", &queues, &data, &QUEUES, NoBell).unwrap());
+                dev = device();
+            }
+        }
+        if driver.is_none() {
+            to_server.borrow_mut().clear();
+            if now >= down_until {
+                driver = Some(DriverShell::new("virtio_net", &queues, &data, &QUEUES, NoBell).unwrap());
+                dev = device();
+                if kick {
+                    server.link_reset();
+                }
+            }
         }
         for _ in 0..3 {
             server.link().on_driver_notification();
@@ -165,6 +192,22 @@ fn three_driver_crashes_mid_transfer_lose_no_frame_and_no_byte() {
         crashed_ms < clean_ms + 100,
         "three driver crashes made the transfer take {crashed_ms} ms against {clean_ms} ms without"
     );
+}
+
+/// Crashes that also lose what was on its way in (the peer's ACKs) would leave
+/// the sender waiting for smoltcp's 1 s retransmission timeout; told of the
+/// link reset, the stack sends again at once.
+#[test]
+fn after_a_link_reset_lost_acks_cost_no_retransmission_timeout() {
+    let (clean_ms, ..) = transfer(&[]);
+    let (slow_ms, ..) = transfer_losing(&[15, 40, 65], true, false);
+    let (kicked_ms, kicked, _) = transfer_losing(&[15, 40, 65], true, true);
+    assert_eq!(kicked.reattaches, 3);
+    assert!(
+        slow_ms >= clean_ms + 1000,
+        "without the kick: {slow_ms} ms against {clean_ms} ms (the test shows nothing)"
+    );
+    assert!(kicked_ms < clean_ms + 100, "told of the resets: {kicked_ms} ms against {clean_ms} ms without crashes");
 }
 
 /// A driver that stops consuming frames is `stalled` once the limit passes with
