@@ -4,7 +4,9 @@
 //!
 //! A connection holds at most one data region's worth that it has read and not
 //! yet sent back: while that waits (the peer does not read), the connection
-//! reads nothing more, so TCP's window pushes back on the peer.
+//! reads nothing more, so TCP's window pushes back on the peer. One
+//! notification gets one slice of work (`net_api::Slice`); what is left waits
+//! for the notification the server sends back when asked (`NetClient::poke`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -14,15 +16,15 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use microkit::{Channel, Handler, debug_println};
-use net_api::{ConnId, NetClient, NetError};
+use net_api::{ConnId, NetClient, NetError, Slice};
 
 microkit::include_system!("echo");
 include!(concat!(env!("OUT_DIR"), "/echo.net_sockets.rs"));
 
 const NET: Channel = channel::NET;
-/// Datagrams or rounds per connection per notification, so one busy peer cannot
-/// keep the others waiting.
-const ROUNDS: usize = 64;
+/// Datagrams per notification, so a flood of them cannot keep the connections
+/// waiting.
+const DATAGRAMS: usize = 64;
 
 struct Conn {
     id: ConnId,
@@ -40,7 +42,8 @@ struct Echo {
 
 impl Echo {
     fn serve(&mut self) {
-        self.udp();
+        let slice = Slice::start();
+        let mut unfinished = self.udp();
         loop {
             match self.net.accept(net_sockets::ECHO_TCP) {
                 Ok(id) => self.conns.push(Conn { id, pending: Vec::new(), peer_closed: false }),
@@ -53,16 +56,28 @@ impl Echo {
         }
         let mut i = 0;
         while i < self.conns.len() {
-            if self.step(i) {
-                i += 1;
-            } else {
-                self.conns.swap_remove(i);
+            match self.step(i, &slice) {
+                Some(true) => i += 1,
+                Some(false) => {
+                    self.conns.swap_remove(i);
+                }
+                None => {
+                    // The rest next time; this one goes last.
+                    let c = self.conns.remove(i);
+                    self.conns.push(c);
+                    unfinished = true;
+                    break;
+                }
             }
+        }
+        if unfinished {
+            self.net.poke();
         }
     }
 
-    fn udp(&mut self) {
-        for _ in 0..ROUNDS {
+    /// Echoes waiting datagrams; `true` if some are left for the next time.
+    fn udp(&mut self) -> bool {
+        for _ in 0..DATAGRAMS {
             match self.net.recv_from(net_sockets::ECHO_UDP, &mut self.buf) {
                 Ok((n, from)) => {
                     // A full send buffer drops the echo, as a busy UDP peer may.
@@ -70,21 +85,26 @@ impl Echo {
                         self.datagrams += 1;
                     }
                 }
-                Err(NetError::WouldBlock) => return,
+                Err(NetError::WouldBlock) => return false,
                 // Too large for the region: dropped by the server; go on.
                 Err(NetError::TooLarge) => {}
                 Err(e) => {
                     debug_println!("echo: udp: {e}");
-                    return;
+                    return false;
                 }
             }
         }
+        true
     }
 
-    /// `false`: the connection is finished and given back.
-    fn step(&mut self, i: usize) -> bool {
+    /// `Some(false)`: the connection is finished and given back; `Some(true)`:
+    /// it waits for the network; `None`: the slice ran out first.
+    fn step(&mut self, i: usize, slice: &Slice) -> Option<bool> {
         let c = &mut self.conns[i];
-        for _ in 0..ROUNDS {
+        loop {
+            if slice.over() {
+                return None;
+            }
             let mut progress = false;
             if !c.pending.is_empty() {
                 match self.net.send(c.id, &c.pending) {
@@ -95,7 +115,7 @@ impl Echo {
                     Err(NetError::WouldBlock) => {}
                     Err(_) => {
                         let _ = self.net.abort(c.id);
-                        return false;
+                        return Some(false);
                     }
                 }
             }
@@ -112,19 +132,18 @@ impl Echo {
                     Err(NetError::WouldBlock) => {}
                     Err(_) => {
                         let _ = self.net.abort(c.id);
-                        return false;
+                        return Some(false);
                     }
                 }
             }
             if c.peer_closed && c.pending.is_empty() {
                 let _ = self.net.close(c.id);
-                return false;
+                return Some(false);
             }
             if !progress {
-                return true;
+                return Some(true);
             }
         }
-        true
     }
 }
 

@@ -4,7 +4,11 @@
 //! Everything is driven by notifications: from the network server when a
 //! socket's readiness changed (then every connection is moved as far as it
 //! goes: accept, send, receive, close), from DS when a `component.*` key
-//! changed (then the table is brought up to date).
+//! changed (then the table is brought up to date). One notification gets one
+//! slice of work (`net_api::Slice`); what is left then waits for the next,
+//! which the server sends when asked (`NetClient::poke`), so the event loop
+//! answers heartbeats however busy the connections are. Each slice starts
+//! with another connection, so none waits behind a busy one for long.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -16,16 +20,13 @@ use alloc::vec::Vec;
 use ds_api::DsClient;
 use http::{COMPONENT_PREFIX, ComponentTable, Connection};
 use microkit::{Channel, Handler, debug_println};
-use net_api::{ConnId, NetClient, NetError};
+use net_api::{ConnId, NetClient, NetError, Slice};
 
 microkit::include_system!("http");
 include!(concat!(env!("OUT_DIR"), "/http.net_sockets.rs"));
 
 const NET: Channel = channel::NET;
 const DS: Channel = channel::DS;
-/// Rounds of sends and receives one connection gets per notification before
-/// the next is served (each round moves up to a data region's worth).
-const ROUNDS: usize = 64;
 
 struct Http {
     net: NetClient,
@@ -36,6 +37,8 @@ struct Http {
     conns: Vec<(ConnId, Connection)>,
     buf: Vec<u8>,
     served: u64,
+    /// The connection the next slice starts with.
+    next: usize,
 }
 
 impl Http {
@@ -58,25 +61,52 @@ impl Http {
                 }
             }
         }
-        let mut i = 0;
-        while i < self.conns.len() {
-            if self.step(i) {
-                i += 1;
-            } else {
-                let (_, conn) = self.conns.swap_remove(i);
-                self.served += conn.requests();
+        let slice = Slice::start();
+        let n = self.conns.len();
+        let mut finished = Vec::new();
+        let mut unfinished = false;
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            match self.step(i, &slice) {
+                Some(true) => {}
+                Some(false) => finished.push(i),
+                None => {
+                    unfinished = true;
+                    self.next = i;
+                    break;
+                }
             }
+        }
+        if !unfinished {
+            self.next = self.next.wrapping_add(1);
+        }
+        finished.sort_unstable();
+        for i in finished.into_iter().rev() {
+            let (_, conn) = self.conns.swap_remove(i);
+            self.served += conn.requests();
+        }
+        if unfinished {
+            self.net.poke();
         }
     }
 
-    /// Moves connection `i` as far as it goes now; `false`: it is finished and
-    /// given back to the server.
-    fn step(&mut self, i: usize) -> bool {
+    /// Moves connection `i` as far as it goes now: `Some(false)`: it is
+    /// finished and given back to the server; `Some(true)`: it waits for the
+    /// network; `None`: the slice ran out first.
+    fn step(&mut self, i: usize, slice: &Slice) -> Option<bool> {
         let (id, conn) = &mut self.conns[i];
         let id = *id;
-        for _ in 0..ROUNDS {
+        loop {
+            if slice.over() {
+                return None;
+            }
             let mut progress = false;
             loop {
+                // The server drains what it takes to the wire within the call, so
+                // this could go on for a whole download: the slice bounds it.
+                if progress && slice.over() {
+                    return None;
+                }
                 let out = conn.pending_output();
                 if out.is_empty() {
                     break;
@@ -90,7 +120,7 @@ impl Http {
                     // Reset by the peer, or gone: nothing more to send.
                     Err(_) => {
                         let _ = self.net.abort(id);
-                        return false;
+                        return Some(false);
                     }
                 }
             }
@@ -108,19 +138,18 @@ impl Http {
                     Err(NetError::WouldBlock) => {}
                     Err(_) => {
                         let _ = self.net.abort(id);
-                        return false;
+                        return Some(false);
                     }
                 }
             }
             if conn.is_done() {
                 let _ = self.net.close(id);
-                return false;
+                return Some(false);
             }
             if !progress {
-                return true;
+                return Some(true);
             }
         }
-        true
     }
 }
 
@@ -141,7 +170,7 @@ fn init() -> Http {
         debug_println!("http: cannot subscribe to {COMPONENT_PREFIX}* in DS: {e}; the table stays empty");
     }
     let buf = vec![0u8; net.max_transfer()];
-    let mut http = Http { net, ds, table: ComponentTable::new(), seq: 0, conns: Vec::new(), buf, served: 0 };
+    let mut http = Http { net, ds, table: ComponentTable::new(), seq: 0, conns: Vec::new(), buf, served: 0, next: 0 };
     http.refresh_table();
     debug_println!("http: serving port 80 ({} components known)", http.table.len());
     http.serve();

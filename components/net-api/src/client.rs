@@ -27,6 +27,13 @@ impl NetClient {
         self.server
     }
 
+    /// Asks the server for a notification after its next poll (see
+    /// [`protocol`](crate::protocol), "Notifications"): to come back to work
+    /// left undone after returning to the event loop.
+    pub fn poke(&self) {
+        self.server.notify();
+    }
+
     /// The most bytes one call moves.
     pub const fn max_transfer(&self) -> usize {
         self.region.size()
@@ -118,5 +125,29 @@ impl NetClient {
     pub fn readiness(&self, socket: SocketId, slot: Option<u16>) -> Result<Readiness, NetError> {
         let [bits, ..] = self.call(Request::Readiness(socket, slot), 1)?;
         Ok(Readiness::from_bits(bits))
+    }
+}
+
+/// How long an application may work on one notification before it returns to
+/// its event loop (and [`NetClient::poke`]s the server to be called back):
+/// well inside the shortest heartbeat period, so a busy application is never
+/// taken for a hung one.
+pub const WORK_SLICE_NS: u64 = 5_000_000;
+
+/// The end of the current slice of work.
+#[derive(Clone, Copy, Debug)]
+pub struct Slice {
+    until_ns: u64,
+}
+
+impl Slice {
+    /// A slice of [`WORK_SLICE_NS`] from now.
+    pub fn start() -> Slice {
+        Slice { until_ns: microkit::arch_timer::now_ns().saturating_add(WORK_SLICE_NS) }
+    }
+
+    /// Whether the slice is used up.
+    pub fn over(&self) -> bool {
+        microkit::arch_timer::now_ns() >= self.until_ns
     }
 }

@@ -21,7 +21,7 @@
 mod client;
 pub mod protocol;
 
-pub use client::NetClient;
+pub use client::{NetClient, Slice, WORK_SLICE_NS};
 
 use core::fmt;
 

@@ -40,6 +40,11 @@
 //! application asks [`label::READINESS`] for each socket it cares about (or just
 //! retries its reads and writes, which are prompt).
 //!
+//! An application notifies the server to be notified back after the server's
+//! next poll. One that stops early with work left (its event loop must run: a
+//! PD busy in one handler for longer than its heartbeat period is restarted as
+//! hung) does so, returns, and carries on when the notification comes.
+//!
 //! # Every copy of a byte
 //!
 //! Sent: the application writes into its region (copy 1), the server copies the

@@ -15,7 +15,8 @@
 //!   [`STALL_MS`] is reported to RS (a complaint), long before its heartbeats
 //!   would miss.
 //! * After every poll, each application whose sockets changed readiness is
-//!   notified.
+//!   notified, and each that notified the server (it stopped early and asks to
+//!   be called back: `net_api::protocol`, "Notifications").
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -25,7 +26,7 @@ use alloc::vec::Vec;
 
 use microkit::reply::ApiError;
 use microkit::{Channel, Handler, MessageInfo, Region, arch_timer, debug_println, get_mr, set_mr};
-use net::{NetStack, QueueLink, serve};
+use net::{NetStack, OwnerSet, QueueLink, serve};
 use net_api::NetError;
 use timer_api::TimerClient;
 
@@ -38,7 +39,7 @@ const TIMER: Channel = channel::TIMER;
 const RS: Channel = channel::RS_1;
 
 /// A driver that holds frames this long without completing any is reported to RS.
-const STALL_MS: u64 = 40;
+const STALL_MS: u64 = 80;
 /// How often the driver is looked at while it holds frames or traffic flows.
 const STALL_CHECK_MS: u64 = 10;
 /// Traffic within this long keeps the driver watched ([`net::QueueLink::probe`]).
@@ -62,6 +63,8 @@ struct Net {
     complained: Option<u64>,
     reattaches: u64,
     mac_checked: bool,
+    /// Applications that asked to be notified after the next poll.
+    poked: OwnerSet,
 }
 
 impl Net {
@@ -88,8 +91,9 @@ impl Net {
         let mut next = None;
         for _ in 0..8 {
             let out = self.stack.poll(now);
+            let poked = core::mem::take(&mut self.poked);
             for (channel, _) in net_config::CLIENTS {
-                if out.notify.contains(*channel) {
+                if out.notify.contains(*channel) || poked.contains(*channel) {
                     Channel::new(*channel).notify();
                 }
             }
@@ -152,8 +156,12 @@ impl Handler for Net {
             TIMER => self.armed = None,
             // RS tells of a driver failure; its fresh copy attaches by itself.
             RS => {}
-            // Applications only call.
-            _ => {}
+            // An application asks to be notified back after this poll.
+            other => {
+                if net_config::client_region(other.index()).is_some() {
+                    self.poked.insert(other.index());
+                }
+            }
         }
         self.pump();
     }
@@ -210,6 +218,7 @@ fn init() -> Net {
         complained: None,
         reattaches: 0,
         mac_checked: false,
+        poked: OwnerSet::default(),
     };
     net.pump();
     net
