@@ -1,0 +1,297 @@
+//! `cargo xtask bench net --target qemu`: the same figures on seL4/QEMU, through
+//! QEMU's user networking (`hostfwd=tcp:127.0.0.1:PORT-:80`), the clients on
+//! this machine's loopback.
+//!
+//! QEMU has no way in from outside to make a PD fail: the failures are a
+//! schedule compiled into the PDs (`REINCARNATE_INJECT`, carried out by RS on
+//! its clock), so one boot holds every run, each a window of one continuous
+//! download or upload: without failures, then a crash every 1 s, then every
+//! 4 s, then (download only) hangs. The 25 s case is left out (QEMU is slow
+//! enough without it). Failures are placed on this machine's clock by the
+//! arrival of RS's `rs: injecting` lines; RS's clock is tied to it by its
+//! `@status ... at=` lines.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::time::{Duration, Instant};
+
+use microkit::InjectKind;
+use microkit::status::StatusLine;
+
+use super::client::{self, Trace};
+use super::figures::{Direction, Run};
+use super::{DRIVER, MUST_SURVIVE, SMALL_GET, report, wrk};
+use crate::devices::DeviceArgs;
+use crate::inject::Injection;
+use crate::qemu::{self, Qemu};
+use crate::sel4;
+use crate::workspace::{Error, Workspace};
+
+/// One window of a client's run, in s of RS's clock.
+struct Window {
+    direction: Direction,
+    from: f64,
+    to: f64,
+    failures: Option<(Duration, InjectKind)>,
+}
+
+/// The schedule: the windows, and the failures in them.
+struct Schedule {
+    windows: Vec<Window>,
+    /// When the upload starts (RS's clock, s); the download ends there.
+    upload_at: f64,
+    end: f64,
+}
+
+impl Schedule {
+    fn new(short: bool) -> Schedule {
+        use Direction::{Download, Upload};
+        let crash = |every| Some((Duration::from_secs(every), InjectKind::Crash));
+        let hang = Some((Duration::from_secs(2), InjectKind::Hang));
+        let w = |direction, from, to, failures| Window { direction, from, to, failures };
+        let t0 = if short { 6.0 } else { 10.0 };
+        let windows = if short {
+            vec![
+                w(Download, 0.0, t0, None),
+                w(Download, t0, t0 + 2.0, crash(1)),
+                w(Download, t0 + 2.5, t0 + 4.5, hang),
+                w(Upload, t0 + 5.0, t0 + 8.0, None),
+                w(Upload, t0 + 8.0, t0 + 10.0, crash(1)),
+            ]
+        } else {
+            vec![
+                w(Download, 0.0, t0, None),
+                w(Download, t0, t0 + 4.0, crash(1)),
+                w(Download, t0 + 4.0, t0 + 24.0, crash(4)),
+                w(Download, t0 + 25.0, t0 + 31.0, hang),
+                w(Upload, t0 + 32.0, t0 + 42.0, None),
+                w(Upload, t0 + 42.0, t0 + 46.0, crash(1)),
+                w(Upload, t0 + 46.0, t0 + 66.0, crash(4)),
+            ]
+        };
+        let upload_at = windows.iter().find(|w| w.direction == Upload).map_or(0.0, |w| w.from);
+        let end = windows.last().map_or(0.0, |w| w.to);
+        Schedule { windows, upload_at, end }
+    }
+
+    /// Every failure: at the start of its window, then `every` apart, the last
+    /// at least 0.5 s before the window's end... (a hang's window starts 0.5 s
+    /// before its first failure, for its stall to be seen whole).
+    fn injections(&self) -> Vec<Injection> {
+        let mut out = Vec::new();
+        for w in &self.windows {
+            let Some((every, kind)) = w.failures else { continue };
+            let mut at = if kind == InjectKind::Hang { w.from + 0.5 } else { w.from };
+            while at + 0.5 <= w.to {
+                out.push(Injection { pd: DRIVER.into(), kind, at: Duration::from_secs_f64(at) });
+                at += every.as_secs_f64();
+            }
+        }
+        out
+    }
+}
+
+fn free_port() -> Result<u16, Error> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
+
+/// The part of `trace` within `from..to` (since its start) as a trace of its own.
+fn slice(trace: &Trace, from: Duration, to: Duration) -> Trace {
+    let before = trace.points.iter().take_while(|p| p.0 < from).last().map_or(0, |p| p.1);
+    let points: Vec<(Duration, u64)> =
+        trace.points.iter().filter(|p| p.0 >= from && p.0 < to).map(|p| (p.0 - from, p.1 - before)).collect();
+    let moved = points.last().map_or(0, |p| p.1);
+    Trace {
+        start: trace.start + from,
+        points,
+        verified: moved,
+        elapsed: to.saturating_sub(from),
+        requests: 1,
+        request_bytes: trace.request_bytes,
+    }
+}
+
+/// `cargo xtask bench net --target qemu`.
+pub fn run_qemu(ws: &Workspace, short: bool) -> Result<(), Error> {
+    sel4::require_sdk("cargo xtask bench net --target qemu")?;
+    let schedule = Schedule::new(short);
+    let sd = ws.load_system()?;
+    let config = sel4::KernelConfig::Debug;
+    let injections = schedule.injections();
+    let image = sel4::image(ws, &sd, &sel4::Options { config, inject: injections.clone() })?;
+    let http_port = free_port()?;
+    let udp_port = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
+    let disk = ws.root.join("target").join("bench-net-disk-qemu.img");
+    std::fs::File::create(&disk)?.set_len(16 << 20)?;
+    let devices = DeviceArgs { disk: Some(disk.clone()), http_port, host_port: udp_port, ..Default::default() };
+    devices.write_qemu_args(&ws.root, &sd, &image)?;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, http_port));
+    println!("[bench net] QEMU: {} failures of {DRIVER} compiled in; http at {addr}", injections.len());
+    let spawned = Instant::now();
+    let mut qemu = Qemu::spawn(&image, false)?;
+    let result = measure(&mut qemu, spawned, addr, &schedule, short);
+    qemu.stop();
+    std::fs::remove_file(disk).ok();
+    let (runs, hangs, rates) = match result {
+        Ok(r) => r,
+        Err(e) => return Err(format!("{e}\nthe console:\n{}", qemu.console_text()).into()),
+    };
+    // RS's view of the restarts.
+    let restarts = |pd: &str| {
+        qemu.console
+            .iter()
+            .filter_map(|l| StatusLine::parse(&l.text).and_then(Result::ok))
+            .filter(|s| s.pd == pd)
+            .map(|s| s.restarts)
+            .max()
+            .unwrap_or(0)
+    };
+    let driver_restarts = restarts(DRIVER);
+    let survivors: Vec<(&str, u64)> = MUST_SURVIVE.iter().map(|pd| (*pd, restarts(pd))).collect();
+    println!(
+        "seL4 on QEMU ({} config, {}): net and http through QEMU's user networking, {addr} -> port 80;\n  \
+         QEMU software emulation (TCG) on this machine, not hardware; failures from a compiled-in schedule:",
+        config.name(),
+        qemu::version().unwrap_or_else(|| qemu::QEMU.to_string())
+    );
+    report(&runs, &hangs, rates.as_ref(), false)?;
+    println!(
+        "  restarts (RS's @status lines): {DRIVER} {driver_restarts} ({} failures scheduled); {}",
+        injections.len(),
+        survivors.iter().map(|(pd, n)| format!("{pd} {n}")).collect::<Vec<_>>().join(", ")
+    );
+    super::plot(ws, "seL4 on QEMU", "net-throughput-qemu.svg", &runs, &hangs)?;
+    if let Some((pd, n)) = survivors.iter().find(|(_, n)| *n != 0) {
+        return Err(format!("{pd} restarted {n} times: a driver's failure reached it").into());
+    }
+    Ok(())
+}
+
+type Measured = (Vec<Run>, Vec<Run>, Option<(wrk::Rate, wrk::Rate)>);
+
+fn measure(
+    qemu: &mut Qemu,
+    spawned: Instant,
+    addr: SocketAddr,
+    schedule: &Schedule,
+    short: bool,
+) -> Result<Measured, Error> {
+    let mut serving = None;
+    let outcome = qemu.run_until(Duration::from_secs(300), |l| {
+        if l.text.contains("http: serving") {
+            serving = Some(l.at);
+        }
+        serving.is_some()
+    });
+    if outcome != qemu::Outcome::Done {
+        return Err(format!("http never served ({outcome:?})").into());
+    }
+    // RS's clock: its first @status lines come as it starts; http's "up" line says
+    // how far RS's clock was when http served.
+    let status: Vec<(String, u64)> = qemu
+        .console
+        .iter()
+        .filter_map(|l| StatusLine::parse(&l.text).and_then(Result::ok))
+        .filter_map(|s| Some((s.pd.to_string(), s.at?)))
+        .collect();
+    let rs_start = status.iter().map(|s| s.1).min();
+    let http_up = status.iter().filter(|s| s.0 == "http").map(|s| s.1).max();
+    let serving_rs = match (rs_start, http_up) {
+        (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
+        _ => Duration::ZERO,
+    };
+    let serving = spawned + serving.unwrap_or_default();
+    // RS's `t` s as an instant of this machine.
+    let at = |t: f64| (serving + Duration::from_secs_f64(t)).checked_sub(serving_rs).unwrap_or(serving);
+    let first_failure = schedule.injections().first().map_or(schedule.end, |i| i.at.as_secs_f64());
+    if at(first_failure) < Instant::now() + Duration::from_secs(1) {
+        return Err("the system served too late for its compiled-in schedule".into());
+    }
+    let body = client::pattern(1 << 20);
+    let mut traces = Vec::new();
+    for (direction, until) in [(Direction::Download, schedule.upload_at), (Direction::Upload, schedule.end)] {
+        let run_for = at(until).saturating_duration_since(Instant::now());
+        let limit = (at(until) + Duration::from_secs(30)).saturating_duration_since(spawned);
+        let trace = std::thread::scope(|s| {
+            let client = s.spawn(|| match direction {
+                Direction::Download => client::download(addr, run_for, &body),
+                Direction::Upload => client::upload(addr, run_for, &body),
+            });
+            // The console meanwhile (RS's injection lines, timed on arrival).
+            while !client.is_finished() && spawned.elapsed() < limit {
+                qemu.run_until(spawned.elapsed() + Duration::from_millis(100), |_| false);
+            }
+            client.join().map_err(|_| "the client thread panicked")
+        })?;
+        traces.push((direction, trace.map_err(|e| format!("{direction:?}: {e}"))?));
+    }
+    let injected: Vec<Instant> =
+        qemu.console.iter().filter(|l| l.text.contains("rs: injecting")).map(|l| spawned + l.at).collect();
+    let (mut runs, mut hangs) = (Vec::new(), Vec::new());
+    for w in &schedule.windows {
+        let Some((_, trace)) = traces.iter().find(|(d, _)| *d == w.direction) else { continue };
+        let from = at(w.from).max(trace.start).saturating_duration_since(trace.start);
+        let to = at(w.to).saturating_duration_since(trace.start);
+        let part = slice(trace, from, to);
+        let injected = injected
+            .iter()
+            .filter(|i| **i >= part.start && **i < part.start + part.elapsed)
+            .map(|i| i.saturating_duration_since(part.start))
+            .collect();
+        let run = Run { direction: w.direction, failures: w.failures, trace: part, injected };
+        if w.failures.is_some_and(|f| f.1 == InjectKind::Hang) { hangs.push(run) } else { runs.push(run) }
+    }
+    let rate_for = Duration::from_secs(if short { 1 } else { 3 });
+    let url = format!("http://{addr}{SMALL_GET}");
+    let rates = if std::process::Command::new("wrk").arg("--version").output().is_err() {
+        println!("SKIPPED: bench net: requests/s: wrk is not installed (ci/setup.sh installs it)");
+        None
+    } else {
+        let rate = |connections| -> Result<wrk::Rate, Error> {
+            let mut cmd = std::process::Command::new("wrk");
+            cmd.args(wrk::args(&url, connections, rate_for));
+            let r = wrk::run(cmd)?;
+            if r.errors > 0 {
+                return Err(format!("wrk with {connections} connections: {} errors", r.errors).into());
+            }
+            Ok(r)
+        };
+        Some((rate(1)?, rate(50)?))
+    };
+    Ok((runs, hangs, rates))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_fits_its_windows() {
+        for short in [false, true] {
+            let s = Schedule::new(short);
+            let inj = s.injections();
+            for i in &inj {
+                let t = i.at.as_secs_f64();
+                let w = s.windows.iter().find(|w| w.from <= t && t < w.to).expect("in a window");
+                assert_eq!(w.failures.map(|f| f.1), Some(i.kind), "{t}");
+            }
+            let crashes_1s = inj.iter().filter(|i| i.at.as_secs_f64() < s.upload_at && i.kind == InjectKind::Crash);
+            assert!(crashes_1s.count() >= if short { 2 } else { 8 });
+        }
+    }
+
+    #[test]
+    fn a_slice_is_rebased() {
+        let ms = Duration::from_millis;
+        let t = Trace {
+            start: Instant::now(),
+            points: vec![(ms(10), 100), (ms(20), 200), (ms(30), 300)],
+            verified: 300,
+            elapsed: ms(30),
+            requests: 1,
+            request_bytes: 300,
+        };
+        let s = slice(&t, ms(15), ms(35));
+        assert_eq!(s.points, vec![(ms(5), 100), (ms(15), 200)]);
+        assert_eq!((s.verified, s.elapsed), (200, ms(20)));
+    }
+}
