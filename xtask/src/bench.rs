@@ -26,8 +26,8 @@ pub enum Bench {
     },
     /// Driver throughput on the host kernel: block MB/s and 4 KiB random-read
     /// IOPS (timed in blk_client), net frames/s and MB/s (UDP echo through
-    /// virtio_net and net_client), console bytes/s (echo through virtio_console
-    /// and console_client).
+    /// virtio_net, the network server and echo), console bytes/s (echo through
+    /// virtio_console and console_client).
     Drivers {
         /// UDP echo round trips.
         #[arg(long, default_value_t = 20000)]

@@ -44,6 +44,8 @@ const DRIVER: &str = "virtio_net";
 const MUST_SURVIVE: [&str; 2] = ["net", "http"];
 /// Where the plots go, under the workspace.
 const PLOTS: &str = "target/bench";
+/// The console of the host kernel's run, beside the plot.
+const CONSOLE_LOG: &str = "net-console.log";
 /// Bins of the plot.
 const BIN: Duration = Duration::from_millis(100);
 /// The small GET of the requests/s figure.
@@ -118,6 +120,32 @@ impl Events {
         }
     }
 
+    /// Every line the PDs and the kernel printed, and every fault, start and
+    /// ready, timed from `since`, into `path`.
+    fn write_log(&self, since: Instant, path: &Path) -> std::io::Result<()> {
+        let (lock, _) = &*self.0;
+        let seen = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let t = |at: &Instant| at.saturating_duration_since(since).as_secs_f64();
+        let mut text = String::new();
+        for ev in seen.iter() {
+            let line = match ev {
+                Event::Output { pd, line, at } => format!("{:10.4} [{pd}] {line}", t(at)),
+                Event::Log { line, at } => format!("{:10.4} [kernel] {line}", t(at)),
+                Event::Fault { pd, generation, fault, at } => {
+                    format!("{:10.4} fault {pd} gen {generation}: {fault}", t(at))
+                }
+                Event::Ready { pd, generation, at } => format!("{:10.4} ready {pd} gen {generation}", t(at)),
+                _ => continue,
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, text)
+    }
+
     fn line(&self, pd: &str, text: &str) -> Result<(), Error> {
         self.wait(
             &format!("[{pd}] {text}"),
@@ -166,10 +194,13 @@ pub fn run(ws: &Workspace, plan: &Plan) -> Result<(), Error> {
     let devices =
         DeviceConfig { disk: Some(disk.clone()), console: ConsoleIo::Discard, net: NetIo::Tap(tap.clone()), mac: None };
     let (tx, rx) = mpsc::channel();
+    let booted = Instant::now();
     let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: false, subscribers: vec![tx] }, devices)?;
     let events = Events::collect(rx);
     let result = measure(&machine, &events, &namespace, &tap, gateway, interface.prefix_len, addr, plan);
     let status = machine.shutdown()?;
+    let log = ws.root.join(PLOTS).join(CONSOLE_LOG);
+    events.write_log(booted, &log)?;
     let ns_name = namespace.name().to_string();
     drop(namespace);
     std::fs::remove_file(disk).ok();
@@ -186,6 +217,7 @@ pub fn run(ws: &Workspace, plan: &Plan) -> Result<(), Error> {
         MUST_SURVIVE.map(|pd| format!("{pd} {}", restarts(pd))).join(", ")
     );
     plot(ws, "host kernel", "net-throughput.svg", &runs, &hangs)?;
+    println!("  console, faults and restarts: {PLOTS}/{CONSOLE_LOG}");
     for pd in MUST_SURVIVE {
         if restarts(pd) != 0 {
             return Err(format!("{pd} restarted {} times: a driver's failure reached it", restarts(pd)).into());
@@ -281,8 +313,8 @@ fn one_run(
         Direction::Upload => "upload",
     };
     let label = failures.map_or("no failures".to_string(), |(e, k)| format!("{k} every {}", figures::secs(e)));
-    println!("[bench net] {what}, {label}, {}", figures::secs(run_for));
     let start = Instant::now();
+    println!("[bench net] {what}, {label}, {}", figures::secs(run_for));
     std::thread::scope(|s| {
         let client = s.spawn(|| {
             ns.run(|| match direction {

@@ -20,7 +20,8 @@ pub(crate) fn step(ws: &Workspace, what: &str, args: &[&str]) -> Result<(), Erro
 pub fn run(ws: &Workspace) -> Result<(), Error> {
     crate::lint::run(ws)?;
     step(ws, "unit and host-kernel tests", &["test", "--workspace", "--release"])?;
-    for what in ["ipc", "drivers", "recovery"] {
+    // bench net says SKIPPED without root and network namespaces.
+    for what in ["ipc", "drivers", "recovery", "net"] {
         step(ws, &format!("benchmark {what} (short)"), &["xtask", "bench", what, "--short"])?;
     }
     let sd = ws.load_system()?;
@@ -32,7 +33,7 @@ pub fn run(ws: &Workspace) -> Result<(), Error> {
         Some(_) => {
             boot_main_system(ws)?;
             recovery_test_system(ws)?;
-            for what in ["ipc", "drivers", "recovery"] {
+            for what in ["ipc", "drivers", "recovery", "net"] {
                 step(
                     ws,
                     &format!("benchmark {what} on QEMU (short)"),
