@@ -164,6 +164,27 @@ impl Events {
     }
 }
 
+/// The driver's recovery policy (`policies/<driver>.toml` beside the system).
+fn driver_policy(ws: &Workspace) -> Result<recovery_policy::Policy, Error> {
+    let dir = ws.system.parent().unwrap_or(Path::new("."));
+    let path = dir.join("policies").join(format!("{DRIVER}.toml"));
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    recovery_policy::load::parse(&text).map_err(|e| format!("{}: {}", path.display(), e.join("; ")).into())
+}
+
+/// The policy's backoff, in words: a run's stalls depend on it.
+fn backoff_note(p: &recovery_policy::Policy) -> String {
+    let ms = |ns: u64| ns / 1_000_000;
+    format!(
+        "{DRIVER}'s policy: restart at once, then back off {} ms doubling up to {} ms while restarts follow each other \
+         within {} ms; each run with failures starts after a quiet {} ms",
+        ms(p.backoff_first_ns),
+        ms(p.backoff_max_ns),
+        ms(p.window_ns),
+        ms(p.window_ns)
+    )
+}
+
 /// Why the host kernel's network cannot be reached here, if it cannot.
 fn unreachable() -> Option<String> {
     if let Err(why) = netns::available() {
@@ -186,6 +207,7 @@ pub fn run(ws: &Workspace, plan: &Plan) -> Result<(), Error> {
         net_build::load_interface(&net_build::config_path(&ws.system)).map_err(|errors| errors.join("\n"))?;
     let gateway = interface.gateway.map(Ipv4Addr::from).ok_or("net.toml gives no gateway (the TAP's address)")?;
     let addr = SocketAddr::from((Ipv4Addr::from(interface.addr), HTTP_PORT));
+    let policy = driver_policy(ws)?;
     let bin_dir = ws.build_host(&sd)?;
     let disk = ws.root.join("target").join("bench-net-disk.img");
     std::fs::File::create(&disk)?.set_len(16 << 20)?;
@@ -197,20 +219,22 @@ pub fn run(ws: &Workspace, plan: &Plan) -> Result<(), Error> {
     let booted = Instant::now();
     let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: false, subscribers: vec![tx] }, devices)?;
     let events = Events::collect(rx);
-    let result = measure(&machine, &events, &namespace, &tap, gateway, interface.prefix_len, addr, plan);
+    let quiet = Duration::from_nanos(policy.window_ns) + Duration::from_millis(500);
+    let result = measure(&machine, &events, &namespace, &tap, gateway, interface.prefix_len, addr, plan, quiet);
     let status = machine.shutdown()?;
     let log = ws.root.join(PLOTS).join(CONSOLE_LOG);
     events.write_log(booted, &log)?;
     let ns_name = namespace.name().to_string();
     drop(namespace);
     std::fs::remove_file(disk).ok();
-    let (runs, hangs, rates) = result?;
+    let (runs, hangs, rates, failed) = result?;
     let restarts = |pd: &str| status.iter().find(|s| s.name == pd).map_or(0, |s| s.restarts);
     let injected: usize = runs.iter().chain(&hangs).map(|r| r.injected.len()).sum();
     println!(
         "host kernel: the network server (net, smoltcp) over virtio_net on a TAP, http on {addr}, the clients in network namespace {ns_name}:"
     );
-    report(&runs, &hangs, rates.as_ref(), true)?;
+    println!("  {}", backoff_note(&policy));
+    report(&runs, &hangs, rates.as_ref(), &failed, true)?;
     println!(
         "  restarts: {DRIVER} {} ({injected} failures injected); {}",
         restarts(DRIVER),
@@ -223,10 +247,15 @@ pub fn run(ws: &Workspace, plan: &Plan) -> Result<(), Error> {
             return Err(format!("{pd} restarted {} times: a driver's failure reached it", restarts(pd)).into());
         }
     }
+    if !failed.is_empty() {
+        return Err(format!("{} of the runs failed", failed.len()).into());
+    }
     Ok(())
 }
 
-type Measured = (Vec<Run>, Vec<Run>, Option<(wrk::Rate, wrk::Rate)>);
+/// The runs without and with crashes, the runs with hangs, requests/s with 1
+/// and 50 connections, and the runs that failed (why).
+type Measured = (Vec<Run>, Vec<Run>, Option<(wrk::Rate, wrk::Rate)>, Vec<String>);
 
 #[allow(clippy::too_many_arguments)]
 fn measure(
@@ -238,6 +267,7 @@ fn measure(
     prefix_len: u8,
     addr: SocketAddr,
     plan: &Plan,
+    quiet: Duration,
 ) -> Result<Measured, Error> {
     events.line("net", "virtio_net attached")?;
     events.line("http", "serving port")?;
@@ -245,19 +275,42 @@ fn measure(
     ns.configure(tap, gateway, prefix_len)?;
     warm_up(ns, addr)?;
     let body = client::pattern(plan.request_bytes);
-    let mut generation = machine.status()?.iter().find(|s| s.name == DRIVER).map_or(0, |s| s.generation);
-    let mut runs = Vec::new();
+    let generation = || -> Result<u64, Error> {
+        Ok(machine.status()?.iter().find(|s| s.name == DRIVER).map_or(0, |s| s.generation))
+    };
+    let mut g = generation()?;
+    let (mut runs, mut hangs, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut schedule: Vec<(Direction, Option<(Duration, InjectKind)>, Duration)> = Vec::new();
     for direction in [Direction::Download, Direction::Upload] {
         for &(every, run_for) in &plan.runs {
-            let failures = every.map(|e| (e, InjectKind::Crash));
-            runs.push(one_run(machine, events, ns, addr, direction, run_for, failures, &body, &mut generation)?);
+            schedule.push((direction, every.map(|e| (e, InjectKind::Crash)), run_for));
         }
     }
-    let mut hangs = Vec::new();
     if plan.hangs > 0 {
         let run_for = plan.hang_every * plan.hangs as u32 + plan.hang_every / 2;
-        let failures = Some((plan.hang_every, InjectKind::Hang));
-        hangs.push(one_run(machine, events, ns, addr, Direction::Download, run_for, failures, &body, &mut generation)?);
+        schedule.push((Direction::Download, Some((plan.hang_every, InjectKind::Hang)), run_for));
+    }
+    let mut last_failure: Option<Instant> = None;
+    for (direction, failures, run_for) in schedule {
+        // RS's backoff grows while restarts follow each other within the
+        // policy's window: each run with failures starts afresh.
+        if let (Some(_), Some(last)) = (failures, last_failure) {
+            std::thread::sleep((last + quiet).saturating_duration_since(Instant::now()));
+        }
+        if failures.is_some() {
+            last_failure = Some(Instant::now() + run_for);
+        }
+        match one_run(machine, events, ns, addr, direction, run_for, failures, &body, &mut g) {
+            Ok(run) if failures.is_some_and(|f| f.1 == InjectKind::Hang) => hangs.push(run),
+            Ok(run) => runs.push(run),
+            Err(e) => {
+                println!("[bench net]   FAILED: {e}");
+                failed.push(e.to_string());
+                // The driver may be backing off: let it come back, and count afresh.
+                std::thread::sleep(Duration::from_secs(2));
+                g = generation()?;
+            }
+        }
     }
     let rates = match ns.command("wrk").arg("--version").output() {
         Err(_) => {
@@ -278,7 +331,7 @@ fn measure(
             Some((rate(1)?, rate(50)?))
         }
     };
-    Ok((runs, hangs, rates))
+    Ok((runs, hangs, rates, failed))
 }
 
 /// Until one small GET is answered (the TAP has just come up; ARP).
@@ -351,7 +404,13 @@ fn one_run(
 }
 
 /// The figures, as a table.
-fn report(runs: &[Run], hangs: &[Run], rates: Option<&(wrk::Rate, wrk::Rate)>, host: bool) -> Result<(), Error> {
+fn report(
+    runs: &[Run],
+    hangs: &[Run],
+    rates: Option<&(wrk::Rate, wrk::Rate)>,
+    failed: &[String],
+    host: bool,
+) -> Result<(), Error> {
     let mut at_1s = Vec::new();
     let mut crash_stalls = Vec::new();
     for direction in [Direction::Download, Direction::Upload] {
@@ -406,6 +465,9 @@ fn report(runs: &[Run], hangs: &[Run], rates: Option<&(wrk::Rate, wrk::Rate)>, h
             "  HTTP requests/s, GET {SMALL_GET} kept alive (wrk): 1 connection {:.0}/s (latency {}), 50 connections {:.0}/s (latency {})",
             one.per_s, one.latency, fifty.per_s, fifty.latency
         );
+    }
+    for e in failed {
+        println!("  FAILED: {e}");
     }
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     println!("  targets:");

@@ -43,34 +43,46 @@ struct Schedule {
 }
 
 impl Schedule {
-    fn new(short: bool) -> Schedule {
+    /// `quiet`: the driver policy's window (s), waited out before a window
+    /// with failures so that RS's backoff starts afresh in each (not in the
+    /// short mode, whose figures are not for quoting).
+    fn new(short: bool, quiet: f64) -> Schedule {
         use Direction::{Download, Upload};
         let crash = |every| Some((Duration::from_secs(every), InjectKind::Crash));
         let hang = Some((Duration::from_secs(2), InjectKind::Hang));
-        let w = |direction, from, to, failures| Window { direction, from, to, failures };
-        let t0 = if short { 6.0 } else { 10.0 };
-        let windows = if short {
+        let quiet = if short { 0.0 } else { quiet };
+        let plan = if short {
             vec![
-                w(Download, 0.0, t0, None),
-                w(Download, t0, t0 + 2.0, crash(1)),
-                w(Download, t0 + 2.5, t0 + 4.5, hang),
-                w(Upload, t0 + 5.0, t0 + 8.0, None),
-                w(Upload, t0 + 8.0, t0 + 10.0, crash(1)),
+                (Download, 6.0, None),
+                (Download, 2.0, crash(1)),
+                (Download, 2.0, hang),
+                (Upload, 3.0, None),
+                (Upload, 2.0, crash(1)),
             ]
         } else {
             vec![
-                w(Download, 0.0, t0, None),
-                w(Download, t0, t0 + 4.0, crash(1)),
-                w(Download, t0 + 4.0, t0 + 24.0, crash(4)),
-                w(Download, t0 + 25.0, t0 + 31.0, hang),
-                w(Upload, t0 + 32.0, t0 + 42.0, None),
-                w(Upload, t0 + 42.0, t0 + 46.0, crash(1)),
-                w(Upload, t0 + 46.0, t0 + 66.0, crash(4)),
+                (Download, 10.0, None),
+                (Download, 4.0, crash(1)),
+                (Download, 20.0, crash(4)),
+                (Download, 6.0, hang),
+                (Upload, 10.0, None),
+                (Upload, 4.0, crash(1)),
+                (Upload, 20.0, crash(4)),
             ]
         };
+        let (mut windows, mut t, mut failures_end) = (Vec::new(), 0.0, None);
+        for (direction, len, failures) in plan {
+            if let (Some(_), Some(end)) = (failures, failures_end) {
+                t = f64::max(t, end + quiet);
+            }
+            windows.push(Window { direction, from: t, to: t + len, failures });
+            t += len;
+            if failures.is_some() {
+                failures_end = Some(t);
+            }
+        }
         let upload_at = windows.iter().find(|w| w.direction == Upload).map_or(0.0, |w| w.from);
-        let end = windows.last().map_or(0.0, |w| w.to);
-        Schedule { windows, upload_at, end }
+        Schedule { windows, upload_at, end: t }
     }
 
     /// Every failure: at the start of its window, then `every` apart, the last
@@ -113,7 +125,8 @@ fn slice(trace: &Trace, from: Duration, to: Duration) -> Trace {
 /// `cargo xtask bench net --target qemu`.
 pub fn run_qemu(ws: &Workspace, short: bool) -> Result<(), Error> {
     sel4::require_sdk("cargo xtask bench net --target qemu")?;
-    let schedule = Schedule::new(short);
+    let policy = super::driver_policy(ws)?;
+    let schedule = Schedule::new(short, policy.window_ns as f64 / 1e9 + 0.5);
     let sd = ws.load_system()?;
     let config = sel4::KernelConfig::Debug;
     let injections = schedule.injections();
@@ -153,7 +166,8 @@ pub fn run_qemu(ws: &Workspace, short: bool) -> Result<(), Error> {
         config.name(),
         qemu::version().unwrap_or_else(|| qemu::QEMU.to_string())
     );
-    report(&runs, &hangs, rates.as_ref(), false)?;
+    println!("  {}", super::backoff_note(&policy));
+    report(&runs, &hangs, rates.as_ref(), &[], false)?;
     println!(
         "  restarts (RS's @status lines): {DRIVER} {driver_restarts} ({} failures scheduled); {}",
         injections.len(),
@@ -267,15 +281,23 @@ mod tests {
     #[test]
     fn the_schedule_fits_its_windows() {
         for short in [false, true] {
-            let s = Schedule::new(short);
+            let s = Schedule::new(short, 10.5);
             let inj = s.injections();
             for i in &inj {
                 let t = i.at.as_secs_f64();
                 let w = s.windows.iter().find(|w| w.from <= t && t < w.to).expect("in a window");
                 assert_eq!(w.failures.map(|f| f.1), Some(i.kind), "{t}");
             }
-            let crashes_1s = inj.iter().filter(|i| i.at.as_secs_f64() < s.upload_at && i.kind == InjectKind::Crash);
-            assert!(crashes_1s.count() >= if short { 2 } else { 8 });
+            let crashes = inj.iter().filter(|i| i.at.as_secs_f64() < s.upload_at && i.kind == InjectKind::Crash);
+            assert!(crashes.count() >= if short { 2 } else { 8 });
+            for pair in s.windows.windows(2) {
+                assert!(pair[0].to <= pair[1].from, "windows do not overlap");
+            }
+            if !short {
+                // A quiet window before each window with failures but the first.
+                let failing: Vec<&Window> = s.windows.iter().filter(|w| w.failures.is_some()).collect();
+                assert!(failing.windows(2).all(|p| p[1].from - p[0].to >= 10.5));
+            }
         }
     }
 
