@@ -341,7 +341,7 @@ fn warm_up(ns: &Namespace, addr: SocketAddr) -> Result<(), Error> {
     loop {
         match ns.run(|| client::download(addr, Duration::ZERO, &expected))? {
             Ok(_) => return Ok(()),
-            Err(e) if Instant::now() > deadline => return Err(format!("the system never answered: {e}").into()),
+            Err(e) if Instant::now() > deadline => return Err(format!("the system never answered: {}", e.error).into()),
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
@@ -397,7 +397,7 @@ fn one_run(
         let injecting = failure();
         let trace = client.join().map_err(|_| "the client thread panicked")??;
         injecting?;
-        let trace = trace.map_err(|e| format!("{what}, {label}: {e}"))?;
+        let trace = trace.map_err(|e| format!("{what}, {label}: {}", e.error))?;
         let injected = injected.iter().map(|at| at.saturating_duration_since(trace.start)).collect();
         Ok(Run { direction, failures, trace, injected })
     })

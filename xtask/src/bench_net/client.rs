@@ -52,6 +52,20 @@ impl Trace {
     }
 }
 
+/// A client run that failed: what it saw until then, and why.
+pub struct Failed {
+    pub trace: Trace,
+    pub error: String,
+}
+
+fn run(request_bytes: usize, f: impl FnOnce(&mut Trace) -> Result<(), String>) -> Result<Trace, Box<Failed>> {
+    let mut trace = Trace::new(request_bytes);
+    match f(&mut trace) {
+        Ok(()) => Ok(trace),
+        Err(error) => Err(Box::new(Failed { trace, error })),
+    }
+}
+
 /// The bytes `GET /bytes/N` answers (and the body the upload sends).
 pub fn pattern(len: usize) -> Vec<u8> {
     let mut body = vec![0; len];
@@ -98,11 +112,14 @@ fn read_head(s: &mut TcpStream, pending: &mut Vec<u8>) -> Result<(u16, u64), Str
 
 /// `GET /bytes/<expected.len()>` until `run_for` has passed; every byte of every
 /// answer must be `expected`'s (`pattern`).
-pub fn download(addr: SocketAddr, run_for: Duration, expected: &[u8]) -> Result<Trace, String> {
+pub fn download(addr: SocketAddr, run_for: Duration, expected: &[u8]) -> Result<Trace, Box<Failed>> {
+    run(expected.len(), |trace| download_into(trace, addr, run_for, expected))
+}
+
+fn download_into(trace: &mut Trace, addr: SocketAddr, run_for: Duration, expected: &[u8]) -> Result<(), String> {
     let mut s = connect(addr)?;
     let len = expected.len() as u64;
     let request = format!("GET /bytes/{len} HTTP/1.1\r\nHost: reincarnate\r\n\r\n");
-    let mut trace = Trace::new(expected.len());
     let (mut pending, mut buf, mut total) = (Vec::new(), vec![0u8; PIECE], 0u64);
     while trace.start.elapsed() < run_for {
         s.write_all(request.as_bytes()).map_err(|e| format!("sending GET: {e}"))?;
@@ -132,7 +149,7 @@ pub fn download(addr: SocketAddr, run_for: Duration, expected: &[u8]) -> Result<
                 return Err("more bytes than the answer's Content-Length".into());
             }
             let early = std::mem::take(&mut pending);
-            check(&early, &mut at, &mut total, &mut trace)?;
+            check(&early, &mut at, &mut total, &mut *trace)?;
         }
         while at < expected.len() {
             let want = (expected.len() - at).min(buf.len());
@@ -140,13 +157,13 @@ pub fn download(addr: SocketAddr, run_for: Duration, expected: &[u8]) -> Result<
             if n == 0 {
                 return Err(format!("the server closed the connection at byte {at} of GET /bytes/{len}"));
             }
-            check(&buf[..n], &mut at, &mut total, &mut trace)?;
+            check(&buf[..n], &mut at, &mut total, &mut *trace)?;
         }
         trace.verified += len;
         trace.requests += 1;
         trace.elapsed = trace.start.elapsed();
     }
-    Ok(trace)
+    Ok(())
 }
 
 /// `"name":value` of a flat JSON object, without quotes.
@@ -158,12 +175,15 @@ fn json_field<'a>(json: &'a str, name: &str) -> Option<&'a str> {
 
 /// `POST /sink` with `body` until `run_for` has passed; every answer must give
 /// the body's length and SHA-256.
-pub fn upload(addr: SocketAddr, run_for: Duration, body: &[u8]) -> Result<Trace, String> {
+pub fn upload(addr: SocketAddr, run_for: Duration, body: &[u8]) -> Result<Trace, Box<Failed>> {
+    run(body.len(), |trace| upload_into(trace, addr, run_for, body))
+}
+
+fn upload_into(trace: &mut Trace, addr: SocketAddr, run_for: Duration, body: &[u8]) -> Result<(), String> {
     let mut s = connect(addr)?;
     let len = body.len();
     let sha: String = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
     let head = format!("POST /sink HTTP/1.1\r\nHost: reincarnate\r\nContent-Length: {len}\r\n\r\n");
-    let mut trace = Trace::new(body.len());
     let (mut pending, mut total) = (Vec::new(), 0u64);
     while trace.start.elapsed() < run_for {
         s.write_all(head.as_bytes()).map_err(|e| format!("sending POST: {e}"))?;
@@ -198,7 +218,7 @@ pub fn upload(addr: SocketAddr, run_for: Duration, body: &[u8]) -> Result<Trace,
         trace.requests += 1;
         trace.elapsed = trace.start.elapsed();
     }
-    Ok(trace)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -249,11 +269,13 @@ mod tests {
     #[test]
     fn a_download_checks_every_byte() {
         let expected = pattern(300_000);
-        let t = download(server(None), Duration::from_millis(50), &expected).unwrap();
+        let t = download(server(None), Duration::from_millis(50), &expected).map_err(|f| f.error).unwrap();
         assert!(t.requests >= 1);
         assert_eq!(t.verified, t.requests * 300_000);
         assert_eq!(t.points.last().unwrap().1, t.verified);
         let e = download(server(Some(200_001)), Duration::from_millis(50), &expected).err().unwrap();
-        assert!(e.contains("byte 200001 of answer 1"), "{e}");
+        assert!(e.error.contains("byte 200001 of answer 1"), "{}", e.error);
+        let before = e.trace.points.last().map_or(0, |p| p.1);
+        assert!(before > 0 && before <= 200_001, "what came before the wrong piece: {before}");
     }
 }

@@ -253,10 +253,12 @@ fn measure(
             client.join().map_err(|_| "the client thread panicked")
         })?;
         match trace {
-            Ok(t) => traces.push(Some(t)),
-            Err(e) => {
-                failed.push(format!("{direction:?} until {until} s: {e}"));
-                traces.push(None);
+            Ok(t) => traces.push((t, None)),
+            Err(f) => {
+                failed.push(format!("{direction:?} until {until} s (RS's clock): {}", f.error));
+                // Its windows count up to the last byte that moved.
+                let cut = f.trace.points.last().map_or(Duration::ZERO, |p| p.0);
+                traces.push((f.trace, Some(cut)));
                 // Whatever broke, let the system settle before the next run.
                 std::thread::sleep(at(until).saturating_duration_since(Instant::now()));
             }
@@ -266,9 +268,12 @@ fn measure(
         qemu.console.iter().filter(|l| l.text.contains("rs: injecting")).map(|l| spawned + l.at).collect();
     let (mut runs, mut hangs) = (Vec::new(), Vec::new());
     for w in &schedule.windows {
-        let Some(Some(trace)) = traces.get(w.phase) else { continue };
+        let Some((trace, cut)) = traces.get(w.phase) else { continue };
         let from = at(w.from).max(trace.start).saturating_duration_since(trace.start);
         let to = at(w.to).saturating_duration_since(trace.start);
+        if cut.is_some_and(|c| to > c) {
+            continue;
+        }
         let part = slice(trace, from, to);
         let injected = injected
             .iter()
