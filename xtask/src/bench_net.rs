@@ -62,6 +62,10 @@ pub struct Plan {
     pub rate_for: Duration,
     /// Bytes per request (`GET /bytes/N`, `POST /sink`).
     pub request_bytes: usize,
+    /// Wait out the driver policy's window before each run with failures, so
+    /// that RS's backoff starts afresh in each (not in the short mode, whose
+    /// figures are not for quoting).
+    pub fresh_backoff: bool,
 }
 
 impl Plan {
@@ -82,6 +86,7 @@ impl Plan {
             hang_every: s(2),
             rate_for: if short { s(1) } else { s(5) },
             request_bytes: 8 << 20,
+            fresh_backoff: !short,
         }
     }
 }
@@ -173,15 +178,19 @@ fn driver_policy(ws: &Workspace) -> Result<recovery_policy::Policy, Error> {
 }
 
 /// The policy's backoff, in words: a run's stalls depend on it.
-fn backoff_note(p: &recovery_policy::Policy) -> String {
+fn backoff_note(p: &recovery_policy::Policy, fresh: bool) -> String {
     let ms = |ns: u64| ns / 1_000_000;
+    let runs = if fresh {
+        format!("each run with failures starts after a quiet {} ms", ms(p.window_ns))
+    } else {
+        "the runs follow each other (--short)".to_string()
+    };
     format!(
         "{DRIVER}'s policy: restart at once, then back off {} ms doubling up to {} ms while restarts follow each other \
-         within {} ms; each run with failures starts after a quiet {} ms",
+         within {} ms; {runs}",
         ms(p.backoff_first_ns),
         ms(p.backoff_max_ns),
         ms(p.window_ns),
-        ms(p.window_ns)
     )
 }
 
@@ -233,7 +242,7 @@ pub fn run(ws: &Workspace, plan: &Plan) -> Result<(), Error> {
     println!(
         "host kernel: the network server (net, smoltcp) over virtio_net on a TAP, http on {addr}, the clients in network namespace {ns_name}:"
     );
-    println!("  {}", backoff_note(&policy));
+    println!("  {}", backoff_note(&policy, plan.fresh_backoff));
     report(&runs, &hangs, rates.as_ref(), &failed, true)?;
     println!(
         "  restarts: {DRIVER} {} ({injected} failures injected); {}",
@@ -294,7 +303,7 @@ fn measure(
     for (direction, failures, run_for) in schedule {
         // RS's backoff grows while restarts follow each other within the
         // policy's window: each run with failures starts afresh.
-        if let (Some(_), Some(last)) = (failures, last_failure) {
+        if let (Some(_), Some(last), true) = (failures, last_failure, plan.fresh_backoff) {
             std::thread::sleep((last + quiet).saturating_duration_since(Instant::now()));
         }
         if failures.is_some() {

@@ -176,7 +176,7 @@ pub fn run_qemu(ws: &Workspace, short: bool) -> Result<(), Error> {
         config.name(),
         qemu::version().unwrap_or_else(|| qemu::QEMU.to_string())
     );
-    println!("  {}", super::backoff_note(&policy));
+    println!("  {}", super::backoff_note(&policy, !short));
     report(&runs, &hangs, rates.as_ref(), &failed, false)?;
     println!(
         "  restarts (RS's @status lines): {DRIVER} {driver_restarts} ({} failures scheduled); {}",
