@@ -51,6 +51,9 @@ const BIN: Duration = Duration::from_millis(100);
 /// The small GET of the requests/s figure.
 const SMALL_GET: &str = "/bytes/64";
 
+/// Failures every so long, of one kind.
+type Failures = (Duration, InjectKind);
+
 /// What to measure, and for how long.
 pub struct Plan {
     /// Each (failure interval, run length); the first has no failures.
@@ -289,7 +292,7 @@ fn measure(
     };
     let mut g = generation()?;
     let (mut runs, mut hangs, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    let mut schedule: Vec<(Direction, Option<(Duration, InjectKind)>, Duration)> = Vec::new();
+    let mut schedule: Vec<(Direction, Option<Failures>, Duration)> = Vec::new();
     for direction in [Direction::Download, Direction::Upload] {
         for &(every, run_for) in &plan.runs {
             schedule.push((direction, every.map(|e| (e, InjectKind::Crash)), run_for));
