@@ -212,7 +212,7 @@ pub fn run_qemu(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(
         if l.text.contains("bench rand-read-4k") {
             rand = parse(&l.text);
         }
-        net_ready |= l.text.contains("echo: serving");
+        net_ready |= l.text.contains("echo: serving") || l.text.contains("net: virtio_net attached");
         seq.is_some() && rand.is_some() && net_ready
     });
     if outcome != crate::qemu::Outcome::Done {
@@ -238,10 +238,22 @@ pub fn run_qemu(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(
     sock.connect(("127.0.0.1", port))?;
     sock.set_read_timeout(Some(Duration::from_millis(500)))?;
     let payload = vec![0x5au8; PAYLOAD];
+    // Until one datagram comes back: the network server first resolves QEMU's
+    // gateway (ARP), and drops what it answers meanwhile.
+    let mut buf = [0u8; 2048];
+    let warm = Instant::now();
+    loop {
+        sock.send(&payload)?;
+        if sock.recv(&mut buf).is_ok_and(|n| n == PAYLOAD) {
+            break;
+        }
+        if warm.elapsed() > Duration::from_secs(30) {
+            return Err("no UDP echo through QEMU's user networking within 30 s".into());
+        }
+    }
     let window = 8; // as on the host kernel
     let start = Instant::now();
     let (mut sent, mut got, mut lost) = (0usize, 0usize, 0usize);
-    let mut buf = [0u8; 2048];
     while got + lost < frames {
         while sent < frames && sent - got - lost < window {
             sock.send(&payload)?;
