@@ -465,7 +465,7 @@ fn report(
     let hang_stalls: Vec<Duration> = hangs.iter().flat_map(Run::stalls).collect();
     if let Some((m, x)) = figures::median_max(&hang_stalls) {
         println!(
-            "  virtio_net hangs during a download (net complains of a driver that holds frames 40 ms): stall median {} max {} ({} hangs, {:.1} MB/s)",
+            "  virtio_net hangs during a download (net complains of a driver that holds frames too long): stall median {} max {} ({} hangs, {:.1} MB/s)",
             figures::ms(m),
             figures::ms(x),
             hang_stalls.len(),
