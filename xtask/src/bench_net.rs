@@ -69,6 +69,9 @@ pub struct Plan {
     /// that RS's backoff starts afresh in each (not in the short mode, whose
     /// figures are not for quoting).
     pub fresh_backoff: bool,
+    /// A download before the runs, not counted: the system's boot-time work
+    /// (blk_client's own benchmark, ...) is over, TCP's windows have grown.
+    pub settle: Duration,
 }
 
 impl Plan {
@@ -90,6 +93,7 @@ impl Plan {
             rate_for: if short { s(1) } else { s(5) },
             request_bytes: 8 << 20,
             fresh_backoff: !short,
+            settle: if short { s(1) } else { s(3) },
         }
     }
 }
@@ -287,6 +291,7 @@ fn measure(
     ns.configure(tap, gateway, prefix_len)?;
     warm_up(ns, addr)?;
     let body = client::pattern(plan.request_bytes);
+    ns.run(|| client::download(addr, plan.settle, &body))?.map_err(|f| format!("settling: {}", f.error))?;
     let generation = || -> Result<u64, Error> {
         Ok(machine.status()?.iter().find(|s| s.name == DRIVER).map_or(0, |s| s.generation))
     };
