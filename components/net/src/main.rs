@@ -39,13 +39,13 @@ const TIMER: Channel = channel::TIMER;
 const RS: Channel = channel::RS_1;
 
 /// A driver that holds frames this long without completing any is reported to RS.
-const STALL_MS: u64 = 80;
+const STALL_MS: u64 = 50;
 /// How often the driver is looked at while it holds frames or traffic flows.
 const STALL_CHECK_MS: u64 = 10;
 /// Traffic within this long keeps the driver watched ([`net::QueueLink::probe`]).
 const ACTIVE_MS: u64 = 1000;
 /// A watched driver that completed nothing for this long is probed.
-const QUIET_MS: u64 = 20;
+const QUIET_MS: u64 = 10;
 /// The most MRs a request has (`net_api::protocol`).
 const REQUEST_MRS: usize = 5;
 

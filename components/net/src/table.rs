@@ -424,7 +424,12 @@ fn udp_socket(decl: &SocketDecl, port: u16) -> udp::Socket<'static> {
 fn tcp_socket(decl: &SocketDecl) -> tcp::Socket<'static> {
     let rx = tcp::SocketBuffer::new(vec![0; decl.rx_bytes]);
     let tx = tcp::SocketBuffer::new(vec![0; decl.tx_bytes]);
-    tcp::Socket::new(rx, tx)
+    let mut s = tcp::Socket::new(rx, tx);
+    // As TCP_NODELAY: a response's last short segment goes out at once instead
+    // of waiting for the ACK of the one before, which a peer delaying its ACKs
+    // (Linux: 40 ms) would hold back; applications write whole responses.
+    s.set_nagle_enabled(false);
+    s
 }
 
 /// A connection that has completed its handshake (it may already be half closed

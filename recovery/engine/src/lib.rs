@@ -185,6 +185,8 @@ pub struct Component {
     recent: [u64; MAX_BUDGET as usize],
     recent_len: usize,
     recent_next: usize,
+    /// When it was last restarted.
+    last_restart: Option<u64>,
 }
 
 impl Component {
@@ -200,6 +202,7 @@ impl Component {
             recent: [0; MAX_BUDGET as usize],
             recent_len: 0,
             recent_next: 0,
+            last_restart: None,
         }
     }
 
@@ -229,6 +232,7 @@ impl Component {
     }
 
     fn note_restart(&mut self, now: u64) {
+        self.last_restart = Some(now);
         let budget = self.budget();
         self.recent[self.recent_next % budget] = now;
         self.recent_next = (self.recent_next + 1) % budget;
@@ -268,6 +272,10 @@ impl Component {
         if self.restarts_in_window(now) == 0 {
             self.streak = 0;
             self.round = Round::First;
+        }
+        // It ran long enough since its last restart: not a crash loop.
+        if self.last_restart.is_some_and(|t| now.saturating_sub(t) >= self.policy.stable_ns) {
+            self.streak = 0;
         }
         let spent = self.restarts_in_window(now) >= self.budget();
         match (self.policy.actions.on_failure, spent, self.policy.when_budget_spent, self.round) {
@@ -467,6 +475,7 @@ mod tests {
             window_ns: 1000 * MS,
             backoff_first_ns: 10 * MS,
             backoff_max_ns: 40 * MS,
+            stable_ns: 1000 * MS,
             heartbeat_period_ns: 100 * MS,
             heartbeat_misses: 3,
             actions: Actions { log: true, record: true, on_failure: OnFailure::Restart, inform: true },
@@ -567,6 +576,28 @@ mod tests {
         // More than a window later: immediate again.
         let a = r.fail(0, crash(), 2000 * MS);
         assert!(a.contains(&Action::Restart(C0)), "{a:?}");
+    }
+
+    #[test]
+    fn a_failure_after_a_stable_run_is_restarted_at_once_a_crash_loop_is_backed_off() {
+        let mut p = policy();
+        p.stable_ns = 100 * MS;
+        p.budget = 10;
+        let mut r = Run::new([p]);
+        r.fail(0, crash(), MS);
+        r.alive(0, 2 * MS);
+        // Again 1 ms after the restart: a crash loop, backed off.
+        r.fail(0, crash(), 3 * MS);
+        assert_eq!(r.e.next_restart_at(), Some(13 * MS));
+        r.tick(13 * MS);
+        r.alive(0, 14 * MS);
+        // 200 ms after that restart, well inside the window: it had run stably,
+        // so it is restarted at once, every time it fails like this.
+        for k in 1..=3u64 {
+            let a = r.fail(0, crash(), 13 * MS + k * 200 * MS);
+            assert!(a.contains(&Action::Restart(C0)), "failure {k}: {a:?}");
+            r.alive(0, 13 * MS + k * 200 * MS + MS);
+        }
     }
 
     #[test]

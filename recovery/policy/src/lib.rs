@@ -57,6 +57,11 @@ pub struct Policy {
     /// immediate): `min(backoff_first_ns · 2^(k-1), backoff_max_ns)`.
     pub backoff_first_ns: u64,
     pub backoff_max_ns: u64,
+    /// A failure this long after the last restart (the component ran that long
+    /// without failing) starts the backoff over, as a quiet window does: a
+    /// component that keeps failing at start is backed off, one that fails now
+    /// and then is restarted at once every time. Default: the window.
+    pub stable_ns: u64,
     /// Heartbeat period; 0 = no heartbeats (faults and complaints only).
     pub heartbeat_period_ns: u64,
     /// Heartbeats missed in a row before the component counts as hung.
@@ -95,6 +100,7 @@ mod tests {
             window_ns: 1_000,
             backoff_first_ns: 10,
             backoff_max_ns: 50,
+            stable_ns: 1_000,
             heartbeat_period_ns: 100,
             heartbeat_misses: 3,
             actions: Actions::default(),

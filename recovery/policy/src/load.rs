@@ -10,6 +10,8 @@
 //! window = "10s"          # ... within this window
 //! backoff_first = "10ms"  # backoff before the 2nd restart in a row, doubling
 //! backoff_max = "1s"      # up to this
+//! stable = "500ms"        # optional: a failure this long after the last restart
+//!                         # starts the backoff over (default: the window)
 //!
 //! [heartbeat]             # optional: without it, faults and complaints only
 //! period = "100ms"
@@ -43,6 +45,7 @@ struct Restart {
     window: String,
     backoff_first: String,
     backoff_max: String,
+    stable: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +98,7 @@ pub fn parse(text: &str) -> Result<Policy, Vec<String>> {
     let window_ns = ns("restart.window", &file.restart.window);
     let backoff_first_ns = ns("restart.backoff_first", &file.restart.backoff_first);
     let backoff_max_ns = ns("restart.backoff_max", &file.restart.backoff_max);
+    let stable_ns = file.restart.stable.as_ref().map_or(window_ns, |t| ns("restart.stable", t));
     let (heartbeat_period_ns, heartbeat_misses) = match &file.heartbeat {
         Some(h) => (ns("heartbeat.period", &h.period), h.misses),
         None => (0, 0),
@@ -146,6 +150,7 @@ pub fn parse(text: &str) -> Result<Policy, Vec<String>> {
         window_ns,
         backoff_first_ns,
         backoff_max_ns,
+        stable_ns,
         heartbeat_period_ns,
         heartbeat_misses,
         actions: Actions { log, record, on_failure, inform },
@@ -226,7 +231,7 @@ pub fn to_rust(policies: &[(String, Policy)]) -> String {
         let _ = writeln!(
             out,
             "    // {name}\n    ::recovery_policy::Policy {{ budget: {}, window_ns: {}, backoff_first_ns: {}, \
-             backoff_max_ns: {}, heartbeat_period_ns: {}, heartbeat_misses: {}, \
+             backoff_max_ns: {}, stable_ns: {}, heartbeat_period_ns: {}, heartbeat_misses: {}, \
              actions: ::recovery_policy::Actions {{ log: {}, record: {}, on_failure: ::recovery_policy::OnFailure::{:?}, \
              inform: {} }}, \
              when_budget_spent: ::recovery_policy::WhenBudgetSpent::{:?} }},",
@@ -234,6 +239,7 @@ pub fn to_rust(policies: &[(String, Policy)]) -> String {
             p.window_ns,
             p.backoff_first_ns,
             p.backoff_max_ns,
+            p.stable_ns,
             p.heartbeat_period_ns,
             p.heartbeat_misses,
             a.log,
@@ -272,6 +278,7 @@ mod tests {
         assert_eq!(p.window_ns, 10_000_000_000);
         assert_eq!(p.backoff_first_ns, 10_000_000);
         assert_eq!(p.backoff_max_ns, 1_000_000_000);
+        assert_eq!(p.stable_ns, p.window_ns, "no `stable`: the window");
         assert_eq!(p.heartbeat_period_ns, 100_000_000);
         assert_eq!(p.heartbeat_misses, 3);
         assert_eq!(p.actions, Actions { log: true, record: true, on_failure: OnFailure::Restart, inform: true });
@@ -287,6 +294,16 @@ mod tests {
         // The order of the actions does not matter; "restart" and "stop" still exclude each other.
         assert!(parse(&GOOD.replace("[\"log\", \"record\", \"restart\", \"inform\"]", "[\"restart\"]")).is_ok());
         assert!(err(&GOOD.replace("\"log\",", "\"stop\", \"log\",")).contains("pick one"));
+    }
+
+    #[test]
+    fn stable_is_optional_and_a_duration() {
+        let p =
+            parse(&GOOD.replace("backoff_max = \"1s\"", "backoff_max = \"1s\"\n        stable = \"500ms\"")).unwrap();
+        assert_eq!(p.stable_ns, 500_000_000);
+        assert!(to_rust(&[("nic".into(), p)]).contains("stable_ns: 500000000,"));
+        let e = err(&GOOD.replace("backoff_max = \"1s\"", "backoff_max = \"1s\"\n        stable = \"soon\""));
+        assert!(e.contains("`restart.stable`"), "{e}");
     }
 
     #[test]

@@ -173,6 +173,7 @@ mod tests {
             window_ns: 1,
             backoff_first_ns: 0,
             backoff_max_ns: 0,
+            stable_ns: 10_000_000_000,
             heartbeat_period_ns: hb,
             heartbeat_misses: 1,
             actions: Actions { on_failure: OnFailure::Restart, ..Actions::default() },

@@ -35,6 +35,7 @@ mod tests {
             window_ns: 10,
             backoff_first_ns: 0,
             backoff_max_ns: 0,
+            stable_ns: 10_000_000_000,
             heartbeat_period_ns: 0,
             heartbeat_misses: 0,
             actions: Actions { on_failure: OnFailure::Restart, ..Actions::default() },
