@@ -194,10 +194,11 @@ fn backoff_note(p: &recovery_policy::Policy, fresh: bool) -> String {
     };
     format!(
         "{DRIVER}'s policy: restart at once, then back off {} ms doubling up to {} ms while restarts follow each other \
-         within {} ms; {runs}",
+         within {} ms, unless the copy ran {} ms without failing (then at once again); {runs}",
         ms(p.backoff_first_ns),
         ms(p.backoff_max_ns),
         ms(p.window_ns),
+        ms(p.stable_ns),
     )
 }
 
