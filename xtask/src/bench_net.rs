@@ -330,25 +330,8 @@ fn measure(
             }
         }
     }
-    let rates = match ns.command("wrk").arg("--version").output() {
-        Err(_) => {
-            println!("SKIPPED: bench net: requests/s: wrk is not installed (ci/setup.sh installs it)");
-            None
-        }
-        Ok(_) => {
-            let url = format!("http://{addr}{SMALL_GET}");
-            let rate = |connections| -> Result<wrk::Rate, Error> {
-                let mut cmd = ns.command("wrk");
-                cmd.args(wrk::args(&url, connections, plan.rate_for));
-                let r = wrk::run(cmd)?;
-                if r.errors > 0 {
-                    return Err(format!("wrk with {connections} connections: {} errors", r.errors).into());
-                }
-                Ok(r)
-            };
-            Some((rate(1)?, rate(50)?))
-        }
-    };
+    let url = format!("http://{addr}{SMALL_GET}");
+    let rates = wrk::one_and_fifty(|| ns.command("wrk"), &url, plan.rate_for)?;
     Ok((runs, hangs, rates, failed))
 }
 

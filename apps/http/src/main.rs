@@ -36,7 +36,6 @@ struct Http {
     seq: u64,
     conns: Vec<(ConnId, Connection)>,
     buf: Vec<u8>,
-    served: u64,
     /// The connection the next slice starts with.
     next: usize,
 }
@@ -82,8 +81,7 @@ impl Http {
         }
         finished.sort_unstable();
         for i in finished.into_iter().rev() {
-            let (_, conn) = self.conns.swap_remove(i);
-            self.served += conn.requests();
+            self.conns.swap_remove(i);
         }
         if unfinished {
             self.net.poke();
@@ -170,7 +168,7 @@ fn init() -> Http {
         debug_println!("http: cannot subscribe to {COMPONENT_PREFIX}* in DS: {e}; the table stays empty");
     }
     let buf = vec![0u8; net.max_transfer()];
-    let mut http = Http { net, ds, table: ComponentTable::new(), seq: 0, conns: Vec::new(), buf, served: 0, next: 0 };
+    let mut http = Http { net, ds, table: ComponentTable::new(), seq: 0, conns: Vec::new(), buf, next: 0 };
     http.refresh_table();
     debug_println!("http: serving port 80 ({} components known)", http.table.len());
     http.serve();

@@ -84,10 +84,7 @@ impl Net {
         // when asked, and a busy driver may have published more since) are taken
         // on every event, not only on the driver's.
         self.stack.link().on_driver_notification();
-        if self.stack.link().counters().reattaches > self.reattaches && self.reattaches > 0 {
-            // A fresh driver: what the dead one held on the way in is lost.
-            self.stack.link_reset();
-        }
+        self.note_attach();
         let mut next = None;
         for _ in 0..8 {
             let out = self.stack.poll(now);
@@ -115,21 +112,30 @@ impl Net {
         }
     }
 
+    /// A driver attached since the last look: say so, and if it is a fresh copy,
+    /// tell the stack (what the dead one held on the way in is lost).
+    fn note_attach(&mut self) {
+        let link = self.stack.link();
+        let counters = link.counters();
+        if counters.reattaches == self.reattaches {
+            return;
+        }
+        let epoch = link.epoch();
+        if self.reattaches == 0 {
+            debug_println!("net: virtio_net attached (epoch {epoch})");
+        } else {
+            debug_println!(
+                "net: virtio_net attached again (epoch {epoch}); {} requests given to it again in all, sockets kept",
+                counters.resubmitted
+            );
+            self.stack.link_reset();
+        }
+        self.reattaches = counters.reattaches;
+    }
+
     fn check_driver(&mut self) {
         let link = self.stack.link();
         let epoch = link.epoch();
-        let counters = link.counters();
-        if counters.reattaches != self.reattaches {
-            if self.reattaches == 0 {
-                debug_println!("net: virtio_net attached (epoch {epoch})");
-            } else {
-                debug_println!(
-                    "net: virtio_net attached again (epoch {epoch}); {} requests given to it again in all, sockets kept",
-                    counters.resubmitted
-                );
-            }
-            self.reattaches = counters.reattaches;
-        }
         if !self.mac_checked
             && let Some(mac) = link.mac()
         {

@@ -285,21 +285,7 @@ fn measure(
     }
     let rate_for = Duration::from_secs(if short { 1 } else { 3 });
     let url = format!("http://{addr}{SMALL_GET}");
-    let rates = if std::process::Command::new("wrk").arg("--version").output().is_err() {
-        println!("SKIPPED: bench net: requests/s: wrk is not installed (ci/setup.sh installs it)");
-        None
-    } else {
-        let rate = |connections| -> Result<wrk::Rate, Error> {
-            let mut cmd = std::process::Command::new("wrk");
-            cmd.args(wrk::args(&url, connections, rate_for));
-            let r = wrk::run(cmd)?;
-            if r.errors > 0 {
-                return Err(format!("wrk with {connections} connections: {} errors", r.errors).into());
-            }
-            Ok(r)
-        };
-        Some((rate(1)?, rate(50)?))
-    };
+    let rates = wrk::one_and_fifty(|| std::process::Command::new("wrk"), &url, rate_for)?;
     Ok((runs, hangs, rates, failed))
 }
 

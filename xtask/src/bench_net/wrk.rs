@@ -35,6 +35,27 @@ pub fn run(mut cmd: Command) -> Result<Rate, String> {
     parse(&text).ok_or_else(|| format!("cannot read wrk's report:\n{text}"))
 }
 
+/// Requests/s with 1 and with 50 connections to `url`, each run for
+/// `run_for`; `wrk()` makes the command (perhaps inside a namespace). `None`
+/// (and a SKIPPED line) if wrk is not installed; an error if a run saw any
+/// socket error or non-2xx answer.
+pub fn one_and_fifty(wrk: impl Fn() -> Command, url: &str, run_for: Duration) -> Result<Option<(Rate, Rate)>, String> {
+    if wrk().arg("--version").output().is_err() {
+        println!("SKIPPED: bench net: requests/s: wrk is not installed (ci/setup.sh installs it)");
+        return Ok(None);
+    }
+    let rate = |connections| -> Result<Rate, String> {
+        let mut cmd = wrk();
+        cmd.args(args(url, connections, run_for));
+        let r = run(cmd)?;
+        if r.errors > 0 {
+            return Err(format!("wrk with {connections} connections: {} errors", r.errors));
+        }
+        Ok(r)
+    };
+    Ok(Some((rate(1)?, rate(50)?)))
+}
+
 /// wrk's report.
 pub fn parse(text: &str) -> Option<Rate> {
     let words = |prefix: &str| -> Option<Vec<String>> {
