@@ -178,7 +178,14 @@ fn a_restart_the_kernel_refuses_is_a_failure_recorded_in_ds_and_the_status() {
     console.wait("watcher", "watcher: component.ghost.last_error = restart start-failed at ");
     console.wait("watcher", "watcher: component.ghost.last_fault = restart-failed start-failed at ");
     console.wait("watcher", "watcher: component.ghost.state = down");
-    // RS itself went on: it still recovers another component.
+    // RS itself went on: it still recovers another component. (The server's
+    // complaints restart driver now and then: inject into a copy that is up,
+    // not one still starting, which would never see the injection.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !machine.status().unwrap().iter().any(|s| s.name == "driver" && s.state == host_kernel::ProcessState::Up) {
+        assert!(std::time::Instant::now() < deadline, "driver never came up");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     machine.inject("driver", microkit::InjectKind::Crash).unwrap();
     let (line, _) = console.wait("rs", "fault=vm-fault addr=0x10");
     assert!(line.contains("@status pd=driver state=restarting"), "{line}");
