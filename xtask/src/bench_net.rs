@@ -16,7 +16,7 @@
 //! It fails if a byte was wrong, a request failed or the network server itself
 //! restarted: a driver's restart must be hidden from TCP.
 
-mod client;
+pub(crate) mod client;
 mod figures;
 mod plot;
 mod qemu;

@@ -42,6 +42,7 @@ use crate::ipc::IpcPages;
 use crate::layout::Layout;
 use crate::process::{self, Ending, Extra, Process, Regions};
 use crate::status::{PdStatus, ProcessState};
+use crate::swifi::{self, Corruption, FaultRecord};
 
 /// Frames handled per PD per wake-up, so one flooding PD cannot starve the rest.
 const FRAMES_PER_WAKEUP: usize = 64;
@@ -79,6 +80,8 @@ pub struct Kernel {
     devices: DeviceTable,
     irq_lines: IrqLines,
     arch_timer: ArchTimer,
+    /// Stalled PDs to continue: (PD, generation, when, in `microkit::clock` ns).
+    stalled: Vec<(usize, u64, u64)>,
 }
 
 impl Kernel {
@@ -108,6 +111,7 @@ impl Kernel {
             devices: DeviceTable::default(),
             irq_lines,
             arch_timer: ArchTimer::default(),
+            stalled: Vec::new(),
         })
     }
 
@@ -434,13 +438,59 @@ impl Kernel {
         self.queue(i, Pending::Inject(kind));
     }
 
-    /// Nanoseconds until the ARM generic timer model fires, if it is armed.
+    /// Corrupts PD `i`'s running process from outside (see `swifi`); `choice`
+    /// picks what is hit.
+    pub fn corrupt(&mut self, i: usize, corruption: Corruption, choice: u64) -> Result<FaultRecord, String> {
+        let Some(p) = &self.pds[i].process else { return Err(format!("{} is not running", self.name(i))) };
+        let pid = p.pid;
+        let program = self.layout.pds[i].program.canonicalize().unwrap_or_else(|_| self.layout.pds[i].program.clone());
+        let record = match corruption {
+            Corruption::Register => swifi::flip_register(pid, choice),
+            Corruption::Memory | Corruption::Code => swifi::flip_byte(pid, corruption, &program, choice),
+            Corruption::Stall(d) => swifi::signal_stop(pid, true).map(|()| {
+                let until = microkit::clock::now().saturating_add(d.as_nanos() as u64);
+                self.stalled.push((i, self.pds[i].generation, until));
+                FaultRecord { corruption, pid, target: String::new(), addr: 0, offset: 0, bit: 0, before: 0, after: 0 }
+            }),
+        };
+        record.map_err(|e| format!("{} fault into {} (pid {pid}): {e}", corruption.name(), self.name(i)))
+    }
+
+    /// Continues the stalled PDs whose stall is over (a copy that was replaced
+    /// meanwhile is not touched: its process is gone).
+    fn end_stalls(&mut self, now: u64) {
+        let mut k = 0;
+        while k < self.stalled.len() {
+            let (i, generation, until) = self.stalled[k];
+            if until > now {
+                k += 1;
+                continue;
+            }
+            self.stalled.swap_remove(k);
+            if self.pds[i].generation == generation
+                && let Some(p) = &self.pds[i].process
+                && let Err(e) = swifi::signal_stop(p.pid, false)
+            {
+                self.bus.log(format!("cannot continue {} after its stall: {e}", self.name(i)));
+            }
+        }
+    }
+
+    /// Nanoseconds until the ARM generic timer model fires or a stall ends.
     pub fn timer_due_in(&self) -> Option<u64> {
-        self.arch_timer.due_in(microkit::clock::now())
+        let now = microkit::clock::now();
+        let stall = self.stalled.iter().map(|s| s.2.saturating_sub(now)).min();
+        match (self.arch_timer.due_in(now), stall) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Delivers the timer interrupt if its deadline has passed.
     pub fn on_time(&mut self) {
+        if !self.stalled.is_empty() {
+            self.end_stalls(microkit::clock::now());
+        }
         if let Some(i) = self.arch_timer.fire(microkit::clock::now())
             && let Some(ch) = self.layout.pds[i].arch_timer
         {

@@ -22,10 +22,12 @@ mod machine;
 pub mod netns;
 mod process;
 mod status;
+pub mod swifi;
 
 pub use devices::{Attached, ConsoleIo, DeviceConfig, NetIo, Sink};
 pub use events::Event;
 pub use layout::Layout;
 pub use machine::{Config, Machine, MachineError};
 pub use status::{PdStatus, ProcessState, status_table};
+pub use swifi::{Corruption, FaultRecord};
 pub use virtio_model;

@@ -17,6 +17,7 @@ use crate::events::{Bus, Event};
 use crate::kernel::{Kernel, Source};
 use crate::layout::Layout;
 use crate::status::PdStatus;
+use crate::swifi::{Corruption, FaultRecord};
 
 /// How to run a system.
 pub struct Config {
@@ -42,6 +43,8 @@ pub enum MachineError {
     UnknownPd(String),
     /// The kernel thread is gone.
     Stopped,
+    /// The kernel could not carry out the command (why).
+    Refused(String),
     Io(io::Error),
 }
 
@@ -53,6 +56,7 @@ impl std::fmt::Display for MachineError {
             }
             MachineError::UnknownPd(pd) => write!(f, "no protection domain named {pd:?}"),
             MachineError::Stopped => f.write_str("the system is not running"),
+            MachineError::Refused(why) => f.write_str(why),
             MachineError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -68,6 +72,7 @@ impl From<io::Error> for MachineError {
 
 enum Command {
     Inject(usize, InjectKind),
+    Corrupt(usize, Corruption, u64, Sender<Result<FaultRecord, String>>),
     Irq(u64),
     Status(Sender<Vec<PdStatus>>),
     Shutdown(Sender<Vec<PdStatus>>),
@@ -151,6 +156,16 @@ impl Machine {
         self.command(Command::Inject(i, kind))
     }
 
+    /// Corrupts `pd`'s running process now, from outside (see [`Corruption`]);
+    /// `choice` picks the register, byte and bit, so a campaign replays from
+    /// its seed. Returns what was hit.
+    pub fn corrupt(&self, pd: &str, corruption: Corruption, choice: u64) -> Result<FaultRecord, MachineError> {
+        let i = self.index(pd)?;
+        let (tx, rx) = mpsc::channel();
+        self.command(Command::Corrupt(i, corruption, choice, tx))?;
+        rx.recv().map_err(|_| MachineError::Stopped)?.map_err(MachineError::Refused)
+    }
+
     /// The current status of every PD.
     pub fn status(&self) -> Result<Vec<PdStatus>, MachineError> {
         let (tx, rx) = mpsc::channel();
@@ -219,6 +234,9 @@ fn run(mut kernel: Kernel, commands: Receiver<Command>, wake: &OwnedFd) {
         while let Ok(cmd) = commands.try_recv() {
             match cmd {
                 Command::Inject(i, kind) => kernel.inject(i, kind),
+                Command::Corrupt(i, corruption, choice, tx) => {
+                    let _ = tx.send(kernel.corrupt(i, corruption, choice));
+                }
                 Command::Irq(irq) => kernel.raise_irq(irq),
                 Command::Status(tx) => {
                     let _ = tx.send(kernel.status());

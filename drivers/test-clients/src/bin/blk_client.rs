@@ -2,8 +2,11 @@
 //! pattern to a few sectors (`test_clients::blk_pattern`), reads them back and
 //! says whether the bytes match; then measures: the whole disk read in 32 KiB
 //! requests, and random 4 KiB reads (figures for `cargo xtask bench drivers`,
-//! in `microkit::clock` units). A request that a dying driver held is
-//! resubmitted to its successor.
+//! in `microkit::clock` units). Then, for ever, a soak round every 10 ms on the
+//! timer's ticks: a pattern written and read back (a workload that checks
+//! itself, for `cargo xtask campaign`): every 100 rounds a summary line, and at
+//! once a line for a round whose bytes differ. A request that a dying driver
+//! held is resubmitted to its successor.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -14,7 +17,10 @@ use alloc::vec::Vec;
 
 use driver_queue::{ClientApp, ClientPd, Completion, Desc, QueueClient, Reclaimed, status};
 use microkit::{Channel, Region, clock, debug_println};
-use test_clients::blk_pattern::{ROUNDS, SECTOR, SECTORS, pattern, round_sector};
+use test_clients::blk_pattern::{
+    ROUNDS, SECTOR, SECTORS, SOAK_PERIOD_NS, SOAK_ROUND, pattern, round_sector, soak_sector,
+};
+use timer_api::TimerClient;
 use virtio_blk::protocol::{self, QUEUES};
 
 microkit::include_system!("blk_client");
@@ -34,6 +40,22 @@ enum Step {
     /// Random 4 KiB reads, how many done.
     Rand(u64),
     Done,
+    /// Soak round n: waiting for the next tick, writing, reading back.
+    SoakIdle(u64),
+    SoakWrite(u64),
+    SoakRead(u64),
+}
+
+/// Soak rounds between summary lines.
+const SOAK_REPORT: u64 = 100;
+const TIMER: TimerClient = TimerClient::new(channel::TIMER);
+
+/// Soak counts: rounds whose bytes matched, differed; requests that failed.
+#[derive(Default)]
+struct Soak {
+    ok: u64,
+    differ: u64,
+    failed: u64,
 }
 
 type Queues = QueueClient<Region, Channel>;
@@ -45,6 +67,7 @@ struct Client {
     busy: bool,
     started: u64,
     rng: u64,
+    soak: Soak,
 }
 
 impl Client {
@@ -60,6 +83,14 @@ impl Client {
                 (protocol::OP_WRITE, round_sector(round), SECTORS)
             }
             Step::Read(round) => (protocol::OP_READ, round_sector(round), SECTORS),
+            Step::SoakWrite(n) => {
+                let data: Vec<u8> = (0..SECTORS as usize * SECTOR).map(|i| pattern(SOAK_ROUND + n, i)).collect();
+                if let Err(e) = queues.data().write_bytes(0, &data) {
+                    panic!("blk_client: {e}");
+                }
+                (protocol::OP_WRITE, soak_sector(n), SECTORS)
+            }
+            Step::SoakRead(n) => (protocol::OP_READ, soak_sector(n), SECTORS),
             Step::Seq(at) => (protocol::OP_READ, at, SEQ_SECTORS.min(self.capacity - at)),
             Step::Rand(_) => {
                 // xorshift: a 4 KiB-aligned block anywhere on the disk.
@@ -69,7 +100,7 @@ impl Client {
                 let blocks = (self.capacity / 8).max(1);
                 (protocol::OP_READ, (self.rng % blocks) * 8, 8.min(self.capacity))
             }
-            Step::Done => return,
+            Step::Done | Step::SoakIdle(_) => return,
         };
         let len = if op == protocol::OP_CAPACITY { 8 } else { (sectors as usize * SECTOR) as u32 };
         if let Err(e) = queues.submit(0, Desc { op, arg, ..Desc::new(0, len) }) {
@@ -83,6 +114,7 @@ impl Client {
         self.busy = false;
         if code != status::OK {
             debug_println!("blk_client: request failed with status {code}");
+            self.soak.failed += 1;
             return; // the same step again
         }
         self.step = match self.step {
@@ -136,14 +168,56 @@ impl Client {
                 Step::Done
             }
             Step::Done => Step::Done,
+            Step::SoakIdle(n) => Step::SoakIdle(n),
+            Step::SoakWrite(n) => Step::SoakRead(n),
+            Step::SoakRead(n) => {
+                self.soak_check(data, n);
+                Step::SoakIdle(n + 1)
+            }
         };
         if self.step == Step::Done {
             debug_println!("blk_client: done");
+            match TIMER.set_periodic(SOAK_PERIOD_NS) {
+                Ok(()) => self.step = Step::SoakIdle(0),
+                Err(e) => debug_println!("blk_client: no soak rounds: the timer refused: {e}"),
+            }
+        }
+    }
+}
+
+impl Client {
+    /// Soak round `n` read back: compare, count, say so.
+    fn soak_check(&mut self, data: &Region, n: u64) {
+        let mut back = vec![0u8; SECTORS as usize * SECTOR];
+        if let Err(e) = data.read_bytes(0, &mut back) {
+            panic!("blk_client: {e}");
+        }
+        let wrong = back.iter().enumerate().filter(|&(i, &b)| b != pattern(SOAK_ROUND + n, i)).count();
+        if wrong == 0 {
+            self.soak.ok += 1;
+        } else {
+            self.soak.differ += 1;
+            debug_println!("blk_client: soak round {n}: BYTES DIFFER ({wrong} of {})", back.len());
+        }
+        if (n + 1).is_multiple_of(SOAK_REPORT) {
+            let Soak { ok, differ, failed } = self.soak;
+            debug_println!("blk_client: soak {} rounds: {ok} match, {differ} differ, {failed} failed requests", n + 1);
         }
     }
 }
 
 impl ClientApp for Client {
+    /// A timer tick: the next soak round, unless one is still in flight.
+    fn other(&mut self, queues: &mut Queues, ch: Channel) {
+        if ch == TIMER.channel()
+            && let Step::SoakIdle(n) = self.step
+            && !self.busy
+        {
+            self.step = Step::SoakWrite(n);
+            self.submit(queues);
+        }
+    }
+
     /// The next step's request goes out as soon as the last one is done (or
     /// failed: the same step again).
     fn completed(&mut self, queues: &mut Queues, _pair: usize, c: Completion) {
@@ -165,7 +239,7 @@ fn init() -> ClientPd<Client> {
             Ok(q) => q,
             Err(e) => panic!("blk_client: the driver's queues: {e}"),
         };
-    let mut client = Client { step: Step::Capacity, capacity: 0, busy: false, started: 0, rng: 0x2545_f491_4f6c_dd1d };
+    let mut client = Client { step: Step::Capacity, capacity: 0, busy: false, started: 0, rng: 0x2545_f491_4f6c_dd1d, soak: Soak::default() };
     // The first request waits in the ring until a driver attaches.
     client.submit(&mut queues);
     ClientPd::new(queues, client, DRIVER)

@@ -1,0 +1,378 @@
+//! The campaign's workloads, each checking every byte end to end, and what
+//! they saw go wrong ([`Problems`]):
+//!
+//! - **block**: `blk_client`'s soak rounds (a pattern written through
+//!   virtio_blk and read back every 10 ms, compared in the client): a round
+//!   whose bytes differ reached the application as good data; a failed request
+//!   was an error it saw;
+//! - **console**: numbered lines sent into the console socket every 20 ms, and
+//!   `console_client`'s echo (in capitals) checked line by line;
+//! - **download**: `GET /bytes/N` through virtio_net, the network server and
+//!   `http`, from inside the network namespace, every byte compared with
+//!   `http`'s pattern (`bench net`'s client).
+//!
+//! A new workload (a file written and read back through VFS, say) is one more
+//! function that reports into [`Problems`] with the driver it runs on.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use host_kernel::Event;
+
+use crate::bench_net::client;
+use crate::workspace::Error;
+
+/// How a workload saw something go wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// An error it was told of (a failed request, a broken connection).
+    Error,
+    /// Wrong bytes delivered as good: must never happen.
+    Silent,
+    /// Console bytes lost or garbled: the console's contract allows it when the
+    /// driver restarts (the stream breaks), nowhere else.
+    ConsoleLoss,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Problem {
+    pub workload: &'static str,
+    pub driver: &'static str,
+    pub kind: Kind,
+    pub what: String,
+    /// Seconds since boot (set when the report is made).
+    pub at_s: f64,
+    #[serde(skip)]
+    pub at: Instant,
+    /// The fault it was marked on (its driver's latest then).
+    pub fault: Option<usize>,
+}
+
+/// What the workloads did, in all.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Counters {
+    pub blk_rounds: u64,
+    pub blk_failed_requests: u64,
+    pub console_lines: u64,
+    pub downloads: u64,
+    pub download_bytes: u64,
+}
+
+#[derive(Default)]
+pub struct Problems {
+    inner: Mutex<(Vec<Problem>, Counters)>,
+}
+
+impl Problems {
+    pub fn push(&self, workload: &'static str, driver: &'static str, kind: Kind, what: String) {
+        self.push_at(workload, driver, kind, what, Instant::now());
+    }
+
+    /// A problem that happened at `at` (a lost line: when it was sent).
+    pub fn push_at(&self, workload: &'static str, driver: &'static str, kind: Kind, what: String, at: Instant) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.0.push(Problem { workload, driver, kind, what, at_s: 0.0, at, fault: None });
+        }
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Counters)) {
+        if let Ok(mut g) = self.inner.lock() {
+            f(&mut g.1);
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        self.inner
+            .lock()
+            .map(|g| {
+                let c = &g.1;
+                format!(
+                    "blk {} rounds, console {} lines, {} downloads; {} problems",
+                    c.blk_rounds,
+                    c.console_lines,
+                    c.downloads,
+                    g.0.len()
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn take(&self) -> (Vec<Problem>, Counters) {
+        self.inner.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+/// The main thread's view of the events: boot lines, the block workload's
+/// checks, and any failure outside the injected drivers.
+pub struct Watch {
+    rx: Receiver<Event>,
+    booted: Instant,
+    seen: Vec<(String, String)>,
+    /// Failures of PDs outside the injected drivers: (seconds since boot, what).
+    pub outside: Vec<(f64, String)>,
+}
+
+impl Watch {
+    pub fn new(rx: Receiver<Event>, booted: Instant) -> Watch {
+        Watch { rx, booted, seen: Vec::new(), outside: Vec::new() }
+    }
+
+    /// Waits for a line of `pd` containing `needle` (before any fault).
+    pub fn line(&mut self, pd: &str, needle: &str, limit: Duration) -> Result<(), Error> {
+        if self.seen.iter().any(|(p, l)| p == pd && l.contains(needle)) {
+            return Ok(());
+        }
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.rx.recv_timeout(left) {
+                Ok(Event::Output { pd: p, line, .. }) => {
+                    let hit = p == pd && line.contains(needle);
+                    self.seen.push((p, line));
+                    if hit {
+                        return Ok(());
+                    }
+                }
+                Ok(ev) => self.outside_failure(&ev, &[]),
+                Err(_) => break,
+            }
+        }
+        Err(format!("timed out waiting for [{pd}] ...{needle}...").into())
+    }
+
+    /// Handles the events of up to `limit`.
+    pub fn pump(&mut self, limit: Duration, drivers: &[&'static str], problems: &Problems) {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(ev) = self.rx.recv_timeout(left) else { return };
+            self.outside_failure(&ev, drivers);
+            if let Event::Output { pd, line, .. } = &ev
+                && pd == "blk_client"
+            {
+                block_line(line, problems);
+            }
+        }
+    }
+
+    fn outside_failure(&mut self, ev: &Event, drivers: &[&'static str]) {
+        let t = |at: &Instant| at.saturating_duration_since(self.booted).as_secs_f64();
+        match ev {
+            Event::Fault { pd, fault, at, .. } if !drivers.contains(&pd.as_str()) => {
+                self.outside.push((t(at), format!("{pd} faulted: {fault}")));
+            }
+            Event::Started { pd, generation, at } if *generation > 0 && !drivers.contains(&pd.as_str()) => {
+                self.outside.push((t(at), format!("{pd} restarted (generation {generation})")));
+            }
+            Event::Stopped { pd, at } if !drivers.contains(&pd.as_str()) => {
+                self.outside.push((t(at), format!("{pd} stopped")));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One line of `blk_client`.
+fn block_line(line: &str, problems: &Problems) {
+    if line.contains("BYTES DIFFER") {
+        problems.push("block", "virtio_blk", Kind::Silent, line.to_string());
+    } else if line.contains("request failed with status") {
+        problems.count(|c| c.blk_failed_requests += 1);
+    } else if let Some(rest) = line.strip_prefix("blk_client: soak ")
+        && let Some(n) = rest.split_whitespace().next().and_then(|n| n.parse::<u64>().ok())
+    {
+        problems.count(|c| c.blk_rounds = c.blk_rounds.max(n));
+    }
+}
+
+/// Why the download cannot run here, if it cannot.
+pub fn net_available() -> Result<(), String> {
+    host_kernel::netns::available()?;
+    if !Path::new("/dev/net/tun").exists() {
+        return Err("/dev/net/tun is missing (no TAP devices)".into());
+    }
+    Ok(())
+}
+
+/// Bytes per download.
+const DOWNLOAD: usize = 1 << 20;
+
+/// Downloads until `stop`, from inside the namespace.
+pub fn download(addr: SocketAddr, stop: &AtomicBool, problems: &Problems) -> Result<(), String> {
+    let body = client::pattern(DOWNLOAD);
+    // The first answer: ARP and the connection, before the faults count.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client::download(addr, Duration::ZERO, &body).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("no answer from {addr} in 20 s"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    while !stop.load(Ordering::Relaxed) {
+        let (trace, error) = match client::download(addr, Duration::from_secs(1), &body) {
+            Ok(t) => (t, None),
+            Err(f) => (f.trace, Some(f.error)),
+        };
+        problems.count(|c| {
+            c.downloads += trace.requests;
+            c.download_bytes += trace.verified;
+        });
+        if let Some(e) = error {
+            let kind = if e.starts_with("byte ") { Kind::Silent } else { Kind::Error };
+            problems.push("download", "virtio_net", kind, e);
+        }
+    }
+    Ok(())
+}
+
+/// Console lines: sent every so often, echoes checked.
+const LINE_EVERY: Duration = Duration::from_millis(20);
+/// A line with no echo this long is lost.
+const ECHO_LIMIT: Duration = Duration::from_secs(3);
+
+/// Sends numbered lines into the console and checks the echoes, until `stop`.
+pub fn console(sock: &Path, stop: &AtomicBool, problems: &Problems) {
+    let mut stream = None;
+    for _ in 0..200 {
+        if let Ok(s) = UnixStream::connect(sock) {
+            stream = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(mut s) = stream else {
+        problems.push("console", "virtio_console", Kind::Error, format!("cannot connect to {}", sock.display()));
+        return;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(5)));
+    let mut checker = EchoCheck::default();
+    let mut rng = super::Rng::new(0xc0c5);
+    let mut next_send = Instant::now();
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= next_send {
+            let line = checker.next_line(&mut rng);
+            if s.write_all(line.as_bytes()).is_err() {
+                problems.push("console", "virtio_console", Kind::Error, "the console socket closed".into());
+                return;
+            }
+            next_send += LINE_EVERY;
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => checker.received(&buf[..n], problems),
+            Err(_) => {}
+        }
+        checker.expire(Instant::now(), problems);
+    }
+}
+
+/// Lines sent and not yet echoed, and the echo being read.
+#[derive(Default)]
+struct EchoCheck {
+    seq: u64,
+    pending: std::collections::VecDeque<(u64, String, Instant)>,
+    partial: Vec<u8>,
+}
+
+impl EchoCheck {
+    fn next_line(&mut self, rng: &mut super::Rng) -> String {
+        self.seq += 1;
+        let len = 8 + rng.next() % 40;
+        let letters: String = (0..len).map(|_| (b'a' + (rng.next() % 26) as u8) as char).collect();
+        let line = format!("c{:07} {letters}", self.seq);
+        self.pending.push_back((self.seq, line.to_uppercase(), Instant::now()));
+        format!("{line}\n")
+    }
+
+    fn received(&mut self, bytes: &[u8], problems: &Problems) {
+        self.partial.extend_from_slice(bytes);
+        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            let raw: Vec<u8> = self.partial.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&raw).trim_end_matches(['\r', '\n']).to_string();
+            self.echo(&line, problems);
+        }
+    }
+
+    fn echo(&mut self, line: &str, problems: &Problems) {
+        if line.is_empty() || line.starts_with("reincarnate console") {
+            return;
+        }
+        let seq = line.strip_prefix('C').and_then(|r| r.get(..7)).and_then(|d| d.parse::<u64>().ok());
+        let pos = seq.and_then(|s| self.pending.iter().position(|p| p.0 == s));
+        match pos {
+            Some(i) if self.pending[i].1 == line => {
+                for (s, _, sent) in self.pending.drain(..i) {
+                    problems.push_at("console", "virtio_console", Kind::ConsoleLoss, format!("line {s} lost"), sent);
+                }
+                self.pending.pop_front();
+                problems.count(|c| c.console_lines += 1);
+            }
+            _ => problems.push(
+                "console",
+                "virtio_console",
+                Kind::ConsoleLoss,
+                format!("echo {:?} matches no line sent", truncate(line)),
+            ),
+        }
+    }
+
+    fn expire(&mut self, now: Instant, problems: &Problems) {
+        while self.pending.front().is_some_and(|p| now.duration_since(p.2) > ECHO_LIMIT) {
+            if let Some((s, _, sent)) = self.pending.pop_front() {
+                let what = format!("line {s} not echoed in 3 s");
+                problems.push_at("console", "virtio_console", Kind::ConsoleLoss, what, sent);
+            }
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(60).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoes_are_checked_line_by_line() {
+        let p = Problems::default();
+        let mut c = EchoCheck::default();
+        let mut rng = crate::campaign::Rng::new(1);
+        let a = c.next_line(&mut rng);
+        let b = c.next_line(&mut rng);
+        let d = c.next_line(&mut rng);
+        c.received(b"reincarnate console: type a line\r\n", &p);
+        c.received(format!("{}\r\n", a.trim().to_uppercase()).as_bytes(), &p);
+        assert!(p.take().0.is_empty());
+        // b's echo lost, d's comes in two pieces.
+        let echo = format!("{}\r\n", d.trim().to_uppercase());
+        let (x, y) = echo.split_at(5);
+        c.received(x.as_bytes(), &p);
+        c.received(y.as_bytes(), &p);
+        let (problems, counters) = p.take();
+        assert_eq!(counters.console_lines, 2);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].what.contains("line 2 lost"), "{b}");
+        c.received(b"C0000009 GARBLE\r\n", &p);
+        assert_eq!(p.take().0.len(), 2);
+    }
+
+    #[test]
+    fn block_lines_count_and_complain() {
+        let p = Problems::default();
+        block_line("blk_client: soak 300 rounds: 300 match, 0 differ, 0 failed requests", &p);
+        block_line("blk_client: request failed with status 2", &p);
+        block_line("blk_client: soak round 7: BYTES DIFFER (3 of 4096)", &p);
+        let (problems, c) = p.take();
+        assert_eq!((c.blk_rounds, c.blk_failed_requests), (300, 1));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].kind, Kind::Silent);
+    }
+}
