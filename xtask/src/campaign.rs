@@ -20,9 +20,9 @@ mod workload;
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use host_kernel::netns::Namespace;
@@ -105,10 +105,9 @@ impl FaultType {
     }
 
     pub fn parse(s: &str) -> Result<FaultType, String> {
-        FaultType::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or_else(|| format!("{s:?}: a fault type is one of crash, panic, hang, exit, register, memory, code, stall"))
+        FaultType::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| {
+            format!("{s:?}: a fault type is one of crash, panic, hang, exit, register, memory, code, stall")
+        })
     }
 }
 
@@ -154,10 +153,18 @@ fn stream_seed(seed: u64, driver: &str) -> u64 {
 #[derive(Clone, Debug)]
 enum Rs {
     /// Restarting after `reason` (`fault=` of the line).
-    Restarting { reason: String, at: Instant },
+    Restarting {
+        reason: String,
+        at: Instant,
+    },
     /// Up at this generation.
-    Up { generation: u64, at: Instant },
-    Down { at: Instant },
+    Up {
+        generation: u64,
+        at: Instant,
+    },
+    Down {
+        at: Instant,
+    },
 }
 
 fn parse_status(line: &str, at: Instant) -> Option<(String, Rs)> {
@@ -194,7 +201,13 @@ pub fn options(
     } else {
         driver
             .split(',')
-            .map(|d| DRIVERS.iter().copied().find(|k| *k == d).ok_or_else(|| format!("--driver {d:?}: one of {}, or all", DRIVERS.join(", "))))
+            .map(|d| {
+                DRIVERS
+                    .iter()
+                    .copied()
+                    .find(|k| *k == d)
+                    .ok_or_else(|| format!("--driver {d:?}: one of {}, or all", DRIVERS.join(", ")))
+            })
             .collect::<Result<_, _>>()?
     };
     let seed = seed.unwrap_or_else(|| {
@@ -204,12 +217,19 @@ pub fn options(
     if faults == 0 {
         return Err("--faults must be at least 1".into());
     }
-    Ok(Options { drivers, faults, interval, seed, types, progress: std::io::IsTerminal::is_terminal(&std::io::stderr()) })
+    Ok(Options {
+        drivers,
+        faults,
+        interval,
+        seed,
+        types,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    })
 }
 
 /// `--short` (CI): this many faults across the drivers, this far apart.
-pub const SHORT_FAULTS: u64 = 2100;
-pub const SHORT_INTERVAL: Duration = Duration::from_millis(60);
+pub const SHORT_FAULTS: u64 = 2000;
+pub const SHORT_INTERVAL: Duration = Duration::from_millis(50);
 
 /// `cargo xtask campaign` on the host kernel.
 pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
@@ -291,9 +311,10 @@ fn campaign(
         Some(ns) => {
             watch.line("net", "virtio_net attached", Duration::from_secs(30))?;
             watch.line("http", "serving port", Duration::from_secs(30))?;
-            let interface = net_build::load_interface(&net_build::config_path(&ws.system))
-                .map_err(|errors| errors.join("\n"))?;
-            let gateway = interface.gateway.map(Ipv4Addr::from).ok_or("net.toml gives no gateway (the TAP's address)")?;
+            let interface =
+                net_build::load_interface(&net_build::config_path(&ws.system)).map_err(|errors| errors.join("\n"))?;
+            let gateway =
+                interface.gateway.map(Ipv4Addr::from).ok_or("net.toml gives no gateway (the TAP's address)")?;
             ns.move_link(tap)?;
             ns.configure(tap, gateway, interface.prefix_len)?;
             Some(SocketAddr::from((Ipv4Addr::from(interface.addr), HTTP_PORT)))
@@ -309,7 +330,7 @@ fn campaign(
         ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} faults {per_sec} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let budgets: Vec<(u64, Duration)> =
+    let budgets: Vec<(u64, Duration, Duration)> =
         opts.drivers.iter().map(|d| driver_budget(ws, d)).collect::<Result<_, Error>>()?;
     let started = Instant::now();
     let outcome = std::thread::scope(|s| -> Result<(), Error> {
@@ -320,7 +341,7 @@ fn campaign(
             s.spawn(move || ns.run(|| workload::download(addr, stop, problems)))
         });
         let mut injectors = Vec::new();
-        for ((&driver, rx), &(budget, window)) in opts.drivers.iter().zip(receivers).zip(&budgets) {
+        for ((&driver, rx), &(budget, window, stable)) in opts.drivers.iter().zip(receivers).zip(&budgets) {
             let ctx = Injector {
                 machine,
                 driver,
@@ -330,6 +351,7 @@ fn campaign(
                 rng: Rng::new(stream_seed(opts.seed, driver)),
                 budget,
                 window,
+                stable,
                 restarts: VecDeque::new(),
                 shared: &shared,
                 bar: &bar,
@@ -386,13 +408,14 @@ fn campaign(
     Ok(report)
 }
 
-/// A driver's policy budget: restarts allowed within the window.
-fn driver_budget(ws: &Workspace, driver: &str) -> Result<(u64, Duration), Error> {
+/// A driver's policy: restarts allowed within the window, and how long a copy
+/// must run before a failure is restarted at once again (not backed off).
+fn driver_budget(ws: &Workspace, driver: &str) -> Result<(u64, Duration, Duration), Error> {
     let dir = ws.system.parent().unwrap_or(Path::new("."));
     let path = dir.join("policies").join(format!("{driver}.toml"));
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let p = recovery_policy::load::parse(&text).map_err(|e| format!("{}: {}", path.display(), e.join("; ")))?;
-    Ok((p.budget as u64, Duration::from_nanos(p.window_ns)))
+    Ok((p.budget as u64, Duration::from_nanos(p.window_ns), Duration::from_nanos(p.stable_ns)))
 }
 
 struct Injector<'a> {
@@ -404,6 +427,7 @@ struct Injector<'a> {
     rng: Rng,
     budget: u64,
     window: Duration,
+    stable: Duration,
     /// When RS restarted the driver, within the last window.
     restarts: VecDeque<Instant>,
     shared: &'a Mutex<Shared>,
@@ -464,8 +488,10 @@ impl Injector<'_> {
             // always ends in a restart: until it comes; a stall: past its end).
             let window = match kind {
                 FaultType::Crash | FaultType::Panic | FaultType::Hang | FaultType::Exit => DOWN_LIMIT,
-                FaultType::Stall => Duration::from_millis(STALLS_MS[(choice % STALLS_MS.len() as u64) as usize])
-                    + self.interval.max(Duration::from_millis(600)),
+                FaultType::Stall => {
+                    Duration::from_millis(STALLS_MS[(choice % STALLS_MS.len() as u64) as usize])
+                        + self.interval.max(Duration::from_millis(600))
+                }
                 _ => self.interval,
             };
             let outcome = match self.watch_restart(window)? {
@@ -510,8 +536,14 @@ impl Injector<'_> {
         })
     }
 
-    /// Waits until fewer than budget - margin restarts are in the policy window.
+    /// Waits until the copy ran the policy's `stable` time since its last
+    /// restart (so RS restarts it at once: recovery times are not backoff), and
+    /// until fewer than budget - margin restarts are in the policy window.
     fn wait_for_budget(&mut self) {
+        if let Some(&last) = self.restarts.back() {
+            let quiet = (last + self.stable + Duration::from_millis(10)).saturating_duration_since(Instant::now());
+            std::thread::sleep(quiet);
+        }
         loop {
             let now = Instant::now();
             while self.restarts.front().is_some_and(|&t| now.duration_since(t) > self.window) {

@@ -112,7 +112,7 @@ enum Cmd {
         /// register, memory, code, stall); default all.
         #[arg(long, value_delimiter = ',', value_parser = campaign::FaultType::parse)]
         types: Vec<campaign::FaultType>,
-        /// What `cargo xtask test` runs: 2,100 faults, 60 ms apart.
+        /// What `cargo xtask test` runs: 2,000 faults, each driver watched 50 ms.
         #[arg(long)]
         short: bool,
     },

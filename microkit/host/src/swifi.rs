@@ -156,8 +156,9 @@ pub fn pick_byte(targets: &[Mapping], choice: u64) -> Option<(&Mapping, u64, u32
 pub fn flip_byte(pid: u32, corruption: Corruption, program: &Path, choice: u64) -> io::Result<FaultRecord> {
     let maps = parse_maps(&std::fs::read_to_string(format!("/proc/{pid}/maps"))?);
     let targets = targets(&maps, corruption, program);
-    let (m, offset, bit) = pick_byte(&targets, choice)
-        .ok_or_else(|| io::Error::other(format!("process {pid} has no mapping a {} fault can hit", corruption.name())))?;
+    let (m, offset, bit) = pick_byte(&targets, choice).ok_or_else(|| {
+        io::Error::other(format!("process {pid} has no mapping a {} fault can hit", corruption.name()))
+    })?;
     let addr = m.start + offset;
     // The kernel is this PD's parent: it may open its memory (ptrace access),
     // and writes through it reach read-only pages too (FOLL_FORCE).

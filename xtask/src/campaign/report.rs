@@ -235,7 +235,8 @@ impl Report {
             }
         }
         let targeted = |pd: &str| self.drivers.contains(&pd);
-        let outside_at_end = self.final_status.iter().filter(|(pd, _, restarts)| !targeted(pd) && *restarts > 0).count();
+        let outside_at_end =
+            self.final_status.iter().filter(|(pd, _, restarts)| !targeted(pd) && *restarts > 0).count();
         let not_up = self.final_status.iter().filter(|(_, state, _)| state != "up").count() as u64;
         let left_down = self.faults.iter().filter(|f| f.outcome == Outcome::LeftDown).count() as u64;
         let c = &self.counters;
@@ -243,7 +244,8 @@ impl Report {
             .iter()
             .filter(|&&s| s)
             .count() as u64;
-        self.must_be_zero.insert("failures outside the injected driver".into(), self.outside.len().max(outside_at_end) as u64);
+        self.must_be_zero
+            .insert("failures outside the injected driver".into(), self.outside.len().max(outside_at_end) as u64);
         self.must_be_zero.insert("wrong bytes delivered as good".into(), silent);
         self.must_be_zero.insert("components left down".into(), left_down.max(not_up));
         self.must_be_zero.insert("workloads that made no progress".into(), stopped);
@@ -257,7 +259,8 @@ impl Report {
     }
 
     pub fn must_be_zero_failures(&self) -> Option<String> {
-        let bad: Vec<String> = self.must_be_zero.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k}: {n}")).collect();
+        let bad: Vec<String> =
+            self.must_be_zero.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k}: {n}")).collect();
         (!bad.is_empty()).then(|| bad.join(", "))
     }
 
@@ -387,10 +390,14 @@ impl Report {
             let cells: Vec<String> = v.iter().map(u64::to_string).collect();
             let _ = writeln!(s, "| {name} | {} | {total} |", cells.join(" | "));
         }
-        let _ = writeln!(s, "\n| driver | faults | manifested | recovery median | p90 | p99 | max |\n|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            s,
+            "\n| driver | faults | manifested | recovery median | p90 | p99 | max |\n|---|---|---|---|---|---|---|"
+        );
         for (d, n, m) in self.per_driver() {
             let r = self.recovery_ms.get(&d).copied().unwrap_or([f64::NAN; 4]);
-            let _ = writeln!(s, "| {d} | {n} | {m} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |", r[0], r[1], r[2], r[3]);
+            let _ =
+                writeln!(s, "| {d} | {n} | {m} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |", r[0], r[1], r[2], r[3]);
         }
         let _ = writeln!(s, "\n| must be zero | count |\n|---|---|");
         for (k, n) in &self.must_be_zero {
@@ -455,7 +462,8 @@ impl Report {
         for (i, (name, t)) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
             let n = t.len().max(1) as f64;
-            let points: Vec<(f64, f64)> = t.iter().enumerate().map(|(k, &x)| (x.max(0.1), (k + 1) as f64 / n)).collect();
+            let points: Vec<(f64, f64)> =
+                t.iter().enumerate().map(|(k, &x)| (x.max(0.1), (k + 1) as f64 / n)).collect();
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(|e| err(&e))?

@@ -239,7 +239,14 @@ fn init() -> ClientPd<Client> {
             Ok(q) => q,
             Err(e) => panic!("blk_client: the driver's queues: {e}"),
         };
-    let mut client = Client { step: Step::Capacity, capacity: 0, busy: false, started: 0, rng: 0x2545_f491_4f6c_dd1d, soak: Soak::default() };
+    let mut client = Client {
+        step: Step::Capacity,
+        capacity: 0,
+        busy: false,
+        started: 0,
+        rng: 0x2545_f491_4f6c_dd1d,
+        soak: Soak::default(),
+    };
     // The first request waits in the ring until a driver attaches.
     client.submit(&mut queues);
     ClientPd::new(queues, client, DRIVER)
