@@ -5,10 +5,10 @@
 #![forbid(unsafe_code)]
 
 use std::net::Ipv4Addr;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use driver_tests::{DeviceConfig, Machine, Watch, boot, line, root};
 use host_kernel::netns::{self, Namespace};
@@ -69,22 +69,63 @@ impl NetSystem {
     }
 
     /// Runs curl inside the namespace with `args`, bounded by `max_s` seconds.
+    /// If it is still running after 3/8 of that, the namespace's TCP state
+    /// (`ss -tnoi`: windows, retransmissions, timers of every connection) is
+    /// taken then and printed, so a connection that stalled can be told from
+    /// one that was merely slow.
     pub fn curl(&self, args: &[&str], max_s: u32) -> Output {
         let mut cmd = self.ns.command("curl");
         cmd.args(["-sS", "--max-time", &max_s.to_string()]).args(args);
-        cmd.output().expect("curl runs")
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().expect("curl runs");
+        let pid = child.id();
+        let snapshot_after = u64::from(max_s) * 3 / 8;
+        let snapshot_at = Instant::now() + Duration::from_secs(snapshot_after);
+        let done = AtomicBool::new(false);
+        let ns = &self.ns;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while Instant::now() < snapshot_at {
+                    if done.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if let Ok(ss) = ns.command("ss").args(["-tnoi"]).output() {
+                    println!(
+                        "curl (pid {pid}) still running after {snapshot_after} s; TCP in the namespace:\n{}",
+                        String::from_utf8_lossy(&ss.stdout)
+                    );
+                }
+            });
+            let out = child.wait_with_output().expect("curl runs");
+            done.store(true, Ordering::Relaxed);
+            out
+        })
+    }
+
+    /// The last `n` lines the system printed (PD output, kernel messages,
+    /// faults, starts), for a failure's message.
+    pub fn recent(&mut self, n: usize) -> String {
+        self.watch.recent(n)
     }
 
     /// Every PD's status; panics unless `net` and every PD but `driver` never
     /// restarted. Returns the driver's restarts.
-    pub fn only_restarted(&self, driver: &str) -> u64 {
+    pub fn only_restarted(&mut self, driver: &str) -> u64 {
         let status: Vec<PdStatus> = self.machine.status().expect("the kernel answers");
         let others: Vec<String> = status
             .iter()
             .filter(|s| s.name != driver && s.restarts > 0)
             .map(|s| format!("{} ({} restarts)", s.name, s.restarts))
             .collect();
-        assert!(others.is_empty(), "only {driver} may restart, but: {}", others.join(", "));
+        if !others.is_empty() {
+            panic!(
+                "only {driver} may restart, but: {}; the system's last lines:\n{}",
+                others.join(", "),
+                self.recent(80)
+            );
+        }
         status.iter().find(|s| s.name == driver).map_or(0, |s| s.restarts)
     }
 }

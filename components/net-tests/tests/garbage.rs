@@ -95,7 +95,7 @@ fn garbage_on_the_wire_changes_nothing_for_a_download_going_on() {
         println!("SKIPPED: the network tests need root, ip netns, /dev/net/tun and curl: {why}");
         return;
     }
-    let sys = NetSystem::boot();
+    let mut sys = NetSystem::boot();
     let nic = sys.machine.device(Kind::Net).expect("the system has a net device").clone();
     let mac = net_build::load_interface(&driver_tests::root().join("net.toml")).expect("net.toml").mac;
     const N: u64 = 16 << 20;

@@ -72,6 +72,17 @@ fn describe(e: &Event) -> Option<String> {
     })
 }
 
+impl Watch {
+    /// The last `n` events seen (after taking whatever has arrived), one line each.
+    pub fn recent(&mut self, n: usize) -> String {
+        while let Ok(ev) = self.rx.try_recv() {
+            self.seen.push((ev, false));
+        }
+        let lines: Vec<String> = self.seen.iter().filter_map(|(e, _)| describe(e)).collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
 /// Waits for the first event not yet taken that `pick` maps to something (it may
 /// have come already); panics with everything seen.
 pub fn wait_for<T>(w: &mut Watch, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
