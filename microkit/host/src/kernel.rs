@@ -151,7 +151,8 @@ impl Kernel {
         let on_line = move |line| bus.emit(Event::Output { pd: name.clone(), line, at: Instant::now() });
         let spec = &self.layout.pds[i];
         let spawned = self.ipc.handover(i, Extra::first_fd(spec)).and_then(|(fds, env)| {
-            process::spawn(spec, &self.regions, Extra { fds, env: (pages::ENV_IPC, env) }, on_line)
+            let uid = process::UID_BASE + i as u32;
+            process::spawn(spec, &self.regions, Extra { fds, env: (pages::ENV_IPC, env), uid }, on_line)
         });
         match spawned {
             Ok(p) => {

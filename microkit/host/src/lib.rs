@@ -27,5 +27,6 @@ pub use devices::{Attached, ConsoleIo, DeviceConfig, NetIo, Sink};
 pub use events::Event;
 pub use layout::Layout;
 pub use machine::{Config, Machine, MachineError};
+pub use process::UID_BASE;
 pub use status::{PdStatus, ProcessState, status_table};
 pub use virtio_model;

@@ -11,6 +11,7 @@ pub mod protocol;
 
 mod confine;
 mod ipc;
+pub mod privilege;
 mod signals;
 mod startup;
 
@@ -52,6 +53,12 @@ pub(crate) fn start(_children: ChildSet) {
     }
     signals::install();
     send(&ToKernel::Hello);
+    if let Err(e) = privilege::drop_privileges() {
+        crate::debug_println!(
+            "reincarnate runtime: {} keeps privileges it should not have ({e}); seccomp still confines it",
+            pd_name()
+        );
+    }
     confine::apply();
 }
 
