@@ -74,7 +74,11 @@ pub fn load_str(text: &str, sd: &SystemDescription, server: &str) -> Result<Vec<
             None
         }
         many => {
-            errors.push(format!("{} protection domains run {server}.elf ({}); there must be one", many.len(), many.join(", ")));
+            errors.push(format!(
+                "{} protection domains run {server}.elf ({}); there must be one",
+                many.len(),
+                many.join(", ")
+            ));
             None
         }
     };
