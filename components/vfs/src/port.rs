@@ -17,7 +17,8 @@
 //! # The driver down for good
 //!
 //! A driver that holds requests and completes none for [`Port::tick`]'s
-//! `down_after` with no fresh copy attaching is taken as down (its restart
+//! `down_after` (at boot, before any driver attached, [`BOOT_MS`]) with no
+//! fresh copy attaching is taken as down (its restart
 //! budget spent, RS stopped it): every operation in flight fails with an I/O
 //! error, and every new one at once, until a driver attaches again.
 //!
@@ -65,6 +66,9 @@ const BUFFERS: usize = {
     let ring = QUEUES.layout.capacity() as usize;
     if n < ring { n } else { ring }
 };
+
+/// Before the first driver attaches, it is down only after this long (ms).
+pub const BOOT_MS: u64 = 5000;
 
 /// What the device says went wrong: the file system sees an I/O error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,9 +261,12 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
     /// progress and no attach mean the driver is down for good (see the
     /// module documentation). Returns whether it just went down.
     pub fn tick(&mut self, now_ms: u64, down_after_ms: u64) -> bool {
-        if self.by_id.is_empty() && self.waiting.is_empty() {
+        // The first tick starts the clock.
+        if self.now_ms == 0 || (self.by_id.is_empty() && self.waiting.is_empty()) {
             self.progress_ms = now_ms;
         }
+        // Before the first driver attached, the system is booting: wait longer.
+        let down_after_ms = if self.attached { down_after_ms } else { down_after_ms.max(BOOT_MS) };
         self.now_ms = now_ms;
         if !self.down && now_ms.saturating_sub(self.progress_ms) > down_after_ms && self.busy() {
             self.down = true;
@@ -329,6 +336,17 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
                     self.chunk_done(op, chunk, buf, err, completion.request.len as usize);
                 }
             }
+        }
+        // A disk whose size was never learnt (the first driver died, or was
+        // taken as down, before answering): ask the one now attached.
+        for slot in self.ops.iter_mut() {
+            if slot.as_ref().is_some_and(|o| o.kind == OpKind::Capacity && o.failed.is_some() && o.finished()) {
+                *slot = None;
+            }
+        }
+        let asking = self.ops.iter().flatten().any(|o| o.kind == OpKind::Capacity);
+        if self.capacity.is_none() && self.attached && !self.down && !asking {
+            self.start(OpKind::Capacity, 0, 8, Vec::new(), Vec::new());
         }
         self.pump();
     }

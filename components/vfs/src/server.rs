@@ -235,7 +235,8 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
             Ok(op) => {
                 self.clients[ci].req = ReqState::Queued(op);
                 self.queue.push_back(ci);
-                self.poll();
+                // Started now; whom to notify is kept for the shell's next poll.
+                self.run();
                 Reply::ok(&[])
             }
             Err(e) => Reply::err(e),
@@ -309,6 +310,14 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
     /// operation, the next in the queue. Returns the channels of the clients
     /// whose request completed (to notify).
     pub fn poll(&mut self) -> Vec<u8> {
+        self.run();
+        let mut notify = core::mem::take(&mut self.notify);
+        notify.sort_unstable();
+        notify.dedup();
+        notify
+    }
+
+    fn run(&mut self) {
         self.port.borrow_mut().on_driver_notification();
         for _ in 0..64 {
             if !self.step() {
@@ -316,11 +325,18 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
             }
             self.port.borrow_mut().on_driver_notification();
         }
-        core::mem::take(&mut self.notify)
     }
 
     /// One step; whether anything moved.
     fn step(&mut self) -> bool {
+        // No volume yet and the driver down: nothing waits for it.
+        if !matches!(self.fs, FsState::Mounted(_) | FsState::Busy) && self.port.borrow().is_down() {
+            if let Some(ci) = self.queue.pop_front() {
+                self.clients[ci].req = ReqState::Done(Err(VfsError::Io));
+                self.notify.push(self.clients[ci].channel);
+                return true;
+            }
+        }
         match &mut self.fs {
             FsState::NoDisk => {
                 let Some(sectors) = self.port.borrow().capacity() else { return false };

@@ -223,3 +223,24 @@ fn a_disk_that_is_not_fat_mounts_nothing_and_says_so() {
     assert!(m.vfs.mounted().is_err());
     assert_eq!(m.open(CLIENT, "/x", OpenFlags::READ), Err(VfsError::NoVolume));
 }
+
+#[test]
+fn a_request_made_before_the_volume_is_mounted_waits_for_it() {
+    let mut m = Machine::new(image(40 * MIB, FatKind::Fat32));
+    // A fresh server whose driver has not attached yet.
+    let queues = leak(0x1000);
+    let data = leak(virtio_blk::protocol::DATA_BYTES as usize);
+    let port = vfs::Port::new(queues, data, NoBell, vfs::Limits::default()).unwrap();
+    let region = m.region(CLIENT);
+    m.vfs = vfs::Vfs::new(port, vec![vfs::ClientSpec { channel: CLIENT, max_open: 4, region }]);
+    region.write_bytes(0, b"/early").unwrap();
+    assert_eq!(m.raw_call(CLIENT, vfs_api::protocol::label::MKDIR, &[0, 6]).0, 0);
+    let disk = std::mem::take(&mut m.driver.disk);
+    m.driver = BlkDriver::new(queues, data, disk);
+    for _ in 0..2000 {
+        m.round();
+    }
+    assert_eq!(m.vfs.mounted(), Ok(true));
+    assert!(m.notified.contains(&CLIENT));
+    assert_eq!(m.raw_call(CLIENT, vfs_api::protocol::label::RESULT, &[]).0, 0);
+}

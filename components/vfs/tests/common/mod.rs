@@ -77,7 +77,7 @@ pub struct BlkDriver {
 }
 
 impl BlkDriver {
-    fn new(queues: Mem, data: Mem, disk: Vec<u8>) -> Self {
+    pub fn new(queues: Mem, data: Mem, disk: Vec<u8>) -> Self {
         let drv = Driver::new(queues, QUEUES.layout, QUEUES.pairs).expect("driver");
         BlkDriver {
             queues,
