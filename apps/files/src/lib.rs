@@ -23,7 +23,7 @@ pub const FILES: &[(&str, usize)] = &[
 ];
 
 /// Rounds of writing and reading back everything.
-pub const ROUNDS: u64 = 3;
+pub const ROUNDS: u64 = 6;
 
 /// Files put on the disk before boot (by `cargo xtask run`'s image or a
 /// test, with mtools) that `files` reads and reports.
