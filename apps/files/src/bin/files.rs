@@ -51,6 +51,13 @@ struct Files {
     outside_len: u64,
     names: String,
     finished: bool,
+    /// Timings of the round (ns of the machine's counter): when writing and
+    /// reading started, when the fsync in flight started, fsync total and max.
+    write_start: u64,
+    read_start: u64,
+    fsync_start: u64,
+    fsync_total: u64,
+    fsync_max: u64,
 }
 
 impl Files {
@@ -72,7 +79,10 @@ impl Files {
                 fill(self.round, i, at, &mut self.buf);
                 self.vfs.start_write(self.handle, &self.buf)
             }
-            Step::Fsync(_) => self.vfs.start_fsync(self.handle),
+            Step::Fsync(_) => {
+                self.fsync_start = now();
+                self.vfs.start_fsync(self.handle)
+            }
             Step::CloseWrite(_) | Step::CloseRead(_) | Step::OutsideClose(_) => self.vfs.start_close(self.handle),
             Step::OpenRead(i) => self.vfs.start_open(FILES[i].0, OpenFlags::READ),
             Step::Read(_, _) | Step::OutsideRead(_) => self.vfs.start_read(self.handle, chunk),
@@ -93,7 +103,12 @@ impl Files {
                     Err(VfsError::WouldBlock) => return Ok(false),
                     Err(e) => return Err(("mkdir", e)),
                 }
-                if i + 1 < DIRS.len() { Step::Mkdir(i + 1) } else { Step::OpenWrite(0) }
+                if i + 1 < DIRS.len() {
+                    Step::Mkdir(i + 1)
+                } else {
+                    self.write_start = now();
+                    Step::OpenWrite(0)
+                }
             }
             Step::OpenWrite(i) => {
                 self.handle = self.result(self.vfs.take_handle(), "open for writing")?;
@@ -109,11 +124,19 @@ impl Files {
             }
             Step::Fsync(i) => {
                 self.result(self.vfs.take_done(), "fsync")?;
+                let t = now().saturating_sub(self.fsync_start);
+                self.fsync_total += t;
+                self.fsync_max = self.fsync_max.max(t);
                 Step::CloseWrite(i)
             }
             Step::CloseWrite(i) => {
                 self.result(self.vfs.take_done(), "close")?;
-                if i + 1 < FILES.len() { Step::OpenWrite(i + 1) } else { Step::OpenRead(0) }
+                if i + 1 < FILES.len() {
+                    Step::OpenWrite(i + 1)
+                } else {
+                    self.read_start = now();
+                    Step::OpenRead(0)
+                }
             }
             Step::OpenRead(i) => {
                 self.handle = self.result(self.vfs.take_handle(), "open for reading")?;
@@ -150,14 +173,22 @@ impl Files {
                 if i + 1 < FILES.len() {
                     Step::OpenRead(i + 1)
                 } else {
+                    let end = now();
                     debug_println!(
-                        "files: round {}: wrote and read back {} files ({} bytes), all match",
+                        "files: round {}: wrote and read back {} files ({} bytes), all match; write {} ns, read {} ns, fsync mean {} ns max {} ns",
                         self.round,
                         FILES.len(),
-                        self.bytes
+                        self.bytes,
+                        self.read_start - self.write_start,
+                        end - self.read_start,
+                        self.fsync_total / FILES.len() as u64,
+                        self.fsync_max
                     );
                     self.bytes = 0;
                     self.round += 1;
+                    self.write_start = end;
+                    self.fsync_total = 0;
+                    self.fsync_max = 0;
                     if self.round < ROUNDS { Step::OpenWrite(0) } else { Step::Outside(0) }
                 }
             }
@@ -246,6 +277,10 @@ impl Files {
     }
 }
 
+fn now() -> u64 {
+    microkit::arch_timer::now_ns()
+}
+
 impl Handler for Files {
     fn notified(&mut self, ch: Channel) {
         if ch == VFS {
@@ -267,6 +302,11 @@ fn init() -> Files {
         outside_len: 0,
         names: String::new(),
         finished: false,
+        write_start: 0,
+        read_start: 0,
+        fsync_start: 0,
+        fsync_total: 0,
+        fsync_max: 0,
     };
     debug_println!("files: {} files in {} rounds", FILES.len(), ROUNDS);
     if let Err(e) = f.start() {
