@@ -573,7 +573,9 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             .filter(|o| o.kind == OpKind::Write && !o.finished())
             .flat_map(|o| o.versions.iter().copied())
             .collect();
-        let mut runs: Vec<(u64, Vec<u8>, Vec<(u64, u64)>)> = Vec::new();
+        // (first sector, bytes, (sector, version) of each)
+        type Run = (u64, Vec<u8>, Vec<(u64, u64)>);
+        let mut runs: Vec<Run> = Vec::new();
         let mut taken = 0;
         for (&sector, e) in &self.cache {
             if taken >= max {

@@ -9,6 +9,7 @@
 //! gives it back. Each client has at most one request, so the queue is at most
 //! as long as there are clients, and no client can starve another.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -28,6 +29,10 @@ use crate::exec::Task;
 use crate::port::{Dev, Port};
 
 type Fs<M, N> = FatFs<Dev<M, N>>;
+/// The operation in flight: it owns the file system and gives it back.
+type Running<M, N> = Task<(Box<Fs<M, N>>, Finished)>;
+/// A finished operation's result MRs and the handle it updates.
+type Plain = Result<(Vec<u64>, Option<(usize, Option<NodeId>, u64)>), VfsError>;
 
 /// One client: the server's channel to it, its data region, its limit.
 pub struct ClientSpec<M> {
@@ -111,7 +116,8 @@ enum FsState<M: SharedMem + Clone + 'static, N: Notify + 'static> {
     /// Waiting for the driver to say the disk's size.
     NoDisk,
     Mounting(Task<Result<Fs<M, N>, VfsError>>),
-    Mounted(Fs<M, N>),
+    // Boxed: the file system is large, and moves in and out of tasks.
+    Mounted(Box<Fs<M, N>>),
     Busy,
     /// Mounting failed: every request gets the error.
     Failed(VfsError),
@@ -121,7 +127,7 @@ enum FsState<M: SharedMem + Clone + 'static, N: Notify + 'static> {
 pub struct Vfs<M: SharedMem + Clone + 'static, N: Notify + 'static> {
     port: Rc<RefCell<Port<M, N>>>,
     fs: FsState<M, N>,
-    running: Option<(usize, Task<(Fs<M, N>, Finished)>)>,
+    running: Option<(usize, Running<M, N>)>,
     queue: VecDeque<usize>,
     clients: Vec<Client<M>>,
     slots: Vec<Option<Slot>>,
@@ -330,12 +336,13 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
     /// One step; whether anything moved.
     fn step(&mut self) -> bool {
         // No volume yet and the driver down: nothing waits for it.
-        if !matches!(self.fs, FsState::Mounted(_) | FsState::Busy) && self.port.borrow().is_down() {
-            if let Some(ci) = self.queue.pop_front() {
-                self.clients[ci].req = ReqState::Done(Err(VfsError::Io));
-                self.notify.push(self.clients[ci].channel);
-                return true;
-            }
+        if !matches!(self.fs, FsState::Mounted(_) | FsState::Busy)
+            && self.port.borrow().is_down()
+            && let Some(ci) = self.queue.pop_front()
+        {
+            self.clients[ci].req = ReqState::Done(Err(VfsError::Io));
+            self.notify.push(self.clients[ci].channel);
+            return true;
         }
         match &mut self.fs {
             FsState::NoDisk => {
@@ -353,7 +360,7 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
                 return match task.poll() {
                     Poll::Pending => false,
                     Poll::Ready(Ok(fs)) => {
-                        self.fs = FsState::Mounted(fs);
+                        self.fs = FsState::Mounted(Box::new(fs));
                         self.mount_error = None;
                         true
                     }
@@ -580,17 +587,15 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
             outcome = self.new_slot(ci, node, flags).map(|h| vec![h.0]).ok_or(VfsError::TooManyOpen);
         }
         match f.slot_update {
-            Some((i, None, _)) => {
-                if self.slots.get_mut(i).and_then(Option::take).is_some() {
-                    self.clients[ci].open -= 1;
-                }
+            Some((i, None, _)) if self.slots.get_mut(i).and_then(Option::take).is_some() => {
+                self.clients[ci].open -= 1;
             }
             Some((i, Some(_), pos)) => {
                 if let Some(Some(s)) = self.slots.get_mut(i) {
                     s.pos = pos;
                 }
             }
-            None => {}
+            _ => {}
         }
         self.clients[ci].req = ReqState::Done(outcome);
         self.notify.push(self.clients[ci].channel);
@@ -608,7 +613,7 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
     }
 }
 
-fn finished(r: Result<(Vec<u64>, Option<(usize, Option<NodeId>, u64)>), VfsError>) -> Finished {
+fn finished(r: Plain) -> Finished {
     match r {
         Ok((mrs, slot_update)) => Finished { outcome: Ok(mrs), data: None, slot_update, opened: None },
         Err(e) => Finished { outcome: Err(e), data: None, slot_update: None, opened: None },

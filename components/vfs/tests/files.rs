@@ -139,7 +139,7 @@ fn driver_restarts_and_slowness_are_invisible() {
             let r = m.request_with(CLIENT, Request::Write { handle: h, from }, |m| {
                 k += 1;
                 // A restart every 7 rounds, a slow driver now and then.
-                if k % 7 == 0 {
+                if k.is_multiple_of(7) {
                     m.driver.restart();
                 }
                 m.driver.per_step = if k % 13 < 4 { 1 } else { usize::MAX };
@@ -148,7 +148,7 @@ fn driver_restarts_and_slowness_are_invisible() {
         }
         let r = m.request_with(CLIENT, Request::Fsync(h), |m| {
             k += 1;
-            if k % 5 == 0 {
+            if k.is_multiple_of(5) {
                 m.driver.restart();
             }
         });

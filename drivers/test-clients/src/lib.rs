@@ -6,8 +6,7 @@
 //!
 //! The network server (`components/net`) replaced the net driver's test
 //! client, the file system server (`components/vfs`) the block driver's
-//! (`blk_client`); [`blk_pattern`], what `blk_client` wrote where, is left for
-//! host tests of the block driver.
+//! (`blk_client`, with its pattern and benchmark).
 //!
 //! The library holds what the PDs and the host tests that check them
 //! (`drivers/tests`) share.
@@ -15,5 +14,3 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
-
-pub mod blk_pattern;
