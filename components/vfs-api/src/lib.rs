@@ -239,3 +239,17 @@ impl fmt::Display for VfsError {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_follow_the_reply_convention() {
+        microkit::reply::conformance::assert_convention::<VfsError>();
+        for e in VfsError::SENT {
+            assert_eq!(VfsError::from_code(e.code()), Some(*e));
+            assert_eq!(VfsError::from_label(e.code()), *e);
+        }
+    }
+}
