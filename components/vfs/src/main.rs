@@ -54,6 +54,8 @@ struct VfsPd {
     attaches: u64,
     mounted_said: bool,
     down_said: bool,
+    /// The driver was down and a driver attached since: mount afresh.
+    remount: bool,
 }
 
 impl VfsPd {
@@ -72,6 +74,12 @@ impl VfsPd {
             Channel::new(ch).notify();
         }
         self.note_attach();
+        if self.remount && self.vfs.remount() {
+            self.remount = false;
+            for ch in self.vfs.poll() {
+                Channel::new(ch).notify();
+            }
+        }
         self.note_mount();
         let (stalled, epoch, busy) = {
             let port = self.vfs.port().borrow();
@@ -118,8 +126,9 @@ impl VfsPd {
             );
         }
         if self.down_said {
-            debug_println!("vfs: virtio_blk is back");
+            debug_println!("vfs: virtio_blk is back; mounting the volume afresh (open handles are closed)");
             self.down_said = false;
+            self.remount = true;
         }
         self.attaches = attaches;
         self.vfs.remount_if_failed();
@@ -192,6 +201,7 @@ fn init() -> VfsPd {
         attaches: 0,
         mounted_said: false,
         down_said: false,
+        remount: false,
     };
     pd.pump();
     pd

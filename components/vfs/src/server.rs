@@ -213,6 +213,22 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
         }
     }
 
+    /// After the driver was down and a driver attached again: the file
+    /// system, which turned itself read-only when the disk refused writes,
+    /// is mounted afresh (through the cache, which still holds what was not
+    /// written back), and every handle is closed: their files' state was the
+    /// old mount's (a client sees [`VfsError::BadHandle`] and opens again).
+    /// Waits for the operation in flight, if any; returns whether it remounted.
+    pub fn remount(&mut self) -> bool {
+        if self.running.is_some() || !matches!(self.fs, FsState::Mounted(_)) {
+            return false;
+        }
+        self.fs = FsState::NoDisk;
+        self.slots.iter_mut().for_each(|s| *s = None);
+        self.clients.iter_mut().for_each(|c| c.open = 0);
+        true
+    }
+
     /// Serves a call from the client on `channel`: the answer.
     pub fn call(&mut self, channel: u8, label: u64, mrs: &[u64]) -> Reply {
         let Some(ci) = self.clients.iter().position(|c| c.channel == channel) else {
