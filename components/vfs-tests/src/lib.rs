@@ -9,6 +9,14 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+/// One booted system at a time per test process: each is over a dozen
+/// processes on a small machine, and two at once starve each other's
+/// heartbeats.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Why these tests cannot run here, if they cannot (they print `SKIPPED`).
 pub fn unavailable() -> Option<String> {
     for tool in ["mkfs.fat", "mcopy", "fsck.fat"] {

@@ -8,7 +8,7 @@ use driver_tests::{DeviceConfig, Event, Watch, boot, line, only_restarted, wait_
 use host_kernel::virtio_model::slots::Kind;
 use host_kernel::virtio_model::{Faults, Malice};
 use microkit::InjectKind;
-use vfs_tests::{expected, fat_image, fsck_clean, mtools_get, outside_files, sha256, unavailable};
+use vfs_tests::{expected, fat_image, fsck_clean, mtools_get, one_at_a_time, outside_files, sha256, unavailable};
 
 const MIX: &[InjectKind] = &[InjectKind::Crash, InjectKind::Panic, InjectKind::Hang];
 
@@ -28,6 +28,7 @@ fn files_written_while_the_driver_fails_every_300_ms_are_byte_exact_on_the_image
         println!("SKIPPED: {why}");
         return;
     }
+    let _one = one_at_a_time();
     let image = fat_image("vfs-failures");
     let (machine, mut w) = boot(DeviceConfig { disk: Some(image.clone()), ..Default::default() });
     line(&mut w, "vfs", "FAT volume mounted");
@@ -65,6 +66,7 @@ fn a_driver_that_keeps_failing_gets_requests_eio_within_a_second_and_vfs_answers
         println!("SKIPPED: {why}");
         return;
     }
+    let _one = one_at_a_time();
     let image = fat_image("vfs-down");
     let (machine, mut w) = boot(DeviceConfig { disk: Some(image.clone()), ..Default::default() });
     line(&mut w, "vfs", "FAT volume mounted");
