@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_drivers;
+mod bench_fs;
 mod bench_net;
 mod bench_recovery;
 mod console;

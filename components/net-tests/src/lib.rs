@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use driver_tests::with_failures;
 use driver_tests::{DeviceConfig, Machine, Watch, boot, line, root};
+use host_kernel::NetIo;
 use host_kernel::netns::{self, Namespace};
-use host_kernel::{NetIo, PdStatus, ProcessState};
-use microkit::InjectKind;
 use sha2::{Digest, Sha256};
 
 /// One booted system at a time per test process: each is a dozen processes on
@@ -113,73 +113,16 @@ impl NetSystem {
     /// Every PD's status; panics unless `net` and every PD but `driver` never
     /// restarted. Returns the driver's restarts.
     pub fn only_restarted(&mut self, driver: &str) -> u64 {
-        let status: Vec<PdStatus> = self.machine.status().expect("the kernel answers");
-        let others: Vec<String> = status
-            .iter()
-            .filter(|s| s.name != driver && s.restarts > 0)
-            .map(|s| format!("{} ({} restarts)", s.name, s.restarts))
-            .collect();
-        if !others.is_empty() {
-            panic!(
-                "only {driver} may restart, but: {}; the system's last lines:\n{}",
-                others.join(", "),
-                self.recent(80)
-            );
-        }
-        status.iter().find(|s| s.name == driver).map_or(0, |s| s.restarts)
-    }
-}
-
-/// Runs `work` while `pd` is made to fail every `every`, cycling through
-/// `kinds`: each failure is injected `every` after the fresh copy of the last
-/// one is up again (so the policy's budget is never what stops the driver).
-/// Returns what `work` returned and how many failures were injected while it
-/// ran.
-pub fn with_failures<T>(
-    machine: &Machine,
-    pd: &str,
-    kinds: &[InjectKind],
-    every: Duration,
-    work: impl FnOnce() -> T,
-) -> (T, u64) {
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let injector = s.spawn(|| {
-            let mut injected = 0u64;
-            while !done.load(Ordering::Relaxed) {
-                std::thread::sleep(every);
-                if done.load(Ordering::Relaxed) {
-                    break;
-                }
-                let before = generation(machine, pd);
-                if machine.inject(pd, kinds[injected as usize % kinds.len()]).is_ok() {
-                    injected += 1;
-                    await_fresh_copy(machine, pd, before);
-                }
+        let others_restarted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            driver_tests::only_restarted(&self.machine, driver)
+        }));
+        match others_restarted {
+            Ok(n) => n,
+            Err(why) => {
+                println!("the system's last lines:\n{}", self.recent(80));
+                std::panic::resume_unwind(why)
             }
-            injected
-        });
-        let out = work();
-        done.store(true, Ordering::Relaxed);
-        (out, injector.join().unwrap_or(0))
-    })
-}
-
-fn generation(machine: &Machine, pd: &str) -> Option<(u64, ProcessState)> {
-    machine.status().ok()?.into_iter().find(|s| s.name == pd).map(|s| (s.generation, s.state))
-}
-
-/// Waits (up to 10 s) until `pd` runs a newer copy than at `before`, up.
-fn await_fresh_copy(machine: &Machine, pd: &str, before: Option<(u64, ProcessState)>) {
-    let Some((old, _)) = before else { return };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        if let Some((g, ProcessState::Up)) = generation(machine, pd)
-            && g > old
-        {
-            return;
         }
-        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
