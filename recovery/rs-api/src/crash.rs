@@ -68,7 +68,7 @@ impl CrashRecord {
 
     /// The `@crash` line RS prints for component `pd` (one line):
     ///
-    /// `@crash pd=NAME generation=N at=NS fault=KIND code=N[ addr=0x..][ pc=0x..]`
+    /// `@crash pd=NAME generation=N time=NS fault=KIND code=N[ addr=0x..][ pc=0x..]`
     /// and, with a context, ` layout=L base=0x.. sp=0x.. regs=0x..,0x..,...`
     /// and, with stack bytes, ` stack=0xADDR:HEXBYTES`.
     pub fn line<'a>(&'a self, pd: &'a str) -> impl fmt::Display + 'a {
@@ -88,7 +88,7 @@ impl CrashRecord {
             match key {
                 "pd" => pd = Some(value),
                 "generation" => generation = Some(value.parse().ok()?),
-                "at" => at = Some(value.parse().ok()?),
+                "time" => at = Some(value.parse().ok()?),
                 "fault" => kind = Some(FaultKind::from_name(value)?),
                 "code" => code = value.parse().ok()?,
                 "addr" => addr = Some(hex(value)?),
@@ -149,7 +149,7 @@ impl fmt::Display for Line<'_> {
         let r = self.record;
         write!(
             f,
-            "@crash pd={} generation={} at={} fault={} code={}",
+            "@crash pd={} generation={} time={} fault={} code={}",
             self.pd,
             r.generation,
             r.at_ns,
@@ -211,11 +211,11 @@ mod tests {
     fn lines_round_trip() {
         let r = record();
         let line = format!("[rs] {}", r.line("virtio_net"));
-        assert!(line.starts_with("[rs] @crash pd=virtio_net generation=2 at=99 fault=vm-fault code=11 addr=0x10 pc=0x55001234 layout=x86_64-linux base=0x55000000 sp=0x7ff0 regs=0x1,0x2,0xff stack=0x7fb0:0001ab0304"), "{line}");
+        assert!(line.starts_with("[rs] @crash pd=virtio_net generation=2 time=99 fault=vm-fault code=11 addr=0x10 pc=0x55001234 layout=x86_64-linux base=0x55000000 sp=0x7ff0 regs=0x1,0x2,0xff stack=0x7fb0:0001ab0304"), "{line}");
         assert_eq!(CrashRecord::parse(&line), Some(("virtio_net", r)));
         let bare = CrashRecord { context: None, fault: Fault::new(FaultKind::Panic), ..r };
         let line = format!("{}", bare.line("pong"));
-        assert_eq!(line, "@crash pd=pong generation=2 at=99 fault=panic code=0");
+        assert_eq!(line, "@crash pd=pong generation=2 time=99 fault=panic code=0");
         assert_eq!(CrashRecord::parse(&line), Some(("pong", bare)));
         assert_eq!(CrashRecord::parse("@crash pd=x"), None);
         assert_eq!(CrashRecord::parse("@status pd=x"), None);
