@@ -256,6 +256,30 @@ mod tests {
     }
 
     #[test]
+    fn admin_channels_are_not_service_channels() {
+        // vfs also gets an admin channel (id 60 on its side): RS serves its
+        // admin interface there, and still informs vfs on its service channel.
+        let xml = XML.replace(
+            "</system>",
+            r#"<channel><end pd="rs" id="30" /><end pd="vfs" id="60" pp="true" /></channel></system>"#,
+        );
+        let sd = SystemDescription::parse(Path::new("s.xml"), &xml).unwrap();
+        let t = rs_tables(&sd, "rs", &[("blk".into(), policy(1)), ("vfs".into(), policy(0))]).unwrap();
+        assert!(t.contains("pub const ADMIN: &[::microkit::Channel] = &[::microkit::Channel::new(30)];"), "{t}");
+        assert!(t.contains("INFORM: [&[::microkit::Channel]; N] = [&[::microkit::Channel::new(20)], &[]];"), "{t}");
+        assert!(t.contains("::rs::PdRow { name: \"rs\", role: ::rs::Role::Rs }"), "{t}");
+        assert!(
+            t.contains("::rs::PdRow { name: \"blk\", role: ::rs::Role::Supervised(::rs::ComponentId::new(0)) }"),
+            "{t}"
+        );
+        assert!(t.contains("::rs::PdRow { name: \"timer\", role: ::rs::Role::Timer }"), "{t}");
+        // Without it, no admin channel.
+        let sd = SystemDescription::parse(Path::new("s.xml"), XML).unwrap();
+        let t = rs_tables(&sd, "rs", &[("blk".into(), policy(1)), ("vfs".into(), policy(0))]).unwrap();
+        assert!(t.contains("pub const ADMIN: &[::microkit::Channel] = &[];"), "{t}");
+    }
+
+    #[test]
     fn rs_needs_the_timer() {
         let xml = XML.replace(r#"<channel><end pd="rs" id="0" pp="true" /><end pd="timer" id="1" /></channel>"#, "");
         let sd = SystemDescription::parse(Path::new("s.xml"), &xml).unwrap();
