@@ -24,6 +24,7 @@ extern crate std;
 pub mod arch_timer;
 mod channel;
 pub mod clock;
+mod crash;
 mod debug;
 mod dispatch;
 mod fault;
@@ -50,6 +51,7 @@ pub mod sel4;
 use sel4 as backend;
 
 pub use channel::{CHANNEL_LIMIT, Channel, ChannelSet, Child, ChildSet, ChildSpec};
+pub use crash::{CONTEXT_WORDS, CrashContext, MAX_REGISTERS, RegisterLayout, STACK_BYTES};
 pub use debug::{DEBUG_OUTPUT, DebugWriter};
 pub use dispatch::Event;
 pub use fault::{Fault, FaultAction, FaultKind};
