@@ -252,7 +252,7 @@ mod tests {
             ),
             "{t}"
         );
-        assert!(t.contains("timer: ::microkit::Channel::new(0), ds: None };"), "{t}");
+        assert!(t.contains("timer: ::microkit::Channel::new(0), ds: None, admin: ADMIN, pds: PDS };"), "{t}");
     }
 
     #[test]
