@@ -55,6 +55,30 @@ impl<'m> Device<&'m HeapMem> for WireDevice {
     }
 }
 
+type Driver<'m> = DriverShell<&'m HeapMem, NoBell>;
+
+/// `rounds` exchanges between the stack's link and the driver, if one runs:
+/// the link takes the driver's completions, the driver serves what it was given.
+fn exchange(
+    link: &mut QueueLink<&HeapMem, NoBell>,
+    driver: &mut Option<Driver<'_>>,
+    dev: &mut WireDevice,
+    rounds: usize,
+) {
+    for _ in 0..rounds {
+        link.on_driver_notification();
+        if let Some(d) = driver.as_mut()
+            && d.on_notify()
+        {
+            d.serve_pairs(dev);
+        }
+    }
+}
+
+fn config(addr: [u8; 4], mac: [u8; 6]) -> NetConfig {
+    NetConfig { mac, ipv4: Ipv4Config { addr, prefix_len: 24, gateway: None }, random_seed: 1 }
+}
+
 fn pattern(len: usize) -> Vec<u8> {
     (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect()
 }
@@ -85,17 +109,8 @@ fn transfer_losing(crash_at: &[u64], lose_inbound: bool, kick: bool) -> (u64, ne
     let mut driver = Some(DriverShell::new("virtio_net", &queues, &data, &QUEUES, NoBell).unwrap());
     let mut link = QueueLink::new(&queues, &data, NoBell).unwrap();
     // Attach and learn the MAC before the stack comes up, as the PD does.
-    for _ in 0..4 {
-        link.on_driver_notification();
-        if let Some(d) = driver.as_mut()
-            && d.on_notify()
-        {
-            d.serve_pairs(&mut dev);
-        }
-    }
+    exchange(&mut link, &mut driver, &mut dev, 4);
     assert_eq!(link.mac(), Some(SERVER_MAC));
-    let config =
-        |addr, mac| NetConfig { mac, ipv4: Ipv4Config { addr, prefix_len: 24, gateway: None }, random_seed: 1 };
     let decl = |kind| SocketDecl { name: "s", owner: 0, kind, rx_bytes: 16384, tx_bytes: 16384, datagrams: 0 };
     let mut server = NetStack::new(
         &config([10, 0, 2, 15], SERVER_MAC),
@@ -139,14 +154,7 @@ fn transfer_losing(crash_at: &[u64], lose_inbound: bool, kick: bool) -> (u64, ne
                 }
             }
         }
-        for _ in 0..3 {
-            server.link().on_driver_notification();
-            if let Some(d) = driver.as_mut()
-                && d.on_notify()
-            {
-                d.serve_pairs(&mut dev);
-            }
-        }
+        exchange(server.link(), &mut driver, &mut dev, 3);
         peer.poll(now);
         if conn.is_none() {
             conn = server.accept(0, SocketId(0)).ok();
@@ -320,16 +328,7 @@ fn many_transfers_losing(n: usize, each: usize, crash_every: u64, read_per_ms: u
     let mut dev = device();
     let mut driver = Some(DriverShell::new("virtio_net", &queues, &data, &QUEUES, NoBell).unwrap());
     let mut link = QueueLink::new(&queues, &data, NoBell).unwrap();
-    for _ in 0..4 {
-        link.on_driver_notification();
-        if let Some(d) = driver.as_mut()
-            && d.on_notify()
-        {
-            d.serve_pairs(&mut dev);
-        }
-    }
-    let config =
-        |addr, mac| NetConfig { mac, ipv4: Ipv4Config { addr, prefix_len: 24, gateway: None }, random_seed: 1 };
+    exchange(&mut link, &mut driver, &mut dev, 4);
     let decl = |kind| SocketDecl { name: "s", owner: 0, kind, rx_bytes: 16384, tx_bytes: 32768, datagrams: 0 };
     let mut server = NetStack::new(
         &config([10, 0, 2, 15], SERVER_MAC),
@@ -366,14 +365,7 @@ fn many_transfers_losing(n: usize, each: usize, crash_every: u64, read_per_ms: u
                 server.link_reset();
             }
         }
-        for _ in 0..3 {
-            server.link().on_driver_notification();
-            if let Some(d) = driver.as_mut()
-                && d.on_notify()
-            {
-                d.serve_pairs(&mut dev);
-            }
-        }
+        exchange(server.link(), &mut driver, &mut dev, 3);
         peer.poll(now);
         while conns.len() < n {
             match server.accept(0, SocketId(0)) {

@@ -111,21 +111,11 @@ pub const REQUEST_MRS: usize = 5;
 pub const RESULT_MRS: usize = 4;
 
 /// A span of the application's data region.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Span {
-    pub offset: usize,
-    pub len: usize,
-}
+pub use microkit::Span;
 
-impl Span {
-    fn new(offset: u64, len: u64, region: usize) -> Option<Span> {
-        let (offset, len) = (usize::try_from(offset).ok()?, usize::try_from(len).ok()?);
-        (offset.checked_add(len)? <= region).then_some(Span { offset, len })
-    }
-
-    fn path(offset: u64, len: u64, region: usize) -> Option<Span> {
-        Span::new(offset, len, region).filter(|s| s.len <= MAX_PATH)
-    }
+/// A span that holds a path: at most [`MAX_PATH`] bytes.
+fn path_span(offset: u64, len: u64, region: usize) -> Option<Span> {
+    Span::within(offset, len, region).filter(|s| s.len <= MAX_PATH)
 }
 
 /// A request, decoded and checked against the region's size.
@@ -160,7 +150,7 @@ impl Request {
     /// anything malformed.
     pub fn decode(label: u64, mrs: &[u64], region: usize) -> Option<Request> {
         use label::*;
-        let path = |o, l| Span::path(o, l, region);
+        let path = |o, l| path_span(o, l, region);
         Some(match (label, mrs) {
             (OPEN, &[f, o, l]) => {
                 let flags = OpenFlags(f);
@@ -170,13 +160,13 @@ impl Request {
                 Request::Open { flags, path: path(o, l)? }
             }
             (CLOSE, &[h]) => Request::Close(Handle(h)),
-            (READ, &[h, o, l]) => Request::Read { handle: Handle(h), to: Span::new(o, l, region)? },
-            (WRITE, &[h, o, l]) => Request::Write { handle: Handle(h), from: Span::new(o, l, region)? },
+            (READ, &[h, o, l]) => Request::Read { handle: Handle(h), to: Span::within(o, l, region)? },
+            (WRITE, &[h, o, l]) => Request::Write { handle: Handle(h), from: Span::within(o, l, region)? },
             (SEEK, &[h, w, o]) => Request::Seek { handle: Handle(h), whence: whence(w)?, offset: o as i64 },
             (FSYNC, &[h]) => Request::Fsync(Handle(h)),
             (STAT, &[o, l]) => Request::Stat(path(o, l)?),
             (READDIR, &[o, l, c, no, nl]) => {
-                Request::ReadDir { path: path(o, l)?, cursor: c, name: Span::new(no, nl, region)? }
+                Request::ReadDir { path: path(o, l)?, cursor: c, name: Span::within(no, nl, region)? }
             }
             (MKDIR, &[o, l]) => Request::Mkdir(path(o, l)?),
             (RENAME, &[fo, fl, to, tl]) => Request::Rename { from: path(fo, fl)?, to: path(to, tl)? },

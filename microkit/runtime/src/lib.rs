@@ -59,7 +59,7 @@ pub use handler::Handler;
 pub use inject::{InjectKind, InjectSchedule, ParseInjectKindError, SCHEDULE_ENV, ScheduleError, ScheduledInjection};
 pub use kernel_error::KernelError;
 pub use message::{MSG_MAX_LENGTH, MessageInfo, get_mr, set_mr};
-pub use region::{Region, RegionError};
+pub use region::{Region, RegionError, Span};
 
 /// Name of this protection domain, as `system.xml` gives it.
 pub fn pd_name() -> &'static str {
