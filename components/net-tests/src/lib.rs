@@ -113,16 +113,7 @@ impl NetSystem {
     /// Every PD's status; panics unless `net` and every PD but `driver` never
     /// restarted. Returns the driver's restarts.
     pub fn only_restarted(&mut self, driver: &str) -> u64 {
-        let others_restarted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            driver_tests::only_restarted(&self.machine, driver)
-        }));
-        match others_restarted {
-            Ok(n) => n,
-            Err(why) => {
-                println!("the system's last lines:\n{}", self.recent(80));
-                std::panic::resume_unwind(why)
-            }
-        }
+        driver_tests::only_restarted(&self.machine, &mut self.watch, driver)
     }
 }
 

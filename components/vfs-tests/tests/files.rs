@@ -41,7 +41,7 @@ fn files_written_while_the_driver_fails_every_300_ms_are_byte_exact_on_the_image
             format!("files: {path}: {} bytes, fnv {:016x}", content.len(), files::fnv(files::FNV_START, &content));
         assert_eq!(line(&mut w, "files", &format!("{path}:")), want);
     }
-    let restarts = only_restarted(&machine, "virtio_blk");
+    let restarts = only_restarted(&machine, &mut w, "virtio_blk");
     assert!(restarts >= injected, "{restarts} restarts, {injected} failures");
     // Let the server's background sync run, then stop everything.
     std::thread::sleep(Duration::from_millis(500));
@@ -81,7 +81,7 @@ fn a_driver_that_keeps_failing_gets_requests_eio_within_a_second_and_vfs_answers
     assert!(end.contains("ERROR") && end.contains("I/O error"), "{end}");
     assert!(took < Duration::from_secs(1), "EIO after {took:?}");
     // Only the driver restarted: vfs and files did not fault.
-    only_restarted(&machine, "virtio_blk");
+    only_restarted(&machine, &mut w, "virtio_blk");
     blk.set_faults(Faults::none());
     machine.shutdown().unwrap();
     std::fs::remove_file(image).ok();

@@ -120,14 +120,19 @@ pub fn line(w: &mut Watch, pd: &str, needle: &str) -> String {
 
 /// Every PD's status; panics unless every PD but `driver` never restarted.
 /// Returns the driver's restarts.
-pub fn only_restarted(machine: &Machine, driver: &str) -> u64 {
+pub fn only_restarted(machine: &Machine, watch: &mut Watch, driver: &str) -> u64 {
     let status: Vec<host_kernel::PdStatus> = machine.status().expect("the kernel answers");
     let others: Vec<String> = status
         .iter()
         .filter(|s| s.name != driver && s.restarts > 0)
         .map(|s| format!("{} ({} restarts)", s.name, s.restarts))
         .collect();
-    assert!(others.is_empty(), "only {driver} may restart, but: {}", others.join(", "));
+    assert!(
+        others.is_empty(),
+        "only {driver} may restart, but: {}; the system's last lines:\n{}",
+        others.join(", "),
+        watch.recent(80)
+    );
     status.iter().find(|s| s.name == driver).map_or(0, |s| s.restarts)
 }
 
