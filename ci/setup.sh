@@ -12,6 +12,10 @@ command -v ping >/dev/null || need_apt+=(iputils-ping)
 # The network server's tests and benchmark: the real curl and wrk.
 command -v curl >/dev/null || need_apt+=(curl)
 command -v wrk >/dev/null || need_apt+=(wrk)
+# The disk image of `cargo xtask run` and the file system tests: mkfs.fat,
+# fsck.fat (dosfstools), mcopy and mdir (mtools).
+command -v mkfs.fat >/dev/null || need_apt+=(dosfstools)
+command -v mcopy >/dev/null || need_apt+=(mtools)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq

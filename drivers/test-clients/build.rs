@@ -1,3 +1,3 @@
 fn main() {
-    microkit_build::generate(&["blk_client", "console_client"], "../../system.xml");
+    microkit_build::generate(&["console_client"], "../../system.xml");
 }

@@ -8,6 +8,7 @@ fn main() {
         ),
         ("systems/thousand/system.xml", "thousand_rs", &["crashy"][..]),
         ("systems/bench/system.xml", "bench_recovery_rs", &["victim"][..]),
+        ("systems/admin/system.xml", "admin_rs", &["patient", "sleeper", "admin", "intruder"][..]),
     ];
     ds_build::generate("recovery_ds", "systems/recovery/system.xml");
     ds_build::generate("thousand_ds", "systems/thousand/system.xml");

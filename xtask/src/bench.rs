@@ -24,8 +24,7 @@ pub enum Bench {
         #[arg(long, default_value_t = 200)]
         restarts: usize,
     },
-    /// Driver throughput on the host kernel: block MB/s and 4 KiB random-read
-    /// IOPS (timed in blk_client), net frames/s and MB/s (UDP echo through
+    /// Driver throughput on the host kernel: net frames/s and MB/s (UDP echo through
     /// virtio_net, the network server and echo), console bytes/s (echo through
     /// virtio_console and console_client).
     Drivers {
@@ -52,6 +51,13 @@ pub enum Bench {
         #[arg(skip)]
         quick: bool,
     },
+    /// Files through the file system server: write and read MB/s, files/s,
+    /// fsync latency, without failures and with a virtio_blk crash every 1 s.
+    Fs {
+        /// Set by `--short`.
+        #[arg(skip)]
+        quick: bool,
+    },
     /// Crash and hang detection, fault -> "up" published.
     Recovery {
         /// Crashes to time.
@@ -72,6 +78,7 @@ impl Bench {
             Bench::Drivers { .. } => Bench::Drivers { frames: 200, console_bytes: 10_000 },
             Bench::Recovery { .. } => Bench::Recovery { crashes: 10, hangs: 3 },
             Bench::Net { .. } => Bench::Net { seconds: 2, hangs: 1, quick: true },
+            Bench::Fs { .. } => Bench::Fs { quick: true },
         }
     }
 }
@@ -96,6 +103,7 @@ pub fn run(ws: &Workspace, what: Bench) -> Result<(), Error> {
         }
         Bench::Recovery { crashes, hangs } => crate::bench_recovery::run(ws, crashes, hangs),
         Bench::Drivers { frames, console_bytes } => crate::bench_drivers::run(ws, frames, console_bytes),
+        Bench::Fs { quick } => crate::bench_fs::run(ws, quick),
         Bench::Net { seconds, hangs, quick } => {
             crate::bench_net::run(ws, &crate::bench_net::Plan::host(seconds, hangs, quick))
         }

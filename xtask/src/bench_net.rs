@@ -70,7 +70,7 @@ pub struct Plan {
     /// figures are not for quoting).
     pub fresh_backoff: bool,
     /// A download before the runs, not counted: the system's boot-time work
-    /// (blk_client's own benchmark, ...) is over, TCP's windows have grown.
+    /// (files' rounds, ...) is over, TCP's windows have grown.
     pub settle: Duration,
 }
 

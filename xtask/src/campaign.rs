@@ -242,7 +242,10 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
     let out_dir = ws.root.join("target/campaign");
     std::fs::create_dir_all(&out_dir)?;
     let disk = out_dir.join("disk.img");
-    std::fs::File::create(&disk)?.set_len(2 << 20)?;
+    let _ = std::fs::remove_file(&disk);
+    // `files` finds SOAK on it and writes and reads back rounds for ever.
+    let soak = files::SOAK.trim_start_matches('/');
+    crate::devices::make_fat_image_with(&disk, &[(soak, "files: soak rounds for cargo xtask campaign\n")])?;
     let sock = std::env::temp_dir().join(format!("reincarnate-campaign-{}.sock", std::process::id()));
     let tap = format!("rcp{}", std::process::id() % 100_000);
     let namespace = match &net {
@@ -306,7 +309,7 @@ fn campaign(
     let mut watch = workload::Watch::new(main_rx, booted);
     // Boot: every workload running before the first fault.
     watch.line("virtio_console", "ready", Duration::from_secs(30))?;
-    watch.line("blk_client", "done", Duration::from_secs(60))?;
+    watch.line("files", "soak rounds from here on", Duration::from_secs(60))?;
     let net_addr = match namespace {
         Some(ns) => {
             watch.line("net", "virtio_net attached", Duration::from_secs(30))?;
@@ -333,6 +336,7 @@ fn campaign(
     let budgets: Vec<(u64, Duration, Duration)> =
         opts.drivers.iter().map(|d| driver_budget(ws, d)).collect::<Result<_, Error>>()?;
     let started = Instant::now();
+    problems.file_round(started);
     let outcome = std::thread::scope(|s| -> Result<(), Error> {
         let console = s.spawn(|| workload::console(sock, &stop, &problems));
         let net = net_addr.map(|addr| {
@@ -361,7 +365,7 @@ fn campaign(
             };
             injectors.push(s.spawn(move || ctx.run(per_driver)));
         }
-        // The main thread reads every event: the block workload's checks, and
+        // The main thread reads every event: the files workload's checks, and
         // failures outside the injected drivers.
         let mut injected_done = false;
         while !injected_done {
@@ -385,6 +389,7 @@ fn campaign(
             watch.pump(Duration::from_millis(50), &opts.drivers, &problems);
         }
         stop.store(true, Ordering::Relaxed);
+        problems.file_round(Instant::now());
         if console.join().is_err() {
             errors.push("the console workload panicked".into());
         }
@@ -440,7 +445,13 @@ struct Injector<'a> {
 impl Injector<'_> {
     fn run(mut self, faults: u64) -> Result<(), String> {
         let mut generation = self.wait_up(0, Instant::now())?.0;
-        for _ in 0..faults {
+        // A turn that only records a late effect, or finds the driver gone,
+        // injects nothing: turns go on until `faults` were injected (bounded).
+        let mut injected = 0;
+        for _ in 0..faults.saturating_mul(3) {
+            if injected >= faults {
+                break;
+            }
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
@@ -484,6 +495,7 @@ impl Injector<'_> {
                 i
             };
             self.bar.inc(1);
+            injected += 1;
             // Watch one interval for RS to restart the driver (a clean kind
             // always ends in a restart: until it comes; a stall: past its end).
             let window = match kind {

@@ -21,6 +21,25 @@ impl Console {
 
     /// Claims the first line of `pd` that contains `text` (waiting up to 30 s
     /// for it); returns the line and when it arrived.
+    /// Claims the first line of `pd` that contains `text`, waiting at most
+    /// `wait`; `None` if none came.
+    pub fn wait_for(&mut self, pd: &str, text: &str, wait: Duration) -> Result<Option<(String, Instant)>, Error> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(i) = self.pending.iter().position(|(p, l, _)| p == pd && l.contains(text)) {
+                let (_, line, at) = self.pending.remove(i);
+                return Ok(Some((line, at)));
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { return Ok(None) };
+            match self.rx.recv_timeout(left) {
+                Ok(Event::Output { pd, line, at }) => self.pending.push((pd, line, at)),
+                Ok(_) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Ok(None),
+                Err(e) => return Err(format!("the system stopped: {e}").into()),
+            }
+        }
+    }
+
     pub fn wait(&mut self, pd: &str, text: &str) -> Result<(String, Instant), Error> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

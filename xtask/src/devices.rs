@@ -13,7 +13,7 @@ use crate::workspace::Error;
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct DeviceArgs {
     /// Raw disk image of the block device (default: target/reincarnate-disk.img,
-    /// 16 MiB, created if missing).
+    /// a 64 MiB FAT32 volume with a few files, created if missing).
     #[arg(long)]
     pub disk: Option<PathBuf>,
     /// The console device's far end: `stdio`, `socket:PATH` (host), or `none`.
@@ -43,14 +43,82 @@ pub const HTTP_PORT: u16 = 80;
 /// File beside `loader.img` with QEMU's device arguments, one a line.
 pub const QEMU_ARGS: &str = "qemu-args";
 
-/// The default disk image, created (zeroed, 16 MiB) if missing.
+/// The default disk image: a 64 MiB FAT32 volume (`mkfs.fat` from dosfstools)
+/// with a few files on it (`mcopy` from mtools), created if missing, or if
+/// the file there holds no FAT volume (an older xtask made a zeroed 16 MiB
+/// image). Without dosfstools or mtools it is a zeroed image and a line says
+/// why the file system server will find no volume on it.
 pub fn default_disk(root: &Path) -> Result<PathBuf, Error> {
     let path = root.join("target").join("reincarnate-disk.img");
-    if !path.exists() {
-        std::fs::create_dir_all(root.join("target"))?;
-        std::fs::File::create(&path)?.set_len(16 << 20)?;
+    if path.exists() && has_fat(&path) {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(root.join("target"))?;
+    let _ = std::fs::remove_file(&path);
+    if let Err(why) = make_fat_image(&path) {
+        println!(
+            "[xtask] {why}: {} is a zeroed disk, on which vfs finds no volume (ci/setup.sh installs dosfstools and mtools)",
+            path.display()
+        );
+        let _ = std::fs::remove_file(&path);
+        std::fs::File::create(&path)?.set_len(DISK_BYTES)?;
     }
     Ok(path)
+}
+
+/// The default image's size.
+pub const DISK_BYTES: u64 = 64 << 20;
+
+/// The files `cargo xtask run` puts on a new image: (name on the volume, content).
+pub const DISK_FILES: &[(&str, &str)] = &[
+    ("hello.txt", "Hello from the host: this file was put on the disk with mtools.\n"),
+    (
+        "README.TXT",
+        "The reincarnate system's disk: a FAT32 volume the file system server (vfs) serves.\n\
+         Read it from the host with `mdir -i target/reincarnate-disk.img ::/` and\n\
+         `mcopy -i target/reincarnate-disk.img ::/PATH -`; put files with `mcopy -i IMG FILE ::/PATH`.\n",
+    ),
+];
+
+/// Whether `path` starts with a FAT boot sector (the 0x55AA signature and a
+/// FAT type string).
+fn has_fat(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path).map(|b| b.into_iter().take(512).collect::<Vec<u8>>()) else { return false };
+    bytes.len() == 512 && bytes[510..] == [0x55, 0xaa] && (bytes[54..59] == *b"FAT16" || bytes[82..87] == *b"FAT32")
+}
+
+/// `mkfs.fat -F 32` a new image at `path` and `mcopy` [`DISK_FILES`] onto it.
+pub fn make_fat_image(path: &Path) -> Result<(), String> {
+    make_fat_image_with(path, &[])
+}
+
+/// [`make_fat_image`], with `extra` files too (name on the volume, content).
+pub fn make_fat_image_with(path: &Path, extra: &[(&str, &str)]) -> Result<(), String> {
+    let run = |cmd: &mut std::process::Command| -> Result<(), String> {
+        let name = cmd.get_program().to_string_lossy().into_owned();
+        match cmd.output() {
+            Ok(o) if o.status.success() => Ok(()),
+            Ok(o) => Err(format!("{name} failed: {}", String::from_utf8_lossy(&o.stderr).trim())),
+            Err(e) => Err(format!("cannot run {name}: {e}")),
+        }
+    };
+    run(std::process::Command::new("mkfs.fat")
+        .args(["-F", "32", "-n", "REINCARNATE", "-C"])
+        .arg(path)
+        .arg((DISK_BYTES / 1024).to_string()))?;
+    for (name, content) in DISK_FILES.iter().chain(extra) {
+        let tmp = std::env::temp_dir().join(format!("xtask-disk-{}-{name}", std::process::id()));
+        std::fs::write(&tmp, content).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        let r = run(std::process::Command::new("mcopy").arg("-i").arg(path).arg(&tmp).arg(format!("::/{name}")));
+        let _ = std::fs::remove_file(&tmp);
+        r?;
+    }
+    println!(
+        "[xtask] made {}: 64 MiB FAT32 with {}",
+        path.display(),
+        DISK_FILES.iter().chain(extra).map(|f| f.0).collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
 }
 
 impl DeviceArgs {

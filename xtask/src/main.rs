@@ -3,10 +3,13 @@
 
 mod bench;
 mod bench_drivers;
+mod bench_fs;
 mod bench_net;
 mod bench_recovery;
 mod campaign;
+mod caps_picture;
 mod console;
+mod crashes;
 mod devices;
 mod inject;
 mod lint;
@@ -81,8 +84,34 @@ enum Cmd {
     },
     /// Validate the system description; print every error.
     Check,
-    /// Print the capabilities of every PD (least-privilege audit).
-    Caps,
+    /// Print the capabilities of every PD (least-privilege audit), or draw the
+    /// system (`--dot FILE`, `--svg FILE`).
+    Caps {
+        /// Write the system as a Graphviz graph to FILE.
+        #[arg(long)]
+        dot: Option<PathBuf>,
+        /// Draw the system as SVG to FILE (runs Graphviz's `dot`).
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
+    /// Print the crash records the reincarnation server kept (`@crash` lines of
+    /// the last `cargo xtask run`), the PC symbolized against the PD's ELF.
+    Crashes {
+        /// Only this PD's records.
+        pd: Option<String>,
+        /// Which run: `host` (target/crashes/host.log) or `qemu` (target/crashes/qemu.log).
+        #[arg(long, default_value = "host")]
+        target: crashes::Target,
+        /// Read this console log instead.
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// The directory of the PD ELFs (default: the one the run used).
+        #[arg(long)]
+        elfs: Option<PathBuf>,
+        /// Records shown per PD (the newest).
+        #[arg(long, default_value_t = 4)]
+        last: usize,
+    },
     /// Check formatting and run clippy (host and seL4 builds), warnings as errors.
     Lint,
     /// Run everything CI runs.
@@ -176,7 +205,13 @@ fn main() -> ExitCode {
         Cmd::Check => ws.load_system().map(|sd| {
             println!("{}: ok ({} protection domains)", ws.system.display(), sd.all_pds().len());
         }),
-        Cmd::Caps => ws.load_system().map(|sd| print!("{}", sdf::caps::report(&sd))),
+        Cmd::Caps { dot: None, svg: None } => ws.load_system().map(|sd| print!("{}", sdf::caps::report(&sd))),
+        Cmd::Caps { dot, svg } => {
+            ws.load_system().and_then(|sd| caps_picture::write(&sd, dot.as_deref(), svg.as_deref()))
+        }
+        Cmd::Crashes { pd, target, log, elfs, last } => {
+            crashes::run(&ws, pd.as_deref(), target, log.as_deref(), elfs.as_deref(), last)
+        }
         Cmd::Lint => lint::run(&ws),
         Cmd::Campaign { target: RunTarget::Qemu, .. } => {
             Err("campaign --target qemu: not implemented yet (the host kernel only)".into())

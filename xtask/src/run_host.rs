@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use host_kernel::{Config, Event, Machine, NetIo, PdStatus};
 
+use crate::crashes;
 use crate::devices::DeviceArgs;
 use crate::inject::Injection;
 use crate::net_host;
@@ -105,7 +106,11 @@ pub fn run(
     if let Some(p) = &pending {
         config.net = NetIo::Tap(p.tap().to_string());
     }
-    let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: !live, subscribers: vec![tx] }, config)?;
+    // The crash records, kept as they come (`cargo xtask crashes`).
+    let (crash_tx, crash_rx) = mpsc::channel();
+    crashes::Log::create(ws, crashes::Target::Host, &bin_dir)?.follow(crash_rx);
+    let machine =
+        Machine::boot_with(Config { system: sd, bin_dir, echo: !live, subscribers: vec![tx, crash_tx] }, config)?;
     let (log_tx, relay_log) = mpsc::channel();
     let net = match pending {
         Some(p) => Some(p.connect(devices, net_host::log(live.then_some(log_tx)))?),

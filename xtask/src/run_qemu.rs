@@ -33,6 +33,10 @@ pub fn run(
         println!("[xtask] QEMU ended before {run_for:?}");
     }
     qemu.stop();
+    let mut log = crate::crashes::Log::create(ws, crate::crashes::Target::Qemu, image.parent().unwrap_or(&ws.root))?;
+    for line in &qemu.console {
+        log.line(&line.text);
+    }
     let pds: Vec<String> = sd.all_pds().iter().map(|r| r.pd.name.clone()).collect();
     let (rows, errors) = crate::status::from_console(&pds, qemu.console.iter().map(|l| l.text.as_str()));
     for e in errors {

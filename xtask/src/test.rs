@@ -21,7 +21,7 @@ pub fn run(ws: &Workspace) -> Result<(), Error> {
     crate::lint::run(ws)?;
     step(ws, "unit and host-kernel tests", &["test", "--workspace", "--release"])?;
     // bench net says SKIPPED without root and network namespaces.
-    for what in ["ipc", "drivers", "recovery", "net"] {
+    for what in ["ipc", "drivers", "recovery", "net", "fs"] {
         step(ws, &format!("benchmark {what} (short)"), &["xtask", "bench", what, "--short"])?;
     }
     // The fault-injection campaign: 2,000 faults into the three drivers, with a

@@ -74,23 +74,12 @@ pub mod label {
 pub const NO_SLOT: u64 = u64::MAX;
 
 /// A span of the application's data region.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Span {
-    pub offset: usize,
-    pub len: usize,
-}
+pub use microkit::Span;
 
-impl Span {
-    fn new(offset: u64, len: u64, region: usize) -> Option<Span> {
-        let (offset, len) = (usize::try_from(offset).ok()?, usize::try_from(len).ok()?);
-        (offset.checked_add(len)? <= region).then_some(Span { offset, len })
-    }
-
-    /// A span of at least one byte: a stream read of none could not be told
-    /// from the end of the stream, a write of none could not be answered.
-    fn bytes(offset: u64, len: u64, region: usize) -> Option<Span> {
-        Span::new(offset, len, region).filter(|s| s.len > 0)
-    }
+/// A span of at least one byte: a stream read of none could not be told from
+/// the end of the stream, a write of none could not be answered.
+fn bytes(offset: u64, len: u64, region: usize) -> Option<Span> {
+    Span::within(offset, len, region).filter(|s| s.len > 0)
 }
 
 /// A request, decoded and checked.
@@ -134,13 +123,13 @@ impl Request {
         Some(match (label, mrs) {
             (ACCEPT, &[s]) => Request::Accept(socket(s)?),
             (CONNECT, &[s, a, p]) => Request::Connect(socket(s)?, endpoint(a, p)?),
-            (RECV, &[s, c, o, l]) => Request::Recv(conn(s, c)?, Span::bytes(o, l, region)?),
-            (SEND, &[s, c, o, l]) => Request::Send(conn(s, c)?, Span::bytes(o, l, region)?),
+            (RECV, &[s, c, o, l]) => Request::Recv(conn(s, c)?, bytes(o, l, region)?),
+            (SEND, &[s, c, o, l]) => Request::Send(conn(s, c)?, bytes(o, l, region)?),
             (SHUTDOWN, &[s, c]) => Request::Shutdown(conn(s, c)?),
             (CLOSE, &[s, c]) => Request::Close(conn(s, c)?),
             (ABORT, &[s, c]) => Request::Abort(conn(s, c)?),
-            (SEND_TO, &[s, a, p, o, l]) => Request::SendTo(socket(s)?, endpoint(a, p)?, Span::new(o, l, region)?),
-            (RECV_FROM, &[s, o, l]) => Request::RecvFrom(socket(s)?, Span::new(o, l, region)?),
+            (SEND_TO, &[s, a, p, o, l]) => Request::SendTo(socket(s)?, endpoint(a, p)?, Span::within(o, l, region)?),
+            (RECV_FROM, &[s, o, l]) => Request::RecvFrom(socket(s)?, Span::within(o, l, region)?),
             (READINESS, &[s, NO_SLOT]) => Request::Readiness(socket(s)?, None),
             (READINESS, &[s, c]) => Request::Readiness(socket(s)?, Some(u16::try_from(c).ok()?)),
             _ => return None,

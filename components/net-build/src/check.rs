@@ -221,8 +221,15 @@ pub fn runners(sd: &SystemDescription, program: &str) -> Vec<String> {
         .collect()
 }
 
-/// The server's channel id to `owner`, if the channel is as the protocol needs.
-fn owner_channel(sd: &SystemDescription, server: &str, owner: &str, at: &str, errors: &mut Vec<String>) -> Option<u8> {
+/// The server's channel id to `owner`, if the channel is as the protocol needs
+/// (the owner calls, the server notifies).
+pub fn owner_channel(
+    sd: &SystemDescription,
+    server: &str,
+    owner: &str,
+    at: &str,
+    errors: &mut Vec<String>,
+) -> Option<u8> {
     if sd.pd(owner).is_none() {
         errors.push(format!("{at}: owner {owner:?} is no protection domain of {}", sd.file.display()));
         return None;

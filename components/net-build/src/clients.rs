@@ -28,8 +28,21 @@ pub(crate) fn client(
     channel: u8,
     errors: &mut Vec<String>,
 ) -> Option<Client> {
+    data_region(sd, server, owner, channel, "net-api", errors)
+}
+
+/// The same check for another server's protocol (`api` names it in messages):
+/// used by the file system server's `vfs-build`.
+pub fn data_region(
+    sd: &SystemDescription,
+    server: &str,
+    owner: &str,
+    channel: u8,
+    api: &str,
+    errors: &mut Vec<String>,
+) -> Option<Client> {
     let (Some(s), Some(o)) = (sd.pd(server), sd.pd(owner)) else { return None };
-    let here = format!("the data region of {owner} (net-api)");
+    let here = format!("the data region of {owner} ({api})");
     let shared: Vec<&sdf::Map> = s.maps.iter().filter(|m| o.maps.iter().any(|p| p.mr == m.mr)).collect();
     let map = match shared[..] {
         [map] => map,

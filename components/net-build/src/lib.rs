@@ -34,8 +34,8 @@ mod check;
 mod clients;
 mod render;
 
-pub use check::{Interface, Kind, NetFile, Socket, interface_str, load_str};
-pub use clients::Client;
+pub use check::{Interface, Kind, NetFile, Socket, interface_str, load_str, owner_channel, runners};
+pub use clients::{Client, data_region};
 
 use std::path::{Path, PathBuf};
 

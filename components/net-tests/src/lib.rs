@@ -5,15 +5,15 @@
 #![forbid(unsafe_code)]
 
 use std::net::Ipv4Addr;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+pub use driver_tests::with_failures;
 use driver_tests::{DeviceConfig, Machine, Watch, boot, line, root};
+use host_kernel::NetIo;
 use host_kernel::netns::{self, Namespace};
-use host_kernel::{NetIo, PdStatus, ProcessState};
-use microkit::InjectKind;
 use sha2::{Digest, Sha256};
 
 /// One booted system at a time per test process: each is a dozen processes on
@@ -69,76 +69,51 @@ impl NetSystem {
     }
 
     /// Runs curl inside the namespace with `args`, bounded by `max_s` seconds.
+    /// If it is still running after 3/8 of that, the namespace's TCP state
+    /// (`ss -tnoi`: windows, retransmissions, timers of every connection) is
+    /// taken then and printed, so a connection that stalled can be told from
+    /// one that was merely slow.
     pub fn curl(&self, args: &[&str], max_s: u32) -> Output {
         let mut cmd = self.ns.command("curl");
         cmd.args(["-sS", "--max-time", &max_s.to_string()]).args(args);
-        cmd.output().expect("curl runs")
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().expect("curl runs");
+        let pid = child.id();
+        let snapshot_after = u64::from(max_s) * 3 / 8;
+        let snapshot_at = Instant::now() + Duration::from_secs(snapshot_after);
+        let done = AtomicBool::new(false);
+        let ns = &self.ns;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while Instant::now() < snapshot_at {
+                    if done.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if let Ok(ss) = ns.command("ss").args(["-tnoi"]).output() {
+                    println!(
+                        "curl (pid {pid}) still running after {snapshot_after} s; TCP in the namespace:\n{}",
+                        String::from_utf8_lossy(&ss.stdout)
+                    );
+                }
+            });
+            let out = child.wait_with_output().expect("curl runs");
+            done.store(true, Ordering::Relaxed);
+            out
+        })
+    }
+
+    /// The last `n` lines the system printed (PD output, kernel messages,
+    /// faults, starts), for a failure's message.
+    pub fn recent(&mut self, n: usize) -> String {
+        self.watch.recent(n)
     }
 
     /// Every PD's status; panics unless `net` and every PD but `driver` never
     /// restarted. Returns the driver's restarts.
-    pub fn only_restarted(&self, driver: &str) -> u64 {
-        let status: Vec<PdStatus> = self.machine.status().expect("the kernel answers");
-        let others: Vec<String> = status
-            .iter()
-            .filter(|s| s.name != driver && s.restarts > 0)
-            .map(|s| format!("{} ({} restarts)", s.name, s.restarts))
-            .collect();
-        assert!(others.is_empty(), "only {driver} may restart, but: {}", others.join(", "));
-        status.iter().find(|s| s.name == driver).map_or(0, |s| s.restarts)
-    }
-}
-
-/// Runs `work` while `pd` is made to fail every `every`, cycling through
-/// `kinds`: each failure is injected `every` after the fresh copy of the last
-/// one is up again (so the policy's budget is never what stops the driver).
-/// Returns what `work` returned and how many failures were injected while it
-/// ran.
-pub fn with_failures<T>(
-    machine: &Machine,
-    pd: &str,
-    kinds: &[InjectKind],
-    every: Duration,
-    work: impl FnOnce() -> T,
-) -> (T, u64) {
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let injector = s.spawn(|| {
-            let mut injected = 0u64;
-            while !done.load(Ordering::Relaxed) {
-                std::thread::sleep(every);
-                if done.load(Ordering::Relaxed) {
-                    break;
-                }
-                let before = generation(machine, pd);
-                if machine.inject(pd, kinds[injected as usize % kinds.len()]).is_ok() {
-                    injected += 1;
-                    await_fresh_copy(machine, pd, before);
-                }
-            }
-            injected
-        });
-        let out = work();
-        done.store(true, Ordering::Relaxed);
-        (out, injector.join().unwrap_or(0))
-    })
-}
-
-fn generation(machine: &Machine, pd: &str) -> Option<(u64, ProcessState)> {
-    machine.status().ok()?.into_iter().find(|s| s.name == pd).map(|s| (s.generation, s.state))
-}
-
-/// Waits (up to 10 s) until `pd` runs a newer copy than at `before`, up.
-fn await_fresh_copy(machine: &Machine, pd: &str, before: Option<(u64, ProcessState)>) {
-    let Some((old, _)) = before else { return };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        if let Some((g, ProcessState::Up)) = generation(machine, pd)
-            && g > old
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    pub fn only_restarted(&mut self, driver: &str) -> u64 {
+        driver_tests::only_restarted(&self.machine, &mut self.watch, driver)
     }
 }
 

@@ -35,7 +35,7 @@ fn curl_gets_64_mib_intact_inside_the_namespace_and_through_the_relay() {
     if skip() {
         return;
     }
-    let sys = NetSystem::boot();
+    let mut sys = NetSystem::boot();
     let want = pattern_sha256(BIG);
     let url = sys.url(&format!("/bytes/{BIG}"));
     let (got, w) = hashed_download(&sys, &[&url, "-w", "\n@curl %{num_connects} %{speed_download}"], 120);
@@ -63,7 +63,7 @@ fn a_64_mib_download_survives_virtio_net_failing_every_500_ms() {
     if skip() {
         return;
     }
-    let sys = NetSystem::boot();
+    let mut sys = NetSystem::boot();
     let url = sys.url(&format!("/bytes/{BIG}"));
     // Paced so the transfer outlasts at least 5 failures however fast the machine.
     let ((got, w), injected) = with_failures(&sys.machine, "virtio_net", MIX, Duration::from_millis(500), || {
@@ -84,7 +84,7 @@ fn a_16_mib_upload_to_sink_is_hashed_right_while_virtio_net_fails() {
     if skip() {
         return;
     }
-    let sys = NetSystem::boot();
+    let mut sys = NetSystem::boot();
     let body: Vec<u8> = (0..16u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let file = std::env::temp_dir().join(format!("reincarnate-upload-{}.bin", std::process::id()));
     std::fs::write(&file, &body).unwrap();
@@ -111,7 +111,7 @@ fn a_hundred_concurrent_downloads_complete_intact_while_virtio_net_fails() {
     if skip() {
         return;
     }
-    let sys = NetSystem::boot();
+    let mut sys = NetSystem::boot();
     const EACH: u64 = 512 << 10;
     const N: usize = 100;
     let dir = std::env::temp_dir().join(format!("reincarnate-par-{}", std::process::id()));
@@ -129,8 +129,7 @@ fn a_hundred_concurrent_downloads_complete_intact_while_virtio_net_fails() {
         sys.curl(&[&["--limit-rate", "200K"], &args[..]].concat(), 40)
     });
     if !out.status.success() {
-        let ss = sys.ns.command("ss").args(["-tnio"]).output().unwrap();
-        println!("{}", String::from_utf8_lossy(&ss.stdout));
+        println!("the system's last lines:\n{}", sys.recent(80));
     }
     assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
     let want = pattern_sha256(EACH);

@@ -187,42 +187,64 @@ impl SocketTable {
     /// Reads into `buf`; `Ok(0)` is the end of the stream (the peer closed, or the
     /// connection was reset).
     pub(crate) fn recv(
-        &self,
+        &mut self,
         set: &mut SocketSet<'_>,
         owner: u8,
         conn: ConnId,
         buf: &mut [u8],
     ) -> Result<usize, NetError> {
         let s = set.get_mut::<tcp::Socket>(self.held(owner, conn)?);
-        if s.can_recv() {
-            return s.recv_slice(buf).map_err(|_| NetError::NotConnected);
+        let got = if s.can_recv() {
+            s.recv_slice(buf).map_err(|_| NetError::NotConnected)
+        } else if !s.may_recv() && s.state() != tcp::State::SynSent && s.state() != tcp::State::SynReceived {
+            Ok(0)
+        } else {
+            Err(NetError::WouldBlock)
+        };
+        if !s.can_recv() {
+            self.seen_not_ready(conn, |r| r.readable = false);
         }
-        if !s.may_recv() && s.state() != tcp::State::SynSent && s.state() != tcp::State::SynReceived {
-            return Ok(0);
+        got
+    }
+
+    /// The owner has seen `conn` not ready (a read that emptied it, a write
+    /// that filled it): readiness reported to it is set so, and the first poll
+    /// that finds the socket ready again notifies it. Without this, a socket
+    /// that filled and drained between two polls would look unchanged to
+    /// both, and an owner waiting for the notification would wait for good.
+    fn seen_not_ready(&mut self, conn: ConnId, f: impl FnOnce(&mut Readiness)) {
+        if let Some(r) =
+            self.entries.get_mut(usize::from(conn.socket.0)).and_then(|e| e.last.get_mut(usize::from(conn.slot)))
+        {
+            f(r);
         }
-        Err(NetError::WouldBlock)
     }
 
     pub(crate) fn send(
-        &self,
+        &mut self,
         set: &mut SocketSet<'_>,
         owner: u8,
         conn: ConnId,
         data: &[u8],
     ) -> Result<usize, NetError> {
         let s = set.get_mut::<tcp::Socket>(self.held(owner, conn)?);
-        if !s.may_send() {
-            return if matches!(s.state(), tcp::State::SynSent | tcp::State::SynReceived) {
+        let sent = if !s.may_send() {
+            if matches!(s.state(), tcp::State::SynSent | tcp::State::SynReceived) {
                 Err(NetError::WouldBlock)
             } else {
                 Err(NetError::NotConnected)
-            };
+            }
+        } else {
+            match s.send_slice(data) {
+                Ok(0) if !data.is_empty() => Err(NetError::WouldBlock),
+                Ok(n) => Ok(n),
+                Err(_) => Err(NetError::NotConnected),
+            }
+        };
+        if !(s.may_send() && s.can_send()) {
+            self.seen_not_ready(conn, |r| r.writable = false);
         }
-        match s.send_slice(data) {
-            Ok(0) if !data.is_empty() => Err(NetError::WouldBlock),
-            Ok(n) => Ok(n),
-            Err(_) => Err(NetError::NotConnected),
-        }
+        sent
     }
 
     /// Sends FIN after what was written; reads go on until the peer closes.
@@ -249,7 +271,7 @@ impl SocketTable {
     }
 
     pub(crate) fn send_to(
-        &self,
+        &mut self,
         set: &mut SocketSet<'_>,
         owner: u8,
         id: SocketId,
@@ -271,14 +293,19 @@ impl SocketTable {
         }
         let [a, b, c, d] = to.addr;
         let to = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::new(a, b, c, d)), to.port);
-        set.get_mut::<udp::Socket>(e.handles[0]).send_slice(data, to).map_err(|err| match err {
+        let s = set.get_mut::<udp::Socket>(e.handles[0]);
+        let sent = s.send_slice(data, to).map_err(|err| match err {
             udp::SendError::BufferFull => NetError::WouldBlock,
             udp::SendError::Unaddressable => NetError::BadAddress,
-        })
+        });
+        if !s.can_send() {
+            self.seen_not_ready(ConnId { socket: id, slot: 0 }, |r| r.writable = false);
+        }
+        sent
     }
 
     pub(crate) fn recv_from(
-        &self,
+        &mut self,
         set: &mut SocketSet<'_>,
         owner: u8,
         id: SocketId,
@@ -289,12 +316,16 @@ impl SocketTable {
             return Err(NetError::WrongKind);
         }
         let s = set.get_mut::<udp::Socket>(e.handles[0]);
-        match s.recv_slice(buf) {
+        let got = match s.recv_slice(buf) {
             Ok((n, meta)) => Ok((n, endpoint(meta.endpoint))),
             Err(udp::RecvError::Exhausted) => Err(NetError::WouldBlock),
             // The datagram did not fit `buf`: it is dropped (as recvfrom truncates), say so.
             Err(udp::RecvError::Truncated) => Err(NetError::TooLarge),
+        };
+        if !s.can_recv() {
+            self.seen_not_ready(ConnId { socket: id, slot: 0 }, |r| r.readable = false);
         }
+        got
     }
 
     /// The readiness of a socket (for a listener: readable when a connection waits

@@ -55,6 +55,30 @@ impl<'m> Device<&'m HeapMem> for WireDevice {
     }
 }
 
+type Driver<'m> = DriverShell<&'m HeapMem, NoBell>;
+
+/// `rounds` exchanges between the stack's link and the driver, if one runs:
+/// the link takes the driver's completions, the driver serves what it was given.
+fn exchange(
+    link: &mut QueueLink<&HeapMem, NoBell>,
+    driver: &mut Option<Driver<'_>>,
+    dev: &mut WireDevice,
+    rounds: usize,
+) {
+    for _ in 0..rounds {
+        link.on_driver_notification();
+        if let Some(d) = driver.as_mut()
+            && d.on_notify()
+        {
+            d.serve_pairs(dev);
+        }
+    }
+}
+
+fn config(addr: [u8; 4], mac: [u8; 6]) -> NetConfig {
+    NetConfig { mac, ipv4: Ipv4Config { addr, prefix_len: 24, gateway: None }, random_seed: 1 }
+}
+
 fn pattern(len: usize) -> Vec<u8> {
     (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect()
 }
@@ -85,17 +109,8 @@ fn transfer_losing(crash_at: &[u64], lose_inbound: bool, kick: bool) -> (u64, ne
     let mut driver = Some(DriverShell::new("virtio_net", &queues, &data, &QUEUES, NoBell).unwrap());
     let mut link = QueueLink::new(&queues, &data, NoBell).unwrap();
     // Attach and learn the MAC before the stack comes up, as the PD does.
-    for _ in 0..4 {
-        link.on_driver_notification();
-        if let Some(d) = driver.as_mut()
-            && d.on_notify()
-        {
-            d.serve_pairs(&mut dev);
-        }
-    }
+    exchange(&mut link, &mut driver, &mut dev, 4);
     assert_eq!(link.mac(), Some(SERVER_MAC));
-    let config =
-        |addr, mac| NetConfig { mac, ipv4: Ipv4Config { addr, prefix_len: 24, gateway: None }, random_seed: 1 };
     let decl = |kind| SocketDecl { name: "s", owner: 0, kind, rx_bytes: 16384, tx_bytes: 16384, datagrams: 0 };
     let mut server = NetStack::new(
         &config([10, 0, 2, 15], SERVER_MAC),
@@ -139,14 +154,7 @@ fn transfer_losing(crash_at: &[u64], lose_inbound: bool, kick: bool) -> (u64, ne
                 }
             }
         }
-        for _ in 0..3 {
-            server.link().on_driver_notification();
-            if let Some(d) = driver.as_mut()
-                && d.on_notify()
-            {
-                d.serve_pairs(&mut dev);
-            }
-        }
+        exchange(server.link(), &mut driver, &mut dev, 3);
         peer.poll(now);
         if conn.is_none() {
             conn = server.accept(0, SocketId(0)).ok();
@@ -302,4 +310,108 @@ fn a_quiet_driver_is_probed_while_traffic_flows() {
     assert_eq!(link.counters().probes, 1);
     link.set_now(5000);
     assert!(!link.probe(1000, 20), "no traffic for 4 s: no probe");
+}
+
+/// `n` connections, each sending `each` bytes from the server to a peer that
+/// reads at most `read_per_ms` bytes of each per ms (as curl's --limit-rate
+/// does), while the driver crashes every `crash_every` ms, loses what arrives
+/// for [`OUTAGE_MS`], and the stack is told of each reset. Returns, per
+/// connection, the longest time (ms) no byte of it arrived once its first had,
+/// and the time all took.
+fn many_transfers_losing(n: usize, each: usize, crash_every: u64, read_per_ms: usize) -> (Vec<u64>, u64) {
+    let queues = HeapMem::new(QUEUES.layout.bytes());
+    let data = HeapMem::new(DATA_BYTES as usize);
+    let to_peer: Queue = Rc::default();
+    let to_server: Queue = Rc::default();
+    let sent_on_wire = Rc::new(std::cell::Cell::new(0));
+    let device = || WireDevice { out: to_peer.clone(), inp: to_server.clone(), sent: sent_on_wire.clone() };
+    let mut dev = device();
+    let mut driver = Some(DriverShell::new("virtio_net", &queues, &data, &QUEUES, NoBell).unwrap());
+    let mut link = QueueLink::new(&queues, &data, NoBell).unwrap();
+    exchange(&mut link, &mut driver, &mut dev, 4);
+    let decl = |kind| SocketDecl { name: "s", owner: 0, kind, rx_bytes: 16384, tx_bytes: 32768, datagrams: 0 };
+    let mut server = NetStack::new(
+        &config([10, 0, 2, 15], SERVER_MAC),
+        &[decl(SocketKind::TcpListener { port: 80, backlog: n as u16 })],
+        link,
+        0,
+    );
+    let peer_link = WireEnd::new(to_server.clone(), to_peer.clone());
+    let client_decls: Vec<SocketDecl> = (0..n).map(|_| decl(SocketKind::TcpClient)).collect();
+    let mut peer = NetStack::new(&config([10, 0, 2, 2], [0x52, 0x54, 0, 0, 0, 2]), &client_decls, peer_link, 0);
+    let clients: Vec<_> = (0..n)
+        .map(|i| peer.connect(0, SocketId(i as u16), Endpoint { addr: [10, 0, 2, 15], port: 80 }).unwrap())
+        .collect();
+    let data_out = pattern(each);
+    let mut conns = Vec::new();
+    let mut sent = vec![0usize; n];
+    let mut got = vec![0usize; n];
+    let mut last_byte = vec![0u64; n];
+    let mut longest = vec![0u64; n];
+    let mut buf = vec![0; 4096];
+    let mut down_until = 0;
+    for now in 0..300_000u64 {
+        server.link().set_now(now);
+        server.poll(now);
+        if now > 0 && now % crash_every == 0 {
+            drop(driver.take());
+            down_until = now + OUTAGE_MS;
+        }
+        if driver.is_none() {
+            to_server.borrow_mut().clear();
+            if now >= down_until {
+                driver = Some(DriverShell::new("virtio_net", &queues, &data, &QUEUES, NoBell).unwrap());
+                dev = device();
+                server.link_reset();
+            }
+        }
+        exchange(server.link(), &mut driver, &mut dev, 3);
+        peer.poll(now);
+        while conns.len() < n {
+            match server.accept(0, SocketId(0)) {
+                Ok(c) => conns.push(c),
+                Err(_) => break,
+            }
+        }
+        for (i, &s) in conns.iter().enumerate() {
+            if sent[i] < each {
+                match server.send(0, s, &data_out[sent[i]..]) {
+                    Ok(n) => sent[i] += n,
+                    Err(NetError::WouldBlock) => {}
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+        }
+        for (i, &c) in clients.iter().enumerate() {
+            let want = read_per_ms.min(buf.len());
+            if let Ok(k @ 1..) = peer.recv(0, c, &mut buf[..want]) {
+                assert_eq!(&buf[..k], &data_out[got[i]..got[i] + k], "connection {i}: bytes intact");
+                if got[i] > 0 {
+                    longest[i] = longest[i].max(now - last_byte[i]);
+                }
+                got[i] += k;
+                last_byte[i] = now;
+            }
+        }
+        if conns.len() == n && got.iter().all(|&g| g == each) {
+            return (longest, now);
+        }
+    }
+    let stuck: Vec<String> = (0..n)
+        .filter(|&i| got[i] < each)
+        .map(|i| format!("{i}: {} of {each}, last byte at {}", got[i], last_byte[i]))
+        .collect();
+    panic!("transfers did not finish: {}", stuck.join("; "));
+}
+
+/// A hundred connections through driver crashes every 300 ms that lose what
+/// was on its way in: once data flows, no connection waits seconds for a
+/// retransmission timeout (a link reset fires the timers that wait on what it
+/// lost).
+#[test]
+fn many_connections_through_lossy_driver_crashes_never_stall_for_seconds() {
+    let (longest, took) = many_transfers_losing(100, 256 << 10, 300, 40);
+    let worst = longest.iter().max().copied().unwrap_or(0);
+    println!("connections done in {took} ms; longest stalls {longest:?}");
+    assert!(worst < 1500, "a connection got no byte for {worst} ms");
 }

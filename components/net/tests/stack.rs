@@ -271,3 +271,59 @@ fn owners_are_told_when_their_sockets_change_and_only_they() {
     assert!(told.contains(0), "the listener's owner hears of the pending connection");
     assert!(!told.contains(3), "the UDP socket's owner has nothing to hear");
 }
+
+/// An owner that writes only when told (as every PD does) finishes a transfer,
+/// whenever else it also writes (an application woken by another event):
+/// a write that fills the socket counts as seeing it not writable, so the
+/// poll that frees room notifies, even if no poll in between found it full.
+#[test]
+fn a_writer_that_waits_for_notifications_is_told_when_room_comes_back() {
+    let mut rng = 0x2545_f491u32;
+    let mut next = move |n: u32| {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        rng % n
+    };
+    for case in 0..60 {
+        let (server_bytes, client_bytes) = (1024 + next(16) as usize * 1024, 1024 + next(16) as usize * 1024);
+        let read_per_ms = 64 + next(4096) as usize;
+        let other_wakeups = 1 + next(8);
+        let mut p = Pair::new(&[tcp_listener("l", 0, 80, 1, server_bytes)], &[tcp_client("c", 0, client_bytes)], 0);
+        let (c, s) = connect(&mut p, 0, 80, 0);
+        let data = pattern(64 * 1024, 9);
+        let (mut sent, mut got) = (0, Vec::new());
+        let mut buf = vec![0; read_per_ms];
+        let write = |p: &mut Pair, sent: &mut usize| {
+            while *sent < data.len() {
+                match p.server.send(0, s, &data[*sent..]) {
+                    Ok(n) => *sent += n,
+                    Err(NetError::WouldBlock) => break,
+                    Err(e) => panic!("send: {e}"),
+                }
+            }
+        };
+        write(&mut p, &mut sent);
+        for _ in 0..20_000 {
+            let told = p.server.poll(p.now).notify;
+            // Woken by something else now and then for the first 200 ms; after that, only when told.
+            if told.contains(0) || (p.now < 200 && next(other_wakeups) == 0) {
+                write(&mut p, &mut sent);
+            }
+            p.client.poll(p.now);
+            p.now += 1;
+            if let Ok(n @ 1..) = p.client.recv(0, c, &mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            if got.len() == data.len() {
+                break;
+            }
+        }
+        assert_eq!(
+            got.len(),
+            data.len(),
+            "case {case} (buffers {server_bytes}/{client_bytes}, reads of {read_per_ms}): the writer was left waiting after {sent} bytes"
+        );
+        assert_eq!(Sha256::digest(&got), Sha256::digest(&data));
+    }
+}

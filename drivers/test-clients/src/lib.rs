@@ -2,12 +2,11 @@
 //! on `driver_queue::QueueClient`, until the real servers (network, file
 //! system) replace them; the `system.xml` beside the workspace runs them:
 //!
-//! - `blk_client` writes a [`blk_pattern`] to a few sectors, reads them back
-//!   and says whether the bytes match, then times a sequential read of the
-//!   disk and random 4 KiB reads (`cargo xtask bench drivers`);
 //! - `console_client` echoes each line it reads in capitals.
 //!
-//! The network server (`components/net`) replaced the net driver's test client.
+//! The network server (`components/net`) replaced the net driver's test
+//! client, the file system server (`components/vfs`) the block driver's
+//! (`blk_client`, with its pattern and benchmark).
 //!
 //! The library holds what the PDs and the host tests that check them
 //! (`drivers/tests`) share.
@@ -15,5 +14,3 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
-
-pub mod blk_pattern;

@@ -72,6 +72,17 @@ fn describe(e: &Event) -> Option<String> {
     })
 }
 
+impl Watch {
+    /// The last `n` events seen (after taking whatever has arrived), one line each.
+    pub fn recent(&mut self, n: usize) -> String {
+        while let Ok(ev) = self.rx.try_recv() {
+            self.seen.push((ev, false));
+        }
+        let lines: Vec<String> = self.seen.iter().filter_map(|(e, _)| describe(e)).collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
 /// Waits for the first event not yet taken that `pick` maps to something (it may
 /// have come already); panics with everything seen.
 pub fn wait_for<T>(w: &mut Watch, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
@@ -105,4 +116,75 @@ pub fn line(w: &mut Watch, pd: &str, needle: &str) -> String {
         Event::Output { pd: p, line, .. } if p == pd && line.contains(needle) => Some(line.clone()),
         _ => None,
     })
+}
+
+/// Every PD's status; panics unless every PD but `driver` never restarted.
+/// Returns the driver's restarts.
+pub fn only_restarted(machine: &Machine, watch: &mut Watch, driver: &str) -> u64 {
+    let status: Vec<host_kernel::PdStatus> = machine.status().expect("the kernel answers");
+    let others: Vec<String> = status
+        .iter()
+        .filter(|s| s.name != driver && s.restarts > 0)
+        .map(|s| format!("{} ({} restarts)", s.name, s.restarts))
+        .collect();
+    assert!(
+        others.is_empty(),
+        "only {driver} may restart, but: {}; the system's last lines:\n{}",
+        others.join(", "),
+        watch.recent(80)
+    );
+    status.iter().find(|s| s.name == driver).map_or(0, |s| s.restarts)
+}
+
+/// Runs `work` while `pd` is made to fail every `every`, cycling through
+/// `kinds`: each failure is injected `every` after the fresh copy of the last
+/// one is up again (so the policy's budget is never what stops the driver).
+/// Returns what `work` returned and how many failures were injected while it
+/// ran.
+pub fn with_failures<T>(
+    machine: &Machine,
+    pd: &str,
+    kinds: &[microkit::InjectKind],
+    every: Duration,
+    work: impl FnOnce() -> T,
+) -> (T, u64) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let injector = s.spawn(|| {
+            let mut injected = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(every);
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let before = generation(machine, pd);
+                if machine.inject(pd, kinds[injected as usize % kinds.len()]).is_ok() {
+                    injected += 1;
+                    await_fresh_copy(machine, pd, before);
+                }
+            }
+            injected
+        });
+        let out = work();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (out, injector.join().unwrap_or(0))
+    })
+}
+
+fn generation(machine: &Machine, pd: &str) -> Option<(u64, host_kernel::ProcessState)> {
+    machine.status().ok()?.into_iter().find(|s| s.name == pd).map(|s| (s.generation, s.state))
+}
+
+/// Waits (up to 10 s) until `pd` runs a newer copy than at `before`, up.
+fn await_fresh_copy(machine: &Machine, pd: &str, before: Option<(u64, host_kernel::ProcessState)>) {
+    let Some((old, _)) = before else { return };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Some((g, host_kernel::ProcessState::Up)) = generation(machine, pd)
+            && g > old
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }

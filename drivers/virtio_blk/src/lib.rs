@@ -35,7 +35,7 @@ pub mod protocol {
     /// Put the capacity in sectors (u64, little-endian) in the buffer (8 bytes).
     pub const OP_CAPACITY: u32 = 4;
 
-    /// Size of the data region (`blk_client_data` in system.xml; both ends check).
+    /// Size of the data region (`blk_data` in system.xml; both ends check).
     pub const DATA_BYTES: u64 = 0x10000;
     /// Descriptors per ring.
     pub const CAPACITY: u64 = 16;

@@ -391,3 +391,43 @@ fn a_caller_that_dies_mid_call_leaves_the_callee_unharmed() {
     let server = status.iter().find(|s| s.name == "forge_server").unwrap();
     assert_eq!((server.state_name(), server.restarts), ("up", 0));
 }
+
+/// Every PD process runs with nothing to use beyond its filter: its own
+/// non-root uid and gid, no capability, `no_new_privs`, an empty root
+/// directory and a network namespace of its own (seen from outside, in /proc,
+/// while the system runs). Not as root, the kernel cannot give it a uid: the
+/// rest is checked all the same where user namespaces are permitted.
+#[test]
+fn every_pd_process_is_unprivileged_and_sees_no_host_file() {
+    let (machine, rx) = boot();
+    wait_until_settled(&rx);
+    let host_netns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut checked = 0;
+    for pd in machine.status().unwrap() {
+        // A PD gives up its privileges before `init`: once up, it has.
+        let (Some(pid), host_kernel::ProcessState::Up) = (pd.pid, pd.state) else { continue };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+        };
+        if root {
+            let uid: u32 = field("Uid:").unwrap().parse().unwrap();
+            assert!(uid >= host_kernel::UID_BASE, "{} runs as uid {uid}", pd.name);
+            assert_eq!(field("Gid:").unwrap(), uid.to_string(), "{}", pd.name);
+            assert_eq!(field("CapEff:").unwrap(), "0000000000000000", "{} has capabilities", pd.name);
+            assert_eq!(field("CapPrm:").unwrap(), "0000000000000000", "{} has capabilities", pd.name);
+            let entries: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/root")).unwrap().collect();
+            assert!(entries.is_empty(), "{} sees {} entries in its root directory", pd.name, entries.len());
+            assert_ne!(std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap(), host_netns, "{}", pd.name);
+        }
+        assert_eq!(field("NoNewPrivs:").unwrap(), "1", "{}", pd.name);
+        assert_eq!(field("Seccomp:").unwrap(), "2", "{} is filtered", pd.name);
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} PD processes found");
+}

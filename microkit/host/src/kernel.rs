@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use microkit::host::pages;
 use microkit::host::protocol::{self, FRAME_BYTES, Mrs, ToKernel, ToPd};
-use microkit::{Fault, FaultKind, InjectKind, KernelError, MSG_MAX_LENGTH};
+use microkit::{CrashContext, Fault, FaultKind, InjectKind, KernelError, MSG_MAX_LENGTH, MessageInfo};
 
 use crate::arch_timer::ArchTimer;
 use crate::devices::{DeviceTable, IrqLines};
@@ -62,6 +62,9 @@ struct Pd {
     last_fault: Option<Fault>,
     /// The runtime's own fault report, sent just before the process dies.
     report: Option<Fault>,
+    /// The registers and stack the runtime sent with its fault report, until
+    /// the next start (its parent reads them with `Child::crash_context`).
+    context: Option<CrashContext>,
 }
 
 /// What the machine loop polls for.
@@ -99,6 +102,7 @@ impl Kernel {
                 restarts: 0,
                 last_fault: None,
                 report: None,
+                context: None,
             })
             .collect();
         let irq_lines = IrqLines::new(&layout);
@@ -155,7 +159,8 @@ impl Kernel {
         let on_line = move |line| bus.emit(Event::Output { pd: name.clone(), line, at: Instant::now() });
         let spec = &self.layout.pds[i];
         let spawned = self.ipc.handover(i, Extra::first_fd(spec)).and_then(|(fds, env)| {
-            process::spawn(spec, &self.regions, Extra { fds, env: (pages::ENV_IPC, env) }, on_line)
+            let uid = process::UID_BASE + i as u32;
+            process::spawn(spec, &self.regions, Extra { fds, env: (pages::ENV_IPC, env), uid }, on_line)
         });
         match spawned {
             Ok(p) => {
@@ -208,7 +213,7 @@ impl Kernel {
         };
         let mut mrs = [0u64; MSG_MAX_LENGTH];
         match protocol::decode_to_kernel(&buf[..n], &mut mrs) {
-            Ok(msg) => self.handle(i, msg),
+            Ok(msg) => self.handle(i, msg, &mrs),
             Err(e) => self.cap_fault(i, &format!("sent a malformed system call: {e}")),
         }
         true
@@ -230,7 +235,7 @@ impl Kernel {
         }
     }
 
-    fn handle(&mut self, i: usize, msg: ToKernel) {
+    fn handle(&mut self, i: usize, msg: ToKernel, mrs: &Mrs) {
         let route = |ch: u8| self.layout.pds[i].routes.get(ch as usize).copied().flatten();
         match msg {
             ToKernel::Hello => {
@@ -302,6 +307,15 @@ impl Kernel {
                 None => self.refuse(i, KernelError::NotAChild),
             },
             ToKernel::FaultReport(f) => self.pds[i].report = Some(f),
+            ToKernel::CrashContext(info) => self.pds[i].context = CrashContext::decode(&mrs[..info.count()]),
+            ToKernel::ReadContext(c) => match self.child(i, c) {
+                Some(child) => {
+                    let mut words = [0u64; MSG_MAX_LENGTH];
+                    let n = self.pds[child].context.map_or(0, |ctx| ctx.encode(&mut words));
+                    self.send(i, ToPd::Context(MessageInfo::new(0, n)), &words);
+                }
+                None => self.refuse(i, KernelError::NotAChild),
+            },
             ToKernel::TimerSet(deadline) => {
                 if self.layout.pds[i].arch_timer.is_some() {
                     self.arch_timer.set(i, deadline);
@@ -420,6 +434,7 @@ impl Kernel {
     pub fn restart(&mut self, i: usize) -> Result<(), KernelError> {
         self.kill(i);
         self.pds[i].queue.retain(|p| !matches!(p, Pending::Inject(_)));
+        self.pds[i].context = None;
         self.pds[i].generation += 1;
         self.pds[i].restarts += 1;
         self.spawn(i)

@@ -28,6 +28,7 @@ pub use devices::{Attached, ConsoleIo, DeviceConfig, NetIo, Sink};
 pub use events::Event;
 pub use layout::Layout;
 pub use machine::{Config, Machine, MachineError};
+pub use process::UID_BASE;
 pub use status::{PdStatus, ProcessState, status_table};
 pub use swifi::{Corruption, FaultRecord};
 pub use virtio_model;

@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use microkit::host::privilege::ENV_UID;
 use microkit::host::protocol::{CONTROL_FD, ENV_MAPS, ENV_NAME, FIRST_MAP_FD};
 use rustix::fs::{Mode, OFlags};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
@@ -63,7 +64,15 @@ const HIGH_FD: i32 = 256;
 pub struct Extra {
     pub fds: Vec<OwnedFd>,
     pub env: (&'static str, String),
+    /// The uid and gid the PD runs as when the kernel runs as root (see
+    /// `microkit::host::privilege`).
+    pub uid: u32,
 }
+
+/// PD `i` runs as uid and gid `UID_BASE + i` when the kernel is root: one of
+/// its own per PD (so none can signal another), in a range no distribution
+/// hands out.
+pub const UID_BASE: u32 = 0x3e00_0000;
 
 impl Extra {
     /// Where the first extra descriptor of `spec` lands: after its maps.
@@ -112,6 +121,7 @@ pub fn spawn(
         .env(ENV_NAME, &spec.name)
         .env(ENV_MAPS, &map_env)
         .env(extra.env.0, &extra.env.1)
+        .env(ENV_UID, extra.uid.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(out_write))
         .stderr(Stdio::from(out_write2))

@@ -93,6 +93,14 @@ impl Child {
     pub fn inject(self, kind: InjectKind) -> Result<(), KernelError> {
         backend::inject(self.0, kind)
     }
+
+    /// The child's registers (and, on the host kernel, stack) at its last
+    /// fault, if the kernel has them: call it in [`Handler::fault`](crate::Handler::fault),
+    /// before restarting the child. See [`CrashContext`](crate::CrashContext).
+    /// [`KernelError::NotAChild`] if the id is not a child of this PD.
+    pub fn crash_context(self) -> Result<Option<crate::CrashContext>, KernelError> {
+        backend::crash_context(self.0)
+    }
 }
 
 /// The set of a PD's children (child ids), e.g. of its `child::ALL`.

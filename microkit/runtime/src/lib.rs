@@ -24,6 +24,7 @@ extern crate std;
 pub mod arch_timer;
 mod channel;
 pub mod clock;
+mod crash;
 mod debug;
 mod dispatch;
 mod fault;
@@ -50,6 +51,7 @@ pub mod sel4;
 use sel4 as backend;
 
 pub use channel::{CHANNEL_LIMIT, Channel, ChannelSet, Child, ChildSet, ChildSpec};
+pub use crash::{CONTEXT_WORDS, CrashContext, MAX_REGISTERS, RegisterLayout, STACK_BYTES};
 pub use debug::{DEBUG_OUTPUT, DebugWriter};
 pub use dispatch::Event;
 pub use fault::{Fault, FaultAction, FaultKind};
@@ -57,7 +59,7 @@ pub use handler::Handler;
 pub use inject::{InjectKind, InjectSchedule, ParseInjectKindError, SCHEDULE_ENV, ScheduleError, ScheduledInjection};
 pub use kernel_error::KernelError;
 pub use message::{MSG_MAX_LENGTH, MessageInfo, get_mr, set_mr};
-pub use region::{Region, RegionError};
+pub use region::{Region, RegionError, Span};
 
 /// Name of this protection domain, as `system.xml` gives it.
 pub fn pd_name() -> &'static str {

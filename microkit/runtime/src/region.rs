@@ -230,3 +230,20 @@ mod tests {
         assert_eq!(ro.atomic_u64(0).err(), Some(RegionError::ReadOnly));
     }
 }
+
+/// A span of a shared region that a peer named by offset and length (message
+/// registers), checked to lie inside a region of `region` bytes: the one
+/// shape every `-api` crate's request decoder uses for its client's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl Span {
+    /// The span `offset..offset + len` if it lies inside `region` bytes.
+    pub fn within(offset: u64, len: u64, region: usize) -> Option<Span> {
+        let (offset, len) = (usize::try_from(offset).ok()?, usize::try_from(len).ok()?);
+        (offset.checked_add(len)? <= region).then_some(Span { offset, len })
+    }
+}

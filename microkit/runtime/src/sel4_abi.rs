@@ -62,6 +62,8 @@ pub mod cap {
 /// methods (Set/Get/UnsetBreakpoint, ConfigureSingleStepping) before `SetTLSBase`,
 /// so every label from there on is 4 higher than on a release kernel.
 pub mod label {
+    /// Generic labels (below the debug methods): the same on every config.
+    pub const TCB_READ_REGISTERS: u64 = 2;
     pub const TCB_WRITE_REGISTERS: u64 = 3;
     pub const TCB_SUSPEND: u64 = 12;
     #[allow(dead_code)] // not used yet: a stopped child is restarted, not resumed

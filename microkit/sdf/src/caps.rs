@@ -6,7 +6,9 @@
 //! channel with the directions it may be used in (`notify →`, `ppcall →` are what
 //! this PD may do to the peer; `← notify`, `← ppcall` what the peer may do to it),
 //! its IRQs and its children. A last section lists every memory region with the
-//! PDs that map it, so shared memory is visible at a glance.
+//! PDs that map it, so shared memory is visible at a glance. If the system has a
+//! reincarnation server (`rs`), a section lists the PDs with admin rights over it
+//! (an admin channel, see [`crate::codegen::admin_channel`]).
 
 use std::fmt::Write as _;
 
@@ -61,7 +63,29 @@ pub fn report(sd: &SystemDescription) -> String {
     for line in table(&rows) {
         let _ = writeln!(out, "  {line}");
     }
+    admin_section(sd, &mut out);
     out
+}
+
+/// Who may use RS's admin interface.
+fn admin_section(sd: &SystemDescription, out: &mut String) {
+    const RS: &str = "rs";
+    if sd.pd(RS).is_none() {
+        return;
+    }
+    let _ = writeln!(out, "\nadmin rights over {RS} (status, restart, stop, start, inject, crash records)");
+    let admins: Vec<Vec<String>> = sd
+        .all_pds()
+        .iter()
+        .filter_map(|r| crate::codegen::admin_channel(sd, &r.pd.name, RS).map(|c| (r.pd.name.clone(), c)))
+        .map(|(name, c)| vec![name, format!("channel id {} to {RS} (id {})", c.id, c.peer_id)])
+        .collect();
+    if admins.is_empty() {
+        let _ = writeln!(out, "  - (no PD has an admin channel, id {}, to {RS})", crate::codegen::ADMIN_ID);
+    }
+    for line in table(&admins) {
+        let _ = writeln!(out, "  {line}");
+    }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -133,6 +157,9 @@ fn pd_block(sd: &SystemDescription, r: &PdRef<'_>, out: &mut String) {
             ];
             if !(c.can_notify || c.can_ppcall || c.peer_can_notify || c.peer_can_ppcall) {
                 row.push("(no rights either way)".to_string());
+            }
+            if crate::codegen::admin_channel(sd, &pd.name, &c.peer).is_some_and(|a| a.id == c.id) && c.peer == "rs" {
+                row.push("(admin)".to_string());
             }
             row
         })
@@ -286,6 +313,9 @@ memory regions
   uart        size 0x1000    page 0x1000    phys 0x9000000   mapped by ping (rw, uncached)
   big         size 0x400000  page 0x200000                   mapped by crashy (rw, uncached)
   dma         size 0x2000    page 0x1000    phys 0x60000000  mapped by pong (rx), pong (rwx)
+
+admin rights over rs (status, restart, stop, start, inject, crash records)
+  - (no PD has an admin channel, id 60, to rs)
 ";
 
     #[test]
@@ -299,5 +329,21 @@ memory regions
         let r = report(&sd);
         assert!(r.contains("  channels  id 0  b (id 0)  (no rights either way)\n"), "{r}");
         assert!(r.contains("memory regions\n  -\n"), "{r}");
+    }
+
+    #[test]
+    fn admin_channels_are_listed() {
+        let xml = r#"<system>
+<protection_domain name="rs" priority="200"><program_image path="rs.elf"/></protection_domain>
+<protection_domain name="shell" priority="100"><program_image path="shell.elf"/></protection_domain>
+<protection_domain name="app" priority="100"><program_image path="app.elf"/></protection_domain>
+<channel><end pd="shell" id="60" pp="true"/><end pd="rs" id="30"/></channel>
+<channel><end pd="app" id="60"/><end pd="rs" id="31"/></channel>
+</system>"#;
+        let sd = SystemDescription::parse(Path::new("s.xml"), xml).unwrap();
+        let r = report(&sd);
+        assert!(r.contains("admin rights over rs (status, restart, stop, start, inject, crash records)\n  shell  channel id 60 to rs (id 30)\n"), "{r}");
+        assert!(!r.contains("  app  channel"), "app may not call: no admin rights\n{r}");
+        assert!(r.contains("id 60  rs (id 30)  notify →  ppcall →  ← notify  (admin)"), "{r}");
     }
 }

@@ -269,6 +269,17 @@ pub fn supervision_channel(sd: &SystemDescription, child: &str, parent: &str) ->
     })
 }
 
+/// The channel id an admin PD uses for its admin channel to the reincarnation
+/// server (`rs_api::ADMIN_ID`).
+pub const ADMIN_ID: u8 = 60;
+
+/// The admin channel of `pd` to `rs`: its channel to `rs` with id [`ADMIN_ID`]
+/// on its side, on which it may call. Only on it may `pd` use RS's admin
+/// interface (status, restart, stop, start, inject, crash records).
+pub fn admin_channel(sd: &SystemDescription, pd: &str, rs: &str) -> Option<crate::ChannelEnd> {
+    sd.channels_of(pd).into_iter().find(|c| c.peer == rs && c.id == ADMIN_ID && c.can_ppcall)
+}
+
 fn abilities(who: &str, notify: bool, pp: bool) -> String {
     match (notify, pp) {
         (true, true) => format!("{who} may notify, may call (pp)"),

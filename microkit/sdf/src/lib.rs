@@ -28,6 +28,7 @@
 
 pub mod caps;
 pub mod codegen;
+pub mod dot;
 pub mod error;
 pub mod model;
 mod parse;

@@ -6,7 +6,8 @@
 //! A component's life ([`Life`]): `Starting` (restarted, `init` running) → `Up`
 //! (its runtime said ready) → on a failure `BackingOff` (published as
 //! `restarting`) → `Starting` …; `Down` when its budget is spent (or its policy
-//! says stop). It is never trusted: a component that never finishes `init`,
+//! says stop); `Stopped` when an administrator stopped it ([`Engine::admin_stop`];
+//! [`Engine::admin_start`] and [`Engine::admin_restart`] bring it back). It is never trusted: a component that never finishes `init`,
 //! floods, or fails in a tight loop only ever costs RS a bounded amount of work
 //! per event.
 #![no_std]
@@ -15,8 +16,8 @@
 use microkit::{Fault, KernelError};
 use recovery_policy::{MAX_BUDGET, OnFailure, Policy, WhenBudgetSpent};
 
-/// A component's state, as RS publishes it (`Stopped` is not used: RS stops a
-/// component only to restart it, or for good as `Down`).
+/// A component's state, as RS publishes it (`Stopped`: stopped by an
+/// administrator over RS's admin interface).
 pub use microkit::status::ComponentState as State;
 
 /// A supervised component: its index in RS's tables (`child::ALL` order).
@@ -32,6 +33,17 @@ impl ComponentId {
     pub const fn index(self) -> usize {
         self.0
     }
+}
+
+/// Why an administrator's request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminError {
+    /// No component with that id.
+    NoSuchComponent,
+    /// Stop of a component that is stopped or down.
+    NotRunning,
+    /// Start of a component that is not stopped or down.
+    AlreadyRunning,
 }
 
 /// What RS publishes about a component at one moment.
@@ -125,6 +137,9 @@ pub enum Life {
     BackingOff { since: u64, restart_at: u64 },
     /// Stopped for good: its budget is spent or its policy says stop.
     Down { since: u64 },
+    /// Stopped by an administrator; failures and heartbeats are ignored until
+    /// it is started again.
+    Stopped { since: u64 },
 }
 
 impl Life {
@@ -135,6 +150,7 @@ impl Life {
             Life::Up { .. } => State::Up,
             Life::BackingOff { .. } => State::Restarting,
             Life::Down { .. } => State::Down,
+            Life::Stopped { .. } => State::Stopped,
         }
     }
 
@@ -144,7 +160,8 @@ impl Life {
             Life::Starting { since }
             | Life::Up { since, .. }
             | Life::BackingOff { since, .. }
-            | Life::Down { since } => since,
+            | Life::Down { since }
+            | Life::Stopped { since } => since,
         }
     }
 }
@@ -187,6 +204,8 @@ pub struct Component {
     recent_next: usize,
     /// When it was last restarted.
     last_restart: Option<u64>,
+    /// When the running copy was started (boot or its last restart).
+    pub started_ns: u64,
 }
 
 impl Component {
@@ -203,6 +222,7 @@ impl Component {
             recent_len: 0,
             recent_next: 0,
             last_restart: None,
+            started_ns: now,
         }
     }
 
@@ -329,6 +349,7 @@ impl Component {
         self.restarts += 1;
         self.note_restart(now);
         self.life = Life::Starting { since: now };
+        self.started_ns = now;
         out(Action::Restart(id));
         out(Action::Publish(id, self.snapshot()));
     }
@@ -368,7 +389,7 @@ impl<const N: usize> Engine<N> {
             }
             Life::Up { last_alive, .. } => *last_alive = now,
             // A late answer from a copy that is gone.
-            Life::BackingOff { .. } | Life::Down { .. } => {}
+            Life::BackingOff { .. } | Life::Down { .. } | Life::Stopped { .. } => {}
         }
     }
 
@@ -380,7 +401,7 @@ impl<const N: usize> Engine<N> {
         let Some(c) = self.components.get_mut(id.0) else {
             return;
         };
-        if matches!(c.life, Life::BackingOff { .. } | Life::Down { .. }) {
+        if matches!(c.life, Life::BackingOff { .. } | Life::Down { .. } | Life::Stopped { .. }) {
             return;
         }
         c.record(id, failure, now, out);
@@ -436,6 +457,45 @@ impl<const N: usize> Engine<N> {
             out(Action::Stop(id));
             c.restart(id, now, out);
         }
+    }
+
+    /// An administrator restarts component `id`, whatever its state: a fresh
+    /// copy, a new generation (counted as a restart, not charged to its budget,
+    /// which starts afresh).
+    pub fn admin_restart(&mut self, id: ComponentId, now: u64, out: &mut impl FnMut(Action)) -> Result<(), AdminError> {
+        let c = self.components.get_mut(id.0).ok_or(AdminError::NoSuchComponent)?;
+        out(Action::Stop(id));
+        c.forget_restarts();
+        c.streak = 0;
+        c.round = Round::First;
+        c.restart(id, now, out);
+        // A manual restart does not count against the budget.
+        c.forget_restarts();
+        Ok(())
+    }
+
+    /// An administrator stops component `id` until it is started again.
+    /// [`AdminError::NotRunning`] if it is already stopped or down.
+    pub fn admin_stop(&mut self, id: ComponentId, now: u64, out: &mut impl FnMut(Action)) -> Result<(), AdminError> {
+        let c = self.components.get_mut(id.0).ok_or(AdminError::NoSuchComponent)?;
+        if matches!(c.life, Life::Stopped { .. } | Life::Down { .. }) {
+            return Err(AdminError::NotRunning);
+        }
+        c.life = Life::Stopped { since: now };
+        out(Action::Stop(id));
+        out(Action::Publish(id, c.snapshot()));
+        Ok(())
+    }
+
+    /// An administrator starts component `id` that is stopped or down (MINIX's
+    /// `service up`): a fresh copy, a new generation, a fresh budget.
+    /// [`AdminError::AlreadyRunning`] if it is starting, up or backing off.
+    pub fn admin_start(&mut self, id: ComponentId, now: u64, out: &mut impl FnMut(Action)) -> Result<(), AdminError> {
+        let c = self.components.get(id.0).ok_or(AdminError::NoSuchComponent)?;
+        if !matches!(c.life, Life::Stopped { .. } | Life::Down { .. }) {
+            return Err(AdminError::AlreadyRunning);
+        }
+        self.admin_restart(id, now, out)
     }
 
     /// When the earliest backoff ends, if any component waits in one: RS sets a
@@ -515,6 +575,42 @@ mod tests {
             self.e.on_tick(now, &mut |x| a.push(x));
             a
         }
+    }
+
+    #[test]
+    fn an_administrator_stops_starts_and_restarts() {
+        let mut r = Run::new([policy()]);
+        let mut a = Vec::new();
+        // Restart from up: a new generation, published as starting.
+        r.e.admin_restart(C0, 5, &mut |x| a.push(x)).unwrap();
+        assert_eq!(a[0], Action::Stop(C0));
+        assert!(a.contains(&Action::Restart(C0)));
+        assert_eq!(r.e.components[0].generation, 1);
+        assert_eq!(r.e.components[0].started_ns, 5);
+        assert_eq!(r.e.components[0].state(), State::Starting);
+        r.alive(0, 6);
+        // Stop: stopped, failures and heartbeats ignored, never pinged.
+        a.clear();
+        r.e.admin_stop(C0, 10, &mut |x| a.push(x)).unwrap();
+        assert_eq!(a, [Action::Stop(C0), Action::Publish(C0, r.e.components[0].snapshot())]);
+        assert_eq!(r.e.components[0].state(), State::Stopped);
+        assert_eq!(r.e.admin_stop(C0, 11, &mut |_| {}), Err(AdminError::NotRunning));
+        assert!(r.fail(0, crash(), 12).is_empty());
+        assert!(r.tick(10_000 * MS).is_empty());
+        // Start: up again with a new generation; starting twice is refused.
+        a.clear();
+        r.e.admin_start(C0, 20, &mut |x| a.push(x)).unwrap();
+        assert!(a.contains(&Action::Restart(C0)));
+        assert_eq!(r.e.components[0].generation, 2);
+        assert_eq!(r.e.admin_start(C0, 21, &mut |_| {}), Err(AdminError::AlreadyRunning));
+        assert_eq!(r.e.admin_stop(ComponentId::new(7), 21, &mut |_| {}), Err(AdminError::NoSuchComponent));
+        // Manual restarts do not spend the budget of 3.
+        for t in 0..5 {
+            r.e.admin_restart(C0, 30 + t, &mut |_| {}).unwrap();
+        }
+        r.alive(0, 40);
+        assert!(r.fail(0, crash(), 41).contains(&Action::Publish(C0, r.e.components[0].snapshot())));
+        assert_ne!(r.e.components[0].state(), State::Down);
     }
 
     #[test]

@@ -214,3 +214,95 @@ fn rs_survives_a_thousand_crashes_in_a_row() {
         assert!(s.last_fault.is_none(), "{pd}: {:?}", s.last_fault);
     }
 }
+
+#[test]
+fn an_admin_pd_manages_components_and_reads_crash_records() {
+    let (machine, rx) = boot("admin");
+    let mut console = Console::new(rx);
+
+    // The component table: every PD of system.xml, the trusted base as RS
+    // knows it, PDs RS does not supervise as unknown.
+    console.wait("admin", "admin: 6 rows");
+    for row in [
+        "admin: row timer TrustedBase up gen=0 restarts=0 fault=- uptime=",
+        "admin: row rs TrustedBase up gen=0",
+        "admin: row patient Supervised up gen=0 restarts=0 fault=- uptime=",
+        "admin: row sleeper Supervised up gen=0",
+        "admin: row admin Other unknown gen=0 restarts=0 fault=- uptime=-",
+        "admin: row intruder Other unknown",
+    ] {
+        console.wait("admin", row);
+    }
+
+    // Restart: a fresh copy, generation + 1.
+    console.wait("admin", "admin: restart patient: Ok(())");
+    console.wait("patient", "patient: boot 2");
+    console.wait("admin", "admin: row patient Supervised up gen=1 restarts=1 fault=-");
+    console.wait("rs", "@status pd=patient state=up generation=1 restarts=1");
+
+    // Stop and start.
+    console.wait("admin", "admin: stop sleeper: Ok(())");
+    console.wait("admin", "admin: stop sleeper again: Err(NotRunning)");
+    console.wait("admin", "admin: row sleeper Supervised stopped gen=0 restarts=0 fault=- uptime=-");
+    console.wait("rs", "@status pd=sleeper state=stopped generation=0");
+    console.wait("admin", "admin: start sleeper: Ok(())");
+    console.wait("admin", "admin: start sleeper again: Err(AlreadyRunning)");
+    console.wait("sleeper", "sleeper: boot 2");
+    console.wait("admin", "admin: row sleeper Supervised up gen=1 restarts=1");
+
+    // An injected crash, and its record: registers, stack, and a PC that
+    // symbolizes into the runtime's injection path in patient's ELF.
+    console.wait("admin", "admin: crash patient before any: Some(NoRecord)");
+    console.wait("admin", "admin: inject crash into patient: Ok(())");
+    let (line, _) = console.wait("admin", "admin: record @crash pd=patient generation=1");
+    let (pd, record) = rs_api::CrashRecord::parse(&line).expect("an @crash line");
+    assert_eq!(pd, "patient");
+    assert_eq!(record.fault.kind, microkit::FaultKind::VmFault);
+    assert_eq!(record.fault.addr, Some(0x10));
+    let ctx = record.context.expect("the host kernel passes the signal context on");
+    assert!(ctx.register_count >= 23, "{ctx:?}");
+    assert_eq!(Some(ctx.pc), record.fault.pc);
+    assert!(ctx.stack_len >= 64 && ctx.stack_base <= ctx.sp, "stack around sp: {ctx:?}");
+    assert_ne!(ctx.load_base, 0, "PD binaries are PIE");
+    // RS printed the same record on its console.
+    let (rs_line, _) = console.wait("rs", "@crash pd=patient generation=1");
+    assert_eq!(rs_api::CrashRecord::parse(&rs_line).map(|(_, r)| r), Some(record));
+    let elf = Path::new(env!("CARGO_BIN_EXE_patient"));
+    // The PC itself (in a debug build `write_volatile` is a function of its
+    // own), and the return addresses on the stack lead to the injection.
+    let mut frames = crash_report::symbolize(elf, ctx.elf_pc()).unwrap();
+    assert!(frames.iter().any(|f| f.function.is_some() && f.line.is_some()), "{frames:?}");
+    frames.extend(crash_report::stack_scan(elf, &ctx).unwrap().into_iter().flat_map(|(_, f)| f));
+    let in_path = |f: &crash_report::Frame| f.function.as_deref().is_some_and(|n| n.contains("wild_write"));
+    assert!(frames.iter().any(in_path), "the PC is not in the injection path: {frames:?}");
+    let injection = |f: &crash_report::Frame| {
+        f.function.as_deref().is_some_and(|n| n.contains("perform_injection"))
+            && f.file.as_deref().is_some_and(|f| f.ends_with("microkit/runtime/src/dispatch.rs"))
+    };
+    assert!(frames.iter().any(injection), "{frames:?}");
+    let report = crash_report::report(pd, &record, Some(elf));
+    assert!(report.contains("registers (") && report.contains("stack around sp"), "{report}");
+    console.wait("admin", "admin: second record: Some(NoRecord)");
+
+    // Requests about what RS does not supervise, or what does not exist.
+    console.wait("admin", "admin: restart rs: Some(NotSupervised)");
+    console.wait("admin", "admin: restart nobody: Some(NoSuchComponent)");
+    console.wait("admin", "admin: restart empty name: Some(NoSuchComponent)");
+
+    // A PD without the admin channel is denied everything.
+    console.wait("intruder", "intruder: status: Some(Denied)");
+    console.wait("intruder", "intruder: restart patient: Some(Denied)");
+    console.wait("intruder", "intruder: inject patient: Some(Denied)");
+    console.wait("intruder", "intruder: crash patient: Some(Denied)");
+
+    // Garbage on both channels: answered with errors, RS never faults (a
+    // fault of rs fails `wait`), and it still serves.
+    console.wait("intruder", "intruder: garbage answered, 0 odd replies");
+    console.wait("admin", "admin: garbage answered, 0 odd replies");
+    console.wait("admin", "admin: after the garbage, 6 rows");
+    console.wait("admin", "admin: done");
+
+    let status = machine.shutdown().unwrap();
+    let rs = status.iter().find(|s| s.name == "rs").unwrap();
+    assert_eq!((rs.restarts, rs.last_fault), (0, None), "rs never failed");
+}

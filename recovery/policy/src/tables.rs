@@ -4,8 +4,12 @@
 //!
 //! A *dependant* of a component is any other PD with a channel to it. RS reaches
 //! a dependant on its *service channel*: a channel between RS and the dependant
-//! on which the dependant may call RS (complaints). Informing a dependant is a
-//! notification on that channel.
+//! on which the dependant may call RS (complaints), other than an admin
+//! channel. Informing a dependant is a notification on that channel.
+//!
+//! An *admin channel* is a PD's channel to RS with id `sdf::codegen::ADMIN_ID`
+//! on the PD's side, on which it may call: RS serves its admin interface
+//! (`rs_api::RsAdmin`) there and nowhere else.
 
 use std::fmt::Write as _;
 
@@ -53,7 +57,9 @@ pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]
     let n = children.len();
     let rs_channels = sd.channels_of(rs);
     // RS-side id of the service channel of `pd`.
-    let service = |pd: &str| rs_channels.iter().filter(|c| c.peer == pd && c.peer_can_ppcall).map(|c| c.id).min();
+    let is_admin = |c: &sdf::ChannelEnd| c.peer_id == sdf::codegen::ADMIN_ID && c.peer_can_ppcall;
+    let service =
+        |pd: &str| rs_channels.iter().filter(|c| c.peer == pd && c.peer_can_ppcall && !is_admin(c)).map(|c| c.id).min();
     let index = |pd: &str| children.iter().position(|c| c.name == pd);
 
     let mut out = String::new();
@@ -152,11 +158,39 @@ pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]
             format!("Some((::microkit::Channel::new({ch}), crate::region::{}))", sdf::codegen::fn_name(&buffer.mr))
         }
     };
+    // Admin channels (RS's ends), and every PD of the system as RS knows it.
+    let admin: Vec<String> =
+        rs_channels.iter().filter(|c| is_admin(c)).map(|c| format!("::microkit::Channel::new({})", c.id)).collect();
+    let _ = writeln!(
+        out,
+        "/// RS's ends of the admin channels.\npub const ADMIN: &[::microkit::Channel] = &[{}];",
+        admin.join(", ")
+    );
+    let pds: Vec<String> = sd
+        .all_pds()
+        .iter()
+        .map(|r| {
+            let name = &r.pd.name;
+            let role = match index(name) {
+                Some(i) => format!("::rs::Role::Supervised(::rs::ComponentId::new({i}))"),
+                None if name == rs => "::rs::Role::Rs".into(),
+                None if name == "timer" => "::rs::Role::Timer".into(),
+                None if name == "ds" => "::rs::Role::Ds".into(),
+                None => "::rs::Role::Other".into(),
+            };
+            format!("::rs::PdRow {{ name: {name:?}, role: {role} }}")
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "/// Every PD of the system, in `system.xml` order, as RS knows it.\npub const PDS: &[::rs::PdRow] = &[{}];",
+        pds.join(", ")
+    );
     let _ = writeln!(
         out,
         "pub const TABLES: ::rs::Tables<N> = ::rs::Tables {{ names: NAMES, children: CHILDREN, heartbeat: HEARTBEAT, \
          policies: POLICIES, inform: INFORM, escalate: ESCALATE, complaints: COMPLAINTS, \
-         timer: ::microkit::Channel::new({timer}), ds: {ds} }};"
+         timer: ::microkit::Channel::new({timer}), ds: {ds}, admin: ADMIN, pds: PDS }};"
     );
     Ok(out)
 }
@@ -218,7 +252,31 @@ mod tests {
             ),
             "{t}"
         );
-        assert!(t.contains("timer: ::microkit::Channel::new(0), ds: None };"), "{t}");
+        assert!(t.contains("timer: ::microkit::Channel::new(0), ds: None, admin: ADMIN, pds: PDS };"), "{t}");
+    }
+
+    #[test]
+    fn admin_channels_are_not_service_channels() {
+        // vfs also gets an admin channel (id 60 on its side): RS serves its
+        // admin interface there, and still informs vfs on its service channel.
+        let xml = XML.replace(
+            "</system>",
+            r#"<channel><end pd="rs" id="30" /><end pd="vfs" id="60" pp="true" /></channel></system>"#,
+        );
+        let sd = SystemDescription::parse(Path::new("s.xml"), &xml).unwrap();
+        let t = rs_tables(&sd, "rs", &[("blk".into(), policy(1)), ("vfs".into(), policy(0))]).unwrap();
+        assert!(t.contains("pub const ADMIN: &[::microkit::Channel] = &[::microkit::Channel::new(30)];"), "{t}");
+        assert!(t.contains("INFORM: [&[::microkit::Channel]; N] = [&[::microkit::Channel::new(20)], &[]];"), "{t}");
+        assert!(t.contains("::rs::PdRow { name: \"rs\", role: ::rs::Role::Rs }"), "{t}");
+        assert!(
+            t.contains("::rs::PdRow { name: \"blk\", role: ::rs::Role::Supervised(::rs::ComponentId::new(0)) }"),
+            "{t}"
+        );
+        assert!(t.contains("::rs::PdRow { name: \"timer\", role: ::rs::Role::Timer }"), "{t}");
+        // Without it, no admin channel.
+        let sd = SystemDescription::parse(Path::new("s.xml"), XML).unwrap();
+        let t = rs_tables(&sd, "rs", &[("blk".into(), policy(1)), ("vfs".into(), policy(0))]).unwrap();
+        assert!(t.contains("pub const ADMIN: &[::microkit::Channel] = &[];"), "{t}");
     }
 
     #[test]

@@ -11,11 +11,20 @@
 //! RS never blocks on, or calls into, a less trusted PD: it calls only the timer
 //! and the data store (top-level, higher priority, part of the trusted base) and
 //! only notifies its children and their servers.
+//!
+//! It serves `rs_api`: complaints on service channels, and its admin interface
+//! (component table, restart, stop, start, inject, crash records) on the admin
+//! channels `system.xml` declares ([`admin`] holds the parts without the
+//! kernel). At every kernel fault of a child it keeps a crash record
+//! ([`crashes`]): the fault, and the child's registers and stack as the kernel
+//! has them (`Child::crash_context`), read before the child is restarted.
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod admin;
+pub mod crashes;
 mod status;
 mod tables;
 
@@ -27,15 +36,16 @@ use ds_api::DsClient;
 
 use microkit::reply::ApiError;
 use microkit::{
-    Channel, Child, Fault, FaultAction, Handler, InjectKind, KernelError, MessageInfo, arch_timer, debug_println,
-    get_mr,
+    Channel, Child, Fault, FaultAction, Handler, InjectKind, KernelError, MSG_MAX_LENGTH, MessageInfo, arch_timer,
+    debug_println, get_mr, set_mr,
 };
-use recovery_engine::{Action, Engine, Failure, Snapshot, State};
+use recovery_engine::{Action, AdminError, Engine, Failure, Snapshot, State};
+use rs_api::{CrashRecord, Request};
 use timer_api::TimerClient;
 
 pub use recovery_engine::ComponentId;
 pub use status::status_line;
-pub use tables::{Complaint, Tables};
+pub use tables::{Complaint, PdRow, Role, Tables};
 
 pub struct Rs<const N: usize> {
     tables: &'static Tables<N>,
@@ -50,6 +60,12 @@ pub struct Rs<const N: usize> {
     injections: VecDeque<(ComponentId, InjectKind, u64)>,
     /// Actions still to carry out (escalations add more).
     todo: VecDeque<Action>,
+    /// The last crash records of each component.
+    crashes: crashes::Crashes,
+    /// When RS started.
+    started_ns: u64,
+    /// The last call to the timer failed.
+    timer_failing: bool,
 }
 
 impl<const N: usize> Rs<N> {
@@ -68,9 +84,11 @@ impl<const N: usize> Rs<N> {
         }
         if let Some(at) = self.engine.next_restart_at() {
             let delay = at.saturating_sub(arch_timer::now_ns());
-            if let Err(e) = self.timer.set_timeout(delay) {
+            let result = self.timer.set_timeout(delay);
+            if let Err(e) = result {
                 debug_println!("rs: cannot set a timeout: {e}");
             }
+            self.timer_failing = result.is_err();
         }
     }
 
@@ -200,23 +218,124 @@ impl<const N: usize> Handler for Rs<N> {
     fn fault(&mut self, child: Child, fault: Fault) -> FaultAction {
         let now = arch_timer::now_ns();
         match self.component_of_child(child) {
-            Some(i) => self.with_engine(|e, out| e.on_failure(i, Failure::Fault(fault), now, &mut |a| out(a))),
+            Some(i) => {
+                self.record_crash(i, child, fault, now);
+                self.with_engine(|e, out| e.on_failure(i, Failure::Fault(fault), now, &mut |a| out(a)))
+            }
             None => debug_println!("rs: fault of unknown child {} ({fault})", child.index()),
         }
         FaultAction::Leave
     }
 
     fn protected(&mut self, ch: Channel, msg: MessageInfo) -> MessageInfo {
-        if msg.label() != rs_api::COMPLAIN || msg.count() != 1 {
-            return rs_api::Error::BadRequest.reply();
+        let mut words = [0u64; MSG_MAX_LENGTH];
+        let count = msg.count().min(MSG_MAX_LENGTH);
+        for (i, w) in words[..count].iter_mut().enumerate() {
+            *w = get_mr(i);
         }
-        let Some(&Complaint { about: i, .. }) = Complaint::find(self.tables.complaints, ch, get_mr(0)) else {
-            return rs_api::Error::NotADependency.reply();
+        let request = match Request::decode(msg.label(), &words[..count]) {
+            Ok(r) => r,
+            Err(e) => return e.reply(),
         };
-        debug_println!("rs: a server complains about {}", self.tables.names[i.index()]);
+        if request.is_admin() && !self.tables.admin.contains(&ch) {
+            return rs_api::Error::Denied.reply();
+        }
+        match self.serve(ch, request) {
+            Ok(n) => microkit::reply::ok(n),
+            Err(e) => e.reply(),
+        }
+    }
+}
+
+impl<const N: usize> Rs<N> {
+    /// Keeps a crash record of component `i`'s kernel fault (with its
+    /// registers and stack, read before anything restarts it) and prints it as
+    /// an `@crash` line.
+    fn record_crash(&mut self, i: ComponentId, child: Child, fault: Fault, now: u64) {
+        let context = child.crash_context().ok().flatten();
+        let generation = self.engine.component(i).map_or(0, |c| c.generation);
+        let record = CrashRecord { generation, at_ns: now, fault, context };
+        let line = format!("{}", record.line(self.tables.names[i.index()]));
+        debug_println!("{line}");
+        self.crashes.keep(i.index(), record);
+    }
+
+    /// Carries out a well-formed request from channel `ch` (admin requests
+    /// only from an admin channel); returns the reply's registers, already set.
+    fn serve(&mut self, ch: Channel, request: Request) -> Result<usize, rs_api::Error> {
         let now = arch_timer::now_ns();
-        self.with_engine(|e, out| e.on_failure(i, Failure::Complaint, now, &mut |a| out(a)));
-        microkit::reply::ok(0)
+        let mut out = [0u64; MSG_MAX_LENGTH];
+        let n = match request {
+            Request::Complain(about) => {
+                let Some(&Complaint { about: i, .. }) = Complaint::find(self.tables.complaints, ch, about) else {
+                    return Err(rs_api::Error::NotADependency);
+                };
+                debug_println!("rs: a server complains about {}", self.tables.names[i.index()]);
+                self.with_engine(|e, out| e.on_failure(i, Failure::Complaint, now, &mut |a| out(a)));
+                0
+            }
+            Request::Status(index) => {
+                let pd = usize::try_from(index).ok().and_then(|i| self.tables.pds.get(i));
+                let pd = pd.ok_or(rs_api::Error::NoSuchComponent)?;
+                let component = match pd.role {
+                    Role::Supervised(i) => self.engine.component(i),
+                    _ => None,
+                };
+                let base = admin::Base {
+                    rs_started_ns: self.started_ns,
+                    timer_ok: !self.timer_failing,
+                    ds_ok: self.ds.is_some() && !self.ds_failing,
+                };
+                admin::row(pd, component, base, now).encode(&mut out)
+            }
+            Request::Restart(name) => {
+                let i = admin::resolve(self.tables.pds, &name)?;
+                debug_println!("rs: restart of {name} asked by an administrator");
+                self.admin_op(|e, out| e.admin_restart(i, now, &mut |a| out(a)))?;
+                0
+            }
+            Request::Stop(name) => {
+                let i = admin::resolve(self.tables.pds, &name)?;
+                debug_println!("rs: stop of {name} asked by an administrator");
+                self.admin_op(|e, out| e.admin_stop(i, now, &mut |a| out(a)))?;
+                0
+            }
+            Request::Start(name) => {
+                let i = admin::resolve(self.tables.pds, &name)?;
+                debug_println!("rs: start of {name} asked by an administrator");
+                self.admin_op(|e, out| e.admin_start(i, now, &mut |a| out(a)))?;
+                0
+            }
+            Request::Inject(name, kind) => {
+                let i = admin::resolve(self.tables.pds, &name)?;
+                debug_println!("rs: injecting {kind} into {name} (asked by an administrator)");
+                if let Err(e) = self.tables.children[i.index()].inject(kind) {
+                    self.refused(i, "inject", e);
+                    return Err(rs_api::Error::KernelRefused);
+                }
+                0
+            }
+            Request::Crash(name, nth) => {
+                let i = admin::resolve(self.tables.pds, &name)?;
+                let record = self.crashes.get(i.index(), nth).ok_or(rs_api::Error::NoRecord)?;
+                record.encode(&mut out)
+            }
+        };
+        for (i, w) in out[..n].iter().enumerate() {
+            set_mr(i, *w);
+        }
+        Ok(n)
+    }
+
+    /// Runs an administrator's operation on the engine and carries out what it
+    /// decides.
+    fn admin_op(
+        &mut self,
+        f: impl FnOnce(&mut Engine<N>, &mut dyn FnMut(Action)) -> Result<(), AdminError>,
+    ) -> Result<(), rs_api::Error> {
+        let mut result = Ok(());
+        self.with_engine(|e, out| result = f(e, out));
+        result.map_err(admin::error)
     }
 }
 
@@ -234,6 +353,7 @@ impl<const N: usize> Rs<N> {
             })
             .collect();
         injections.sort_by_key(|(_, _, at)| *at);
+        let mut timer_failing = false;
         let tick = match engine.tick_period_ns() {
             Some(period) => Some(period),
             // Injections need ticks even without heartbeats.
@@ -246,11 +366,22 @@ impl<const N: usize> Rs<N> {
             let tick = (period / 10).max(timer_api::MIN_PERIOD_NS);
             if let Err(e) = timer.set_periodic(tick) {
                 debug_println!("rs: cannot get ticks from the timer: {e}");
+                timer_failing = true;
             }
         }
         let ds = tables.ds.map(|(ch, region)| DsClient::new(ch, region()));
-        let mut rs =
-            Rs { tables, engine, timer, ds, ds_failing: false, injections: injections.into(), todo: VecDeque::new() };
+        let mut rs = Rs {
+            tables,
+            engine,
+            timer,
+            ds,
+            ds_failing: false,
+            injections: injections.into(),
+            todo: VecDeque::new(),
+            crashes: crashes::Crashes::new(N),
+            started_ns: now,
+            timer_failing,
+        };
         debug_println!("rs: supervising {N} components");
         for i in Engine::<N>::ids() {
             rs.publish(i, rs.engine.components[i.index()].snapshot());

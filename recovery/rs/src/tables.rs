@@ -23,6 +23,34 @@ pub struct Tables<const N: usize> {
     /// RS's channel to the data store and the buffer it shares with it, if the
     /// system has a data store.
     pub ds: Option<(Channel, fn() -> Region)>,
+    /// RS's ends of the admin channels: the only channels on which RS serves
+    /// its admin interface.
+    pub admin: &'static [Channel],
+    /// Every PD of the system, in `system.xml` order: the rows of the
+    /// component table.
+    pub pds: &'static [PdRow],
+}
+
+/// A PD of the system, as RS knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PdRow {
+    pub name: &'static str,
+    pub role: Role,
+}
+
+/// What a PD is to RS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A child RS supervises.
+    Supervised(ComponentId),
+    /// RS itself.
+    Rs,
+    /// The timer RS calls.
+    Timer,
+    /// The data store RS calls.
+    Ds,
+    /// Any other PD.
+    Other,
 }
 
 /// A server that may complain about a component it depends on.

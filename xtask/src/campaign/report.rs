@@ -12,6 +12,10 @@ use plotters::prelude::*;
 use super::workload::{Counters, Kind, Problem};
 use super::{FaultType, Options};
 
+/// `files` finishing no round for this long (seconds) is a workload that
+/// stopped: a round takes about half a second, a few with the driver failing.
+const FILES_GAP_LIMIT_S: f64 = 20.0;
+
 /// What followed a fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -240,7 +244,7 @@ impl Report {
         let not_up = self.final_status.iter().filter(|(_, state, _)| state != "up").count() as u64;
         let left_down = self.faults.iter().filter(|f| f.outcome == Outcome::LeftDown).count() as u64;
         let c = &self.counters;
-        let stopped = [(c.blk_rounds == 0), (c.console_lines == 0), (self.download_enabled && c.downloads == 0)]
+        let stopped = [(c.file_rounds == 0 || c.file_longest_gap_s > FILES_GAP_LIMIT_S), (c.console_lines == 0), (self.download_enabled && c.downloads == 0)]
             .iter()
             .filter(|&&s| s)
             .count() as u64;
@@ -337,9 +341,10 @@ impl Report {
         let c = &self.counters;
         let _ = writeln!(
             s,
-            "workloads: block {} soak rounds checked ({} failed requests retried), console {} lines echoed, download {} x 1 MiB ({} MB checked){}",
-            c.blk_rounds,
-            c.blk_failed_requests,
+            "workloads: files {} rounds checked ({} failed; longest gap {:.1} s), console {} lines echoed, download {} x 1 MiB ({} MB checked){}",
+            c.file_rounds,
+            c.file_failed_rounds,
+            c.file_longest_gap_s,
             c.console_lines,
             c.downloads,
             c.download_bytes / 1_000_000,
@@ -406,8 +411,8 @@ impl Report {
         let c = &self.counters;
         let _ = writeln!(
             s,
-            "\nWorkloads: block {} soak rounds, console {} lines, download {} x 1 MiB.",
-            c.blk_rounds, c.console_lines, c.downloads
+            "\nWorkloads: files {} rounds, console {} lines, download {} x 1 MiB.",
+            c.file_rounds, c.console_lines, c.downloads
         );
         s
     }

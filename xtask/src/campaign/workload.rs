@@ -1,18 +1,19 @@
 //! The campaign's workloads, each checking every byte end to end, and what
 //! they saw go wrong ([`Problems`]):
 //!
-//! - **block**: `blk_client`'s soak rounds (a pattern written through
-//!   virtio_blk and read back every 10 ms, compared in the client): a round
-//!   whose bytes differ reached the application as good data; a failed request
-//!   was an error it saw;
+//! - **files**: `files`' soak rounds (apps/files with `files::SOAK` on the
+//!   volume: 11 files of 1 B to 3 MiB written through VFS and virtio_blk,
+//!   fsynced, read back and compared in the application, round after round):
+//!   bytes that differ reached the application as good data; a failed request
+//!   (EIO, say) was an error it was told of;
 //! - **console**: numbered lines sent into the console socket every 20 ms, and
 //!   `console_client`'s echo (in capitals) checked line by line;
 //! - **download**: `GET /bytes/N` through virtio_net, the network server and
 //!   `http`, from inside the network namespace, every byte compared with
 //!   `http`'s pattern (`bench net`'s client).
 //!
-//! A new workload (a file written and read back through VFS, say) is one more
-//! function that reports into [`Problems`] with the driver it runs on.
+//! A new workload is one more function that reports into [`Problems`] with
+//! the driver it runs on.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -58,8 +59,10 @@ pub struct Problem {
 /// What the workloads did, in all.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Counters {
-    pub blk_rounds: u64,
-    pub blk_failed_requests: u64,
+    pub file_rounds: u64,
+    pub file_failed_rounds: u64,
+    /// The longest time without a round that matched, up to the end (s).
+    pub file_longest_gap_s: f64,
     pub console_lines: u64,
     pub downloads: u64,
     pub download_bytes: u64,
@@ -68,6 +71,8 @@ pub struct Counters {
 #[derive(Default)]
 pub struct Problems {
     inner: Mutex<(Vec<Problem>, Counters)>,
+    /// When `files` last finished a round that matched (or the campaign started).
+    last_file_round: Mutex<Option<Instant>>,
 }
 
 impl Problems {
@@ -88,14 +93,25 @@ impl Problems {
         }
     }
 
+    /// A round of `files` matched at `at` (`None`: the clock starts or stops).
+    pub fn file_round(&self, at: Instant) {
+        if let Ok(mut last) = self.last_file_round.lock() {
+            if let Some(before) = *last {
+                let gap = at.saturating_duration_since(before).as_secs_f64();
+                self.count(|c| c.file_longest_gap_s = c.file_longest_gap_s.max(gap));
+            }
+            *last = Some(at);
+        }
+    }
+
     pub fn summary(&self) -> String {
         self.inner
             .lock()
             .map(|g| {
                 let c = &g.1;
                 format!(
-                    "blk {} rounds, console {} lines, {} downloads; {} problems",
-                    c.blk_rounds,
+                    "files {} rounds, console {} lines, {} downloads; {} problems",
+                    c.file_rounds,
                     c.console_lines,
                     c.downloads,
                     g.0.len()
@@ -109,7 +125,7 @@ impl Problems {
     }
 }
 
-/// The main thread's view of the events: boot lines, the block workload's
+/// The main thread's view of the events: boot lines, the files workload's
 /// checks, and any failure outside the injected drivers.
 pub struct Watch {
     rx: Receiver<Event>,
@@ -153,9 +169,9 @@ impl Watch {
             let Ok(ev) = self.rx.recv_timeout(left) else { return };
             self.outside_failure(&ev, drivers);
             if let Event::Output { pd, line, .. } = &ev
-                && pd == "blk_client"
+                && pd == "files"
             {
-                block_line(line, problems);
+                files_line(line, problems);
             }
         }
     }
@@ -177,16 +193,25 @@ impl Watch {
     }
 }
 
-/// One line of `blk_client`.
-fn block_line(line: &str, problems: &Problems) {
-    if line.contains("BYTES DIFFER") {
-        problems.push("block", "virtio_blk", Kind::Silent, line.to_string());
-    } else if line.contains("request failed with status") {
-        problems.count(|c| c.blk_failed_requests += 1);
-    } else if let Some(rest) = line.strip_prefix("blk_client: soak ")
-        && let Some(n) = rest.split_whitespace().next().and_then(|n| n.parse::<u64>().ok())
+/// One line of `files`: a round that matched, bytes that differ from what
+/// was written (silent corruption), or another error (the round failed
+/// loudly).
+fn files_line(line: &str, problems: &Problems) {
+    if line.contains("all match") {
+        problems.count(|c| c.file_rounds += 1);
+        problems.file_round(Instant::now());
+    } else if line.contains("differ from what was written") || line.contains("bytes read,") {
+        problems.push("files", "virtio_blk", Kind::Silent, line.to_string());
+    } else if let Some(n) = line
+        .strip_suffix(" rounds failed before this one")
+        .and_then(|l| l.strip_prefix("files: "))
+        .and_then(|n| n.parse::<u64>().ok())
     {
-        problems.count(|c| c.blk_rounds = c.blk_rounds.max(n));
+        // The first of them was printed (and counted) as an error.
+        problems.count(|c| c.file_failed_rounds += n.saturating_sub(1));
+    } else if line.starts_with("files: ERROR") {
+        problems.count(|c| c.file_failed_rounds += 1);
+        problems.push("files", "virtio_blk", Kind::Error, line.to_string());
     }
 }
 
@@ -365,14 +390,19 @@ mod tests {
     }
 
     #[test]
-    fn block_lines_count_and_complain() {
+    fn files_lines_count_and_complain() {
         let p = Problems::default();
-        block_line("blk_client: soak 300 rounds: 300 match, 0 differ, 0 failed requests", &p);
-        block_line("blk_client: request failed with status 2", &p);
-        block_line("blk_client: soak round 7: BYTES DIFFER (3 of 4096)", &p);
+        files_line(
+            "files: round 7: wrote and read back 11 files (4632466 bytes), all match; write 1 ns, read 1 ns, fsync mean 1 ns max 1 ns",
+            &p,
+        );
+        files_line("files: ERROR fsync in Fsync(3) of round 8: I/O error", &p);
+        files_line("files: ERROR /data/s511: bytes 0..511 differ from what was written", &p);
+        files_line("files: ERROR read (content) in Read(2, 0) of round 9: protocol", &p);
+        files_line("files: 40 rounds failed before this one", &p);
         let (problems, c) = p.take();
-        assert_eq!((c.blk_rounds, c.blk_failed_requests), (300, 1));
-        assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].kind, Kind::Silent);
+        assert_eq!((c.file_rounds, c.file_failed_rounds), (1, 41));
+        let kinds: Vec<Kind> = problems.iter().map(|p| p.kind).collect();
+        assert_eq!(kinds, [Kind::Error, Kind::Silent, Kind::Error]);
     }
 }

@@ -16,10 +16,6 @@ pub trait ClientApp {
     fn idle(&mut self, queues: &mut QueueClient<Region, Channel>) {
         let _ = queues;
     }
-    /// A notification on a channel other than the driver's (a timer, say).
-    fn other(&mut self, queues: &mut QueueClient<Region, Channel>, ch: Channel) {
-        let _ = (queues, ch);
-    }
     /// A request the dead driver held was resubmitted to the new one (at `epoch`).
     fn resubmitted(&mut self, epoch: u64, request: &Reclaimed) {
         let _ = (epoch, request);
@@ -46,7 +42,6 @@ impl<A: ClientApp> ClientPd<A> {
 impl<A: ClientApp> Handler for ClientPd<A> {
     fn notified(&mut self, ch: Channel) {
         if ch != self.driver {
-            self.app.other(&mut self.queues, ch);
             return;
         }
         let app = &mut self.app;

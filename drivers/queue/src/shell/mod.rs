@@ -36,7 +36,7 @@
 //! }
 //! fn init() -> DriverPd<Blk> {
 //!     // Asks the client to attach (the restart protocol).
-//!     let shell = DriverShell::new("virtio_blk", region::blk_queues(), region::blk_client_data(), &QUEUES, CLIENT)?;
+//!     let shell = DriverShell::new("virtio_blk", region::blk_queues(), region::blk_data(), &QUEUES, CLIENT)?;
 //!     DriverPd::new(shell, Blk { .. }, DEVICE_IRQ, CLIENT)
 //! }
 //! ```

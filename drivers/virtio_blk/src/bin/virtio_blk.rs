@@ -1,5 +1,5 @@
 //! The virtio block driver PD: serves its client's requests (driver-queue rings
-//! in `blk_queues`, buffers in `blk_client_data`) on the device at the slot
+//! in `blk_queues`, buffers in `blk_data`) on the device at the slot
 //! `system.xml` maps. Resets the device in `init`. The queue work and the error
 //! policy are `driver_queue::DriverShell`'s: a device that misbehaves gets the
 //! request an I/O error and the driver a fault (the reincarnation server
@@ -22,7 +22,7 @@ use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
 microkit::include_system!("virtio_blk");
 
 const DEVICE_IRQ: Channel = irq::IRQ_48;
-const CLIENT: Channel = channel::BLK_CLIENT;
+const CLIENT: Channel = channel::VFS;
 
 /// The device and the driver's bounce buffer.
 struct Blk {
@@ -89,7 +89,7 @@ fn init() -> DriverPd<Blk> {
     };
     debug_println!("virtio_blk: device reset and ready: {} sectors ({} KiB)", core.capacity(), core.capacity() / 2);
     // Asks the client to attach us to its queues (the restart protocol).
-    let shell = match DriverShell::new("virtio_blk", region::blk_queues(), region::blk_client_data(), &QUEUES, CLIENT) {
+    let shell = match DriverShell::new("virtio_blk", region::blk_queues(), region::blk_data(), &QUEUES, CLIENT) {
         Ok(shell) => shell,
         Err(e) => panic!("virtio_blk: the client's queues: {e}"),
     };

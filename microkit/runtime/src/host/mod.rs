@@ -11,6 +11,7 @@ pub mod protocol;
 
 mod confine;
 mod ipc;
+pub mod privilege;
 mod signals;
 mod startup;
 
@@ -52,6 +53,12 @@ pub(crate) fn start(_children: ChildSet) {
     }
     signals::install();
     send(&ToKernel::Hello);
+    if let Err(e) = privilege::drop_privileges() {
+        crate::debug_println!(
+            "reincarnate runtime: {} keeps privileges it should not have ({e}); seccomp still confines it",
+            pd_name()
+        );
+    }
     confine::apply();
 }
 
@@ -165,7 +172,7 @@ fn fetch(msg: &ToKernel) -> Option<Event> {
         ToPd::Notified(badge) => Some(Event::Notified(ChannelSet::from_badge(badge))),
         ToPd::Fault(child, fault) => Some(Event::Fault(Child::new(child), fault)),
         ToPd::Inject(kind) => Some(Event::Inject(kind)),
-        other @ (ToPd::Protected(..) | ToPd::Reply(_) | ToPd::Failed(_) | ToPd::MmioValue(_)) => {
+        other @ (ToPd::Protected(..) | ToPd::Reply(_) | ToPd::Failed(_) | ToPd::MmioValue(_) | ToPd::Context(_)) => {
             panic!("host kernel answered {msg:?} with {other:?}")
         }
     }
@@ -257,6 +264,17 @@ pub(crate) fn timer_set(deadline_ns: Option<u64>) {
 
 pub(crate) fn inject(child: u8, kind: crate::inject::InjectKind) -> Result<(), KernelError> {
     try_invoke(ToKernel::Inject(child, kind))
+}
+
+pub(crate) fn crash_context(child: u8) -> Result<Option<crate::CrashContext>, KernelError> {
+    let msg = ToKernel::ReadContext(child);
+    send(&msg);
+    let mut mrs = [0; MSG_MAX_LENGTH];
+    match receive(&mut mrs) {
+        ToPd::Context(info) => Ok(crate::CrashContext::decode(&mrs[..info.count()])),
+        ToPd::Failed(e) => Err(e),
+        other => panic!("host kernel answered {msg:?} with {other:?}"),
+    }
 }
 
 pub(crate) fn debug_write(bytes: &[u8]) {

@@ -70,6 +70,13 @@ pub enum ToKernel {
     TimerSet(u64),
     /// Make a child fail on purpose.
     Inject(u8, InjectKind),
+    /// The runtime's registers and stack at the fault that is about to end the
+    /// process (a [`crate::CrashContext`], encoded in the message registers);
+    /// sent just before its `FaultReport`.
+    CrashContext(MessageInfo),
+    /// Read a child's last crash context: answered with [`ToPd::Context`], or
+    /// [`ToPd::Failed`] for an id that is not a child.
+    ReadContext(u8),
 }
 
 /// Something the kernel delivers to a PD.
@@ -95,6 +102,9 @@ pub enum ToPd {
     Failed(KernelError),
     /// The value of the device register an `MmioRead` asked for.
     MmioValue(u64),
+    /// A child's last crash context, encoded in the message registers (none:
+    /// no registers).
+    Context(MessageInfo),
 }
 
 /// Why a frame was rejected.
@@ -140,6 +150,8 @@ mod tag {
     pub const MMIO_WRITE: u64 = 31;
     pub const TIMER_SET: u64 = 20;
     pub const INJECT_CHILD: u64 = 11;
+    pub const CRASH_CONTEXT: u64 = 12;
+    pub const READ_CONTEXT: u64 = 13;
 
     pub const NOTIFIED: u64 = 101;
     pub const PROTECTED: u64 = 102;
@@ -149,6 +161,7 @@ mod tag {
     pub const DONE: u64 = 106;
     pub const FAILED: u64 = 107;
     pub const MMIO_VALUE: u64 = 120;
+    pub const CONTEXT: u64 = 108;
 }
 
 struct Writer<'a> {
@@ -277,6 +290,15 @@ pub fn encode_to_kernel(msg: &ToKernel, mrs: &Mrs, out: &mut [u8; FRAME_BYTES]) 
             w.word(child as u64);
             w.word(kind.code());
         }
+        ToKernel::CrashContext(info) => {
+            w.word(tag::CRASH_CONTEXT);
+            w.word(info.to_word());
+            w.mrs(info, mrs);
+        }
+        ToKernel::ReadContext(child) => {
+            w.word(tag::READ_CONTEXT);
+            w.word(child as u64);
+        }
     }
     w.len
 }
@@ -315,6 +337,8 @@ pub fn decode_to_kernel(frame: &[u8], mrs: &mut Mrs) -> Result<ToKernel, Protoco
             let child = r.id()?;
             ToKernel::Inject(child, r.inject_kind()?)
         }
+        tag::CRASH_CONTEXT => ToKernel::CrashContext(r.info_and_mrs(mrs)?),
+        tag::READ_CONTEXT => ToKernel::ReadContext(r.id()?),
         other => return Err(ProtocolError::BadTag(other)),
     };
     r.end(frame.len())?;
@@ -358,6 +382,11 @@ pub fn encode_to_pd(msg: &ToPd, mrs: &Mrs, out: &mut [u8; FRAME_BYTES]) -> usize
             w.word(tag::MMIO_VALUE);
             w.word(v);
         }
+        ToPd::Context(info) => {
+            w.word(tag::CONTEXT);
+            w.word(info.to_word());
+            w.mrs(info, mrs);
+        }
     }
     w.len
 }
@@ -383,6 +412,7 @@ pub fn decode_to_pd(frame: &[u8], mrs: &mut Mrs) -> Result<ToPd, ProtocolError> 
         tag::DONE => ToPd::Done,
         tag::FAILED => ToPd::Failed(KernelError::from_code(r.word()?)),
         tag::MMIO_VALUE => ToPd::MmioValue(r.word()?),
+        tag::CONTEXT => ToPd::Context(r.info_and_mrs(mrs)?),
         other => return Err(ProtocolError::BadTag(other)),
     };
     r.end(frame.len())?;
@@ -421,11 +451,15 @@ mod tests {
             ToKernel::MmioWrite { paddr: 0xa00_0050, width: 2, value: 0xffff },
             ToKernel::Inject(0, InjectKind::Crash),
             ToKernel::Inject(61, InjectKind::Exit),
+            ToKernel::ReadContext(4),
         ] {
             assert_eq!(round_trip_kernel(msg, &mrs).0, msg);
         }
         let (msg, got) = round_trip_kernel(ToKernel::Call(2, MessageInfo::new(1, 120)), &mrs);
         assert_eq!(msg, ToKernel::Call(2, MessageInfo::new(1, 120)));
+        assert_eq!(got, mrs);
+        let (msg, got) = round_trip_kernel(ToKernel::CrashContext(MessageInfo::new(0, 120)), &mrs);
+        assert_eq!(msg, ToKernel::CrashContext(MessageInfo::new(0, 120)));
         assert_eq!(got, mrs);
     }
 
@@ -445,6 +479,7 @@ mod tests {
             ToPd::Failed(KernelError::StartFailed),
             ToPd::Failed(KernelError::Unknown(999)),
             ToPd::MmioValue(0x7472_6976),
+            ToPd::Context(MessageInfo::new(0, 3)),
         ] {
             let mut buf = [0u8; FRAME_BYTES];
             let n = encode_to_pd(&msg, &mrs, &mut buf);

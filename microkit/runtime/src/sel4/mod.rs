@@ -165,6 +165,23 @@ pub(crate) fn inject(child: u8, kind: InjectKind) -> Result<(), KernelError> {
     write_registers(child, &WriteRegisters::inject(kind.code()))
 }
 
+/// `TCB_ReadRegisters` of child `id` (the whole `seL4_UserContext`; the faulted
+/// thread stays where it is). Registers 4 and up arrive in the IPC buffer, whose
+/// first words the caller's message then loses: call it before building a message.
+pub(crate) fn crash_context(child: u8) -> Result<Option<crate::CrashContext>, KernelError> {
+    let tcb = child_cap(child)?;
+    let count = crate::MAX_REGISTERS;
+    syscall::set_mr(0, 0); // suspend_source = false, arch flags = 0
+    syscall::set_mr(1, count as u64);
+    check(syscall::call(tcb, sel4_abi::invocation_info(label::TCB_READ_REGISTERS, 2)))?;
+    let mut regs = [0u64; crate::MAX_REGISTERS];
+    for (i, r) in regs.iter_mut().enumerate() {
+        *r = syscall::mr(i);
+    }
+    // seL4_UserContext order: pc, sp, ...
+    Ok(Some(crate::CrashContext::new(crate::RegisterLayout::Aarch64Sel4, 0, regs[0], regs[1], &regs)))
+}
+
 pub(crate) fn debug_write(bytes: &[u8]) {
     if !crate::DEBUG_OUTPUT {
         return;

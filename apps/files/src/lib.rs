@@ -1,0 +1,65 @@
+//! What `files` writes: the same list in every round, each file's bytes a
+//! function of the round, the file and the offset, so the end-to-end tests
+//! can check the disk image after the system stopped (`components/vfs-tests`).
+#![no_std]
+#![forbid(unsafe_code)]
+
+/// Directories made first (an existing one is fine).
+pub const DIRS: &[&str] = &["/data", "/data/A directory with a long name"];
+
+/// (path, size) of every file, in the order written.
+pub const FILES: &[(&str, usize)] = &[
+    ("/one.bin", 1),
+    ("/data/hundred bytes.txt", 100),
+    ("/data/s511", 511),
+    ("/data/s512", 512),
+    ("/data/A directory with a long name/just over a sector.bin", 513),
+    ("/data/page.bin", 4096),
+    ("/data/A directory with a long name/sixty-four KiB exactly.bin", 65_536),
+    ("/sixty-four KiB and one.bin", 65_537),
+    ("/data/300k", 300_000),
+    ("/data/A directory with a long name/one mebibyte.bin", 1 << 20),
+    ("/three mebibytes and five bytes.bin", 3 * (1 << 20) + 5),
+];
+
+/// Rounds of writing and reading back everything.
+pub const ROUNDS: u64 = 6;
+
+/// If this file is on the volume when `files` starts, it does not stop after
+/// its `ROUNDS`: it goes on writing and reading back rounds for ever (the
+/// block workload of `cargo xtask campaign`, which puts it there), and an
+/// error in such a round is printed and the next round starts over, instead
+/// of ending the run.
+pub const SOAK: &str = "/SOAK.TXT";
+
+/// Files put on the disk before boot (by `cargo xtask run`'s image or a
+/// test, with mtools) that `files` reads and reports.
+pub const OUTSIDE: &[&str] = &["/hello.txt", "/README.TXT"];
+
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Byte `offset` of file `file` in round `round`.
+pub fn byte(round: u64, file: usize, offset: usize) -> u8 {
+    let word = mix(round << 40 ^ (file as u64) << 32 ^ (offset as u64 / 8));
+    (word >> ((offset % 8) * 8)) as u8
+}
+
+/// Fills `out` with the bytes of `file` in `round` from `offset`.
+pub fn fill(round: u64, file: usize, offset: usize, out: &mut [u8]) {
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = byte(round, file, offset + i);
+    }
+}
+
+/// FNV-1a, for what the system reads of files put from outside.
+pub fn fnv(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// FNV-1a's start value.
+pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;

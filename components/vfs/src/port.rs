@@ -1,0 +1,927 @@
+//! The file system's block device: the virtio_blk driver's queues (crate
+//! `driver-queue`, protocol `virtio_blk::protocol`) under a block cache with
+//! write-back.
+//!
+//! # Requests and restarts
+//!
+//! An operation of the file system (read, write-back, flush) is cut into
+//! chunks of at most [`CHUNK`] bytes, one per buffer of the driver's data
+//! region; as many chunks are in flight as there are buffers (one ring's
+//! worth). When the driver dies and its fresh copy attaches, the queue client
+//! hands back every request the dead one held ([`Event::Reclaimed`]); the port
+//! gives each to the new driver as it was (same buffer, same sector). Block
+//! reads and writes are idempotent, so a request the dead driver had carried
+//! out before dying does no harm done twice. The operation never sees the
+//! restart: it completes when its last chunk does.
+//!
+//! # The driver down for good
+//!
+//! A driver that holds requests and completes none for [`Port::tick`]'s
+//! `down_after` (at boot, before any driver attached, [`BOOT_MS`]) with no
+//! fresh copy attaching is taken as down (its restart
+//! budget spent, RS stopped it): every operation in flight fails with an I/O
+//! error, and every new one at once, until a driver attaches again.
+//!
+//! # Cache and write-back
+//!
+//! Writes go into the cache (whole sectors, marked dirty with a version) and
+//! are acknowledged at once; a flush ([`BlockDevice::poll_flush`], called by
+//! the file system's `fsync` and `sync`) writes every dirty sector back, in
+//! sector order, coalesced into chunks, then asks the driver to flush the
+//! device's cache: when it completes, everything written before it is on the
+//! disk. When more than [`Limits::dirty`] sectors are dirty, a write first
+//! waits for a write-back to bring them under the limit, so memory is bounded.
+//! A sector rewritten while its write-back is in flight stays dirty (its
+//! version moved on). Reads are served from the cache when every sector is in
+//! it, else read from the disk with cached sectors laid over the disk's (the
+//! dirty ones are newer); clean sectors are evicted first in, first out past
+//! [`Limits::clean`].
+//!
+//! # Checking what comes back
+//!
+//! A driver can go wrong without dying: a bit flipped in the data region, a
+//! request carried out on the wrong sector. A FAT volume holds no checksums,
+//! so the port keeps its own: for every sector the driver reported written
+//! (up to [`SUMS`] sectors), the FNV-1a hash of what was sent. A read of a
+//! sector whose hash is known, and that no write in flight may be changing,
+//! is compared: a mismatch is read again (up to [`REREADS`] times), and if it
+//! persists (the write itself went wrong) the operation fails with
+//! [`BlockError::Corrupt`], an I/O error to the application, never wrong
+//! bytes. Every mismatch counts in [`PortCounters::corrupt`] (the shell
+//! complains to RS about the driver). Sectors not written since boot (files
+//! put on the disk from outside) cannot be checked.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::rc::Rc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::fmt;
+use core::task::{Context, Poll};
+
+use driver_queue::{Desc, Event, Notify, QueueClient, QueueError, SharedMem, status};
+use hadris_storage::async_::BlockDevice;
+use hadris_storage::{BlockIndex, BlockSize};
+use virtio_blk::protocol::{DATA_BYTES, OP_CAPACITY, OP_FLUSH, OP_READ, OP_WRITE, QUEUES};
+
+/// Bytes of a sector, the file system's block.
+pub const SECTOR: usize = 512;
+/// Bytes of one request to the driver (one buffer of its data region).
+pub const CHUNK: usize = 4096;
+const SECTORS_PER_CHUNK: u64 = (CHUNK / SECTOR) as u64;
+const SECTOR_SIZE: BlockSize = match BlockSize::new(SECTOR as u32) {
+    Some(s) => s,
+    None => panic!("sector size"),
+};
+/// Buffers in the data region (at most one ring's worth in flight).
+const BUFFERS: usize = {
+    let n = DATA_BYTES as usize / CHUNK;
+    let ring = QUEUES.layout.capacity() as usize;
+    if n < ring { n } else { ring }
+};
+
+/// Sectors whose written hash the port remembers (a 64 MiB disk's worth).
+pub const SUMS: usize = 1 << 17;
+/// Times a chunk whose bytes differ from what was written is read again.
+pub const REREADS: u8 = 2;
+
+/// FNV-1a (32 bits) of a sector: any one changed byte changes it.
+fn sum(sector: &[u8]) -> u32 {
+    sector.iter().fold(0x811c_9dc5, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+/// Before the first driver attaches, it is down only after this long (ms).
+pub const BOOT_MS: u64 = 5000;
+
+/// What the device says went wrong: the file system sees an I/O error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockError {
+    /// The device failed the request.
+    Io,
+    /// The driver is down for good.
+    Down,
+    /// The disk's capacity is not known yet (the driver has not answered).
+    NoDisk,
+    /// What the driver read back differs from what it reported written, on
+    /// every try.
+    Corrupt,
+}
+
+impl fmt::Display for BlockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BlockError::Io => "the disk failed the request",
+            BlockError::Down => "the block driver is down",
+            BlockError::NoDisk => "no disk",
+            BlockError::Corrupt => "the disk returned bytes that differ from those written",
+        })
+    }
+}
+
+impl core::error::Error for BlockError {}
+
+/// How much the cache holds, in sectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Clean sectors kept for reads.
+    pub clean: usize,
+    /// Dirty sectors before writes wait for write-back.
+    pub dirty: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { clean: 8192, dirty: 4096 }
+    }
+}
+
+/// What the port has seen, for the shell's reports and for tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    pub reads: u64,
+    pub writes: u64,
+    pub flushes: u64,
+    pub cache_hits: u64,
+    /// Requests a dead driver held that were given to its fresh copy.
+    pub resubmitted: u64,
+    /// Driver attaches (the first, and one per restart).
+    pub attaches: u64,
+    /// Requests failed because the driver was down.
+    pub failed_down: u64,
+    /// Chunks read back with a sector that differs from what was written.
+    pub corrupt: u64,
+    /// Chunks the driver completed with an error status (or a wrong length).
+    pub errors: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OpKind {
+    Read,
+    /// A write-back of sectors with the versions they had when copied.
+    Write,
+    Flush,
+    Capacity,
+}
+
+#[derive(Debug)]
+struct Op {
+    kind: OpKind,
+    sector: u64,
+    len: usize,
+    /// Read: what came back; write: what goes out.
+    buf: Vec<u8>,
+    /// Write-back: (sector, version) of each sector sent.
+    versions: Vec<(u64, u64)>,
+    next_chunk: usize,
+    /// Chunks to read again (their bytes differed from what was written).
+    redo: Vec<usize>,
+    /// Rereads so far.
+    rereads: u8,
+    chunks: usize,
+    done_chunks: usize,
+    failed: Option<BlockError>,
+    /// Its future is gone: dropped once its chunks in flight are back.
+    cancelled: bool,
+}
+
+impl Op {
+    fn finished(&self) -> bool {
+        self.done_chunks >= self.chunks || (self.failed.is_some() && self.next_chunk <= self.done_chunks)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    data: Box<[u8; SECTOR]>,
+    /// 0: clean; else the version of the last write.
+    dirty: u64,
+}
+
+/// The server's end of the block driver's queues, with the cache.
+pub struct Port<M: SharedMem + Clone, N: Notify> {
+    queues: QueueClient<M, N>,
+    free: Vec<u64>,
+    ops: Vec<Option<Op>>,
+    /// Ops with chunks not submitted yet, oldest first.
+    waiting: VecDeque<usize>,
+    /// Request id → (op, chunk, buffer).
+    by_id: BTreeMap<u32, (usize, usize, u64)>,
+    /// The same for the ids of the queue state a reset ended: the reset's
+    /// completions and reclaimed requests carry these, while the requests
+    /// given again get new ids that may be equal to old ones.
+    old_ids: BTreeMap<u32, (usize, usize, u64)>,
+    cache: BTreeMap<u64, Entry>,
+    /// Sector → hash of what the driver last reported written there.
+    sums: BTreeMap<u64, u32>,
+    clean_order: VecDeque<u64>,
+    dirty: usize,
+    version: u64,
+    limits: Limits,
+    capacity: Option<u64>,
+    down: bool,
+    attached: bool,
+    counters: PortCounters,
+    now_ms: u64,
+    /// When the driver last completed something, attached, or was given work
+    /// while idle (ms).
+    progress_ms: u64,
+}
+
+/// A token for an operation in flight.
+pub type Token = usize;
+
+impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
+    /// Takes the queues (`queues`, `data`) toward the driver (`driver` notifies
+    /// it) and asks for the disk's capacity.
+    pub fn new(queues: M, data: M, driver: N, limits: Limits) -> Result<Self, QueueError> {
+        let queues = QueueClient::new("vfs", queues, data, &QUEUES, driver)?;
+        let free = (0..BUFFERS as u64).rev().map(|i| i * CHUNK as u64).collect();
+        let mut port = Port {
+            queues,
+            free,
+            ops: Vec::new(),
+            waiting: VecDeque::new(),
+            by_id: BTreeMap::new(),
+            old_ids: BTreeMap::new(),
+            cache: BTreeMap::new(),
+            sums: BTreeMap::new(),
+            clean_order: VecDeque::new(),
+            dirty: 0,
+            version: 0,
+            limits,
+            capacity: None,
+            down: false,
+            attached: false,
+            counters: PortCounters::default(),
+            now_ms: 0,
+            progress_ms: 0,
+        };
+        port.start(OpKind::Capacity, 0, 8, Vec::new(), Vec::new());
+        Ok(port)
+    }
+
+    pub fn counters(&self) -> PortCounters {
+        self.counters
+    }
+
+    /// The disk's size in sectors, once the driver said it.
+    pub fn capacity(&self) -> Option<u64> {
+        self.capacity
+    }
+
+    /// Whether the driver is taken as down.
+    pub fn is_down(&self) -> bool {
+        self.down
+    }
+
+    /// The queue epoch (one more per driver attach).
+    pub fn epoch(&self) -> u64 {
+        self.queues.epoch()
+    }
+
+    /// Requests waiting on the driver.
+    pub fn in_flight(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Dirty sectors in the cache.
+    pub fn dirty(&self) -> usize {
+        self.dirty
+    }
+
+    /// Whether requests have waited on the driver for more than `limit_ms`
+    /// with no completion (nor attach) since: the shell complains to RS.
+    pub fn stalled(&self, limit_ms: u64) -> bool {
+        self.attached && !self.by_id.is_empty() && self.now_ms.saturating_sub(self.progress_ms) > limit_ms
+    }
+
+    /// The time, and the down rule: requests held `down_after_ms` with no
+    /// progress and no attach mean the driver is down for good (see the
+    /// module documentation). Returns whether it just went down.
+    pub fn tick(&mut self, now_ms: u64, down_after_ms: u64) -> bool {
+        // The first tick starts the clock.
+        if self.now_ms == 0 || (self.by_id.is_empty() && self.waiting.is_empty()) {
+            self.progress_ms = now_ms;
+        }
+        // Before the first driver attached, the system is booting: wait longer.
+        let down_after_ms = if self.attached { down_after_ms } else { down_after_ms.max(BOOT_MS) };
+        self.now_ms = now_ms;
+        if !self.down && now_ms.saturating_sub(self.progress_ms) > down_after_ms && self.busy() {
+            self.down = true;
+            self.fail_all();
+            return true;
+        }
+        false
+    }
+
+    /// Whether anything waits on the driver.
+    pub fn busy(&self) -> bool {
+        !self.by_id.is_empty() || !self.waiting.is_empty()
+    }
+
+    fn fail_all(&mut self) {
+        for op in self.ops.iter_mut().flatten() {
+            if op.done_chunks < op.chunks {
+                op.failed = Some(BlockError::Down);
+                op.next_chunk = op.chunks;
+                op.done_chunks = op.chunks;
+                self.counters.failed_down += 1;
+            }
+        }
+        self.waiting.clear();
+        // What the driver holds stays tracked by the queues; its buffers come
+        // back when a driver attaches (reclaimed, then dropped).
+    }
+
+    /// On every notification from the driver (and on every other event): the
+    /// restart protocol, then every completion, then more chunks submitted.
+    pub fn on_driver_notification(&mut self) {
+        while let Some(event) = self.queues.next_event() {
+            match event {
+                Event::Attached { .. } => {
+                    self.old_ids.append(&mut self.by_id);
+                    self.counters.attaches += 1;
+                    self.attached = true;
+                    self.progress_ms = self.now_ms;
+                    if self.down {
+                        // A driver is back: new requests may go to it.
+                        self.down = false;
+                    }
+                }
+                Event::Reclaimed(r) => {
+                    let old = r.request.id;
+                    let Some((op, chunk, buf)) = self.old_ids.remove(&old) else { continue };
+                    let live = self.ops.get(op).and_then(Option::as_ref).is_some_and(|o| o.failed.is_none());
+                    if !live {
+                        self.free.push(buf);
+                        continue;
+                    }
+                    match self.queues.resubmit(r) {
+                        Ok(id) => {
+                            self.counters.resubmitted += 1;
+                            self.by_id.insert(id, (op, chunk, buf));
+                        }
+                        Err(_) => self.chunk_done(op, chunk, buf, Some(BlockError::Io), 0),
+                    }
+                }
+                Event::Completed { completion, .. } => {
+                    self.progress_ms = self.now_ms;
+                    // The reset's completions come before any request is given again.
+                    let ids = if self.old_ids.is_empty() { &mut self.by_id } else { &mut self.old_ids };
+                    let Some((op, chunk, buf)) = ids.remove(&completion.id) else { continue };
+                    let ok = completion.status == status::OK && completion.len == completion.request.len;
+                    let err = (!ok).then_some(BlockError::Io);
+                    self.counters.errors += u64::from(!ok);
+                    self.chunk_done(op, chunk, buf, err, completion.request.len as usize);
+                }
+            }
+        }
+        // A disk whose size was never learnt (the first driver died, or was
+        // taken as down, before answering): ask the one now attached.
+        for slot in self.ops.iter_mut() {
+            if slot.as_ref().is_some_and(|o| o.kind == OpKind::Capacity && o.failed.is_some() && o.finished()) {
+                *slot = None;
+            }
+        }
+        let asking = self.ops.iter().flatten().any(|o| o.kind == OpKind::Capacity);
+        if self.capacity.is_none() && self.attached && !self.down && !asking {
+            self.start(OpKind::Capacity, 0, 8, Vec::new(), Vec::new());
+        }
+        self.pump();
+    }
+
+    fn chunk_done(&mut self, op_i: usize, chunk: usize, buf: u64, err: Option<BlockError>, len: usize) {
+        let data = self.queues.data().clone();
+        let writing = self.writing();
+        if let Some(op) = self.ops.get_mut(op_i).and_then(Option::as_mut) {
+            op.done_chunks += 1;
+            let first = op.sector + chunk as u64 * SECTORS_PER_CHUNK;
+            let at = chunk * CHUNK;
+            if let Some(e) = err {
+                op.failed.get_or_insert(e);
+                if op.kind == OpKind::Write {
+                    // What is on the disk there is not known now.
+                    let end = (at + CHUNK).min(op.buf.len());
+                    for k in 0..(end.saturating_sub(at) / SECTOR) as u64 {
+                        self.sums.remove(&(first + k));
+                    }
+                }
+            } else {
+                match op.kind {
+                    OpKind::Read => {
+                        let end = (at + len).min(op.buf.len());
+                        if data.read_bytes(buf as usize, &mut op.buf[at..end]).is_err() {
+                            op.failed.get_or_insert(BlockError::Io);
+                        }
+                        let differs = op.buf[at..end].chunks_exact(SECTOR).enumerate().any(|(k, bytes)| {
+                            let sector = first + k as u64;
+                            !writing.iter().any(|r| r.contains(&sector))
+                                && self.sums.get(&sector).is_some_and(|&s| s != sum(bytes))
+                        });
+                        if differs {
+                            self.counters.corrupt += 1;
+                            if op.rereads < REREADS && op.failed.is_none() {
+                                op.rereads += 1;
+                                op.done_chunks -= 1;
+                                op.redo.push(chunk);
+                                if !self.waiting.contains(&op_i) {
+                                    self.waiting.push_front(op_i);
+                                }
+                            } else {
+                                op.failed.get_or_insert(BlockError::Corrupt);
+                            }
+                        }
+                    }
+                    OpKind::Capacity => {
+                        let mut c = [0u8; 8];
+                        if data.read_bytes(buf as usize, &mut c).is_ok() {
+                            self.capacity = Some(u64::from_le_bytes(c));
+                        }
+                    }
+                    OpKind::Write => {
+                        let end = (at + CHUNK).min(op.buf.len());
+                        for (k, bytes) in op.buf[at..end].chunks_exact(SECTOR).enumerate() {
+                            let sector = first + k as u64;
+                            if self.sums.len() < SUMS || self.sums.contains_key(&sector) {
+                                self.sums.insert(sector, sum(bytes));
+                            }
+                        }
+                    }
+                    OpKind::Flush => {}
+                }
+            }
+            if op.kind == OpKind::Write && op.finished() && op.failed.is_none() {
+                for &(sector, version) in &op.versions {
+                    if let Some(e) = self.cache.get_mut(&sector)
+                        && e.dirty == version
+                    {
+                        e.dirty = 0;
+                        self.dirty -= 1;
+                        self.clean_order.push_back(sector);
+                    }
+                }
+            }
+        }
+        if self.ops.get(op_i).and_then(Option::as_ref).is_some_and(|o| o.cancelled && o.finished()) {
+            self.ops[op_i] = None;
+        }
+        self.free.push(buf);
+        self.evict();
+    }
+
+    /// The sectors writes in flight may be changing.
+    fn writing(&self) -> Vec<core::ops::Range<u64>> {
+        self.ops
+            .iter()
+            .flatten()
+            .filter(|o| o.kind == OpKind::Write && !o.finished())
+            .map(|o| o.sector..o.sector + (o.len / SECTOR) as u64)
+            .collect()
+    }
+
+    fn start(&mut self, kind: OpKind, sector: u64, len: usize, buf: Vec<u8>, versions: Vec<(u64, u64)>) -> Token {
+        let chunks = if matches!(kind, OpKind::Flush | OpKind::Capacity) { 1 } else { len.div_ceil(CHUNK) };
+        let op = Op {
+            kind,
+            sector,
+            len,
+            buf,
+            versions,
+            next_chunk: 0,
+            redo: Vec::new(),
+            rereads: 0,
+            chunks,
+            done_chunks: 0,
+            failed: None,
+            cancelled: false,
+        };
+        let token = match self.ops.iter().position(Option::is_none) {
+            Some(i) => {
+                self.ops[i] = Some(op);
+                i
+            }
+            None => {
+                self.ops.push(Some(op));
+                self.ops.len() - 1
+            }
+        };
+        if self.down {
+            if let Some(op) = self.ops[token].as_mut() {
+                op.failed = Some(BlockError::Down);
+                op.next_chunk = op.chunks;
+                op.done_chunks = op.chunks;
+            }
+            self.counters.failed_down += 1;
+            return token;
+        }
+        if !self.busy() {
+            self.progress_ms = self.now_ms;
+        }
+        self.waiting.push_back(token);
+        self.pump();
+        token
+    }
+
+    /// Submits chunks while there are free buffers.
+    fn pump(&mut self) {
+        while let Some(&op_i) = self.waiting.front() {
+            let Some(op) = self.ops.get(op_i).and_then(Option::as_ref) else {
+                self.waiting.pop_front();
+                continue;
+            };
+            if (op.next_chunk >= op.chunks && op.redo.is_empty()) || op.failed.is_some() {
+                self.waiting.pop_front();
+                continue;
+            }
+            // A flush goes only after every write before it completed.
+            if op.kind == OpKind::Flush && self.by_id.values().chain(self.old_ids.values()).any(|(o, ..)| *o != op_i) {
+                return;
+            }
+            let Some(buf) = self.free.pop() else { return };
+            let redo = op.redo.last().copied();
+            let chunk = redo.unwrap_or(op.next_chunk);
+            let at = chunk * CHUNK;
+            let len = match op.kind {
+                OpKind::Flush => 0,
+                OpKind::Capacity => 8,
+                _ => (op.len - at).min(CHUNK),
+            };
+            let (opcode, arg) = match op.kind {
+                OpKind::Read => (OP_READ, op.sector + chunk as u64 * SECTORS_PER_CHUNK),
+                OpKind::Write => (OP_WRITE, op.sector + chunk as u64 * SECTORS_PER_CHUNK),
+                OpKind::Flush => (OP_FLUSH, 0),
+                OpKind::Capacity => (OP_CAPACITY, 0),
+            };
+            if op.kind == OpKind::Write && self.queues.data().write_bytes(buf as usize, &op.buf[at..at + len]).is_err()
+            {
+                self.free.push(buf);
+                self.fail(op_i, BlockError::Io);
+                continue;
+            }
+            match self.queues.submit(0, Desc { op: opcode, arg, ..Desc::new(buf, len as u32) }) {
+                Ok(id) => {
+                    self.by_id.insert(id, (op_i, chunk, buf));
+                    if let Some(op) = self.ops[op_i].as_mut() {
+                        if redo.is_some() {
+                            op.redo.pop();
+                        } else {
+                            op.next_chunk += 1;
+                        }
+                    }
+                }
+                Err(QueueError::Full) => {
+                    self.free.push(buf);
+                    return;
+                }
+                // A ring the driver corrupted (reported by the queue client):
+                // wait for its fresh copy to attach; the chunk goes then.
+                Err(_) => {
+                    self.free.push(buf);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, op_i: usize, e: BlockError) {
+        if let Some(op) = self.ops.get_mut(op_i).and_then(Option::as_mut) {
+            op.failed.get_or_insert(e);
+        }
+    }
+
+    /// Takes a finished operation: `None` while it is in flight.
+    fn take(&mut self, token: Token) -> Option<Result<Op, BlockError>> {
+        let op = self.ops.get(token)?.as_ref()?;
+        if !op.finished() {
+            return None;
+        }
+        let op = self.ops[token].take()?;
+        Some(match op.failed {
+            Some(e) => Err(e),
+            None => Ok(op),
+        })
+    }
+
+    /// Gives up on an operation (its future was dropped): its chunks in flight
+    /// complete into nothing.
+    fn cancel(&mut self, token: Token) {
+        if let Some(slot) = self.ops.get_mut(token)
+            && let Some(op) = slot.as_mut()
+        {
+            if op.next_chunk == op.done_chunks {
+                *slot = None;
+            } else {
+                op.failed.get_or_insert(BlockError::Io);
+                op.chunks = op.next_chunk;
+                op.cancelled = true;
+            }
+        }
+        self.waiting.retain(|&t| t != token);
+    }
+
+    fn evict(&mut self) {
+        while self.cache.len() - self.dirty > self.limits.clean {
+            let Some(sector) = self.clean_order.pop_front() else { return };
+            if self.cache.get(&sector).is_some_and(|e| e.dirty == 0) {
+                self.cache.remove(&sector);
+            }
+        }
+    }
+
+    fn insert_clean(&mut self, sector: u64, data: &[u8]) {
+        if self.cache.contains_key(&sector) {
+            return;
+        }
+        let mut block = Box::new([0u8; SECTOR]);
+        block.copy_from_slice(data);
+        self.cache.insert(sector, Entry { data: block, dirty: 0 });
+        self.clean_order.push_back(sector);
+        self.evict();
+    }
+
+    /// Puts `data` (whole sectors from `first`) into the cache, dirty.
+    fn absorb(&mut self, first: u64, data: &[u8]) {
+        for (i, s) in data.chunks_exact(SECTOR).enumerate() {
+            self.version += 1;
+            let version = self.version;
+            let e =
+                self.cache.entry(first + i as u64).or_insert_with(|| Entry { data: Box::new([0; SECTOR]), dirty: 0 });
+            if e.dirty == 0 {
+                self.dirty += 1;
+            }
+            e.data.copy_from_slice(s);
+            e.dirty = version;
+        }
+        self.counters.writes += 1;
+    }
+
+    /// Starts writing back dirty sectors, at most `max` of them (sector
+    /// order, contiguous runs in chunks). Returns the tokens started.
+    fn write_back(&mut self, max: usize) -> Vec<Token> {
+        let in_flight: Vec<(u64, u64)> = self
+            .ops
+            .iter()
+            .flatten()
+            .filter(|o| o.kind == OpKind::Write && !o.finished())
+            .flat_map(|o| o.versions.iter().copied())
+            .collect();
+        // (first sector, bytes, (sector, version) of each)
+        type Run = (u64, Vec<u8>, Vec<(u64, u64)>);
+        let mut runs: Vec<Run> = Vec::new();
+        let mut taken = 0;
+        for (&sector, e) in &self.cache {
+            if taken >= max {
+                break;
+            }
+            if e.dirty == 0 || in_flight.contains(&(sector, e.dirty)) {
+                continue;
+            }
+            taken += 1;
+            match runs.last_mut() {
+                Some((start, data, versions)) if *start + versions.len() as u64 == sector && data.len() < CHUNK * 4 => {
+                    data.extend_from_slice(&e.data[..]);
+                    versions.push((sector, e.dirty));
+                }
+                _ => runs.push((sector, e.data.to_vec(), vec![(sector, e.dirty)])),
+            }
+        }
+        runs.into_iter()
+            .map(|(sector, data, versions)| {
+                let len = data.len();
+                self.start(OpKind::Write, sector, len, data, versions)
+            })
+            .collect()
+    }
+}
+
+/// The per-operation state of [`Dev`]'s futures.
+#[derive(Debug, Default)]
+pub struct DevState {
+    stage: Stage,
+}
+
+#[derive(Debug, Default)]
+enum Stage {
+    #[default]
+    New,
+    /// A read in flight.
+    Reading(Token),
+    /// Write-backs this operation waits for.
+    WritingBack(Vec<Token>),
+    /// The device flush, after the write-backs.
+    Flushing(Token),
+}
+
+/// The [`BlockDevice`] the file system mounts: a handle on the shared [`Port`].
+pub struct Dev<M: SharedMem + Clone, N: Notify> {
+    port: Rc<RefCell<Port<M, N>>>,
+    sectors: u64,
+}
+
+impl<M: SharedMem + Clone, N: Notify> Dev<M, N> {
+    /// The device of `port`, whose disk has `sectors` sectors.
+    pub fn new(port: Rc<RefCell<Port<M, N>>>, sectors: u64) -> Self {
+        Dev { port, sectors }
+    }
+}
+
+impl<M: SharedMem + Clone, N: Notify> hadris_io::ErrorType for Dev<M, N> {
+    type Error = BlockError;
+}
+
+fn io(e: BlockError) -> hadris_io::Error<BlockError> {
+    hadris_io::Error::device(e, "block device")
+}
+
+/// Waits for every token; the first error wins. `Pending` while any runs.
+fn wait_all<M: SharedMem + Clone, N: Notify>(
+    port: &mut Port<M, N>,
+    tokens: &mut Vec<Token>,
+) -> Poll<Result<(), BlockError>> {
+    let mut err = None;
+    tokens.retain(|&t| match port.take(t) {
+        None => true,
+        Some(Ok(_)) => false,
+        Some(Err(e)) => {
+            err.get_or_insert(e);
+            false
+        }
+    });
+    if let Some(e) = err {
+        for t in tokens.drain(..) {
+            port.cancel(t);
+        }
+        return Poll::Ready(Err(e));
+    }
+    if tokens.is_empty() { Poll::Ready(Ok(())) } else { Poll::Pending }
+}
+
+impl<M: SharedMem + Clone, N: Notify> BlockDevice for Dev<M, N> {
+    type State = DevState;
+
+    fn block_size(&self) -> BlockSize {
+        SECTOR_SIZE
+    }
+
+    fn block_count(&self) -> u64 {
+        self.sectors
+    }
+
+    fn writable(&self) -> bool {
+        true
+    }
+
+    fn poll_read_blocks(
+        &mut self,
+        state: &mut DevState,
+        _cx: &mut Context<'_>,
+        first: BlockIndex,
+        buf: &mut [u8],
+    ) -> Poll<Result<(), hadris_io::Error<BlockError>>> {
+        let mut port = self.port.borrow_mut();
+        let first = first.get();
+        match &mut state.stage {
+            Stage::New => {
+                port.counters.reads += 1;
+                let all_cached = (0..(buf.len() / SECTOR) as u64).all(|i| port.cache.contains_key(&(first + i)));
+                if all_cached {
+                    port.counters.cache_hits += 1;
+                    for (i, out) in buf.chunks_exact_mut(SECTOR).enumerate() {
+                        if let Some(e) = port.cache.get(&(first + i as u64)) {
+                            out.copy_from_slice(&e.data[..]);
+                        }
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                let token = port.start(OpKind::Read, first, buf.len(), vec![0; buf.len()], Vec::new());
+                state.stage = Stage::Reading(token);
+                match port.take(token) {
+                    None => Poll::Pending,
+                    Some(r) => {
+                        state.stage = Stage::New;
+                        Poll::Ready(finish_read(&mut port, first, buf, r))
+                    }
+                }
+            }
+            Stage::Reading(token) => match port.take(*token) {
+                None => Poll::Pending,
+                Some(r) => {
+                    state.stage = Stage::New;
+                    Poll::Ready(finish_read(&mut port, first, buf, r))
+                }
+            },
+            _ => Poll::Ready(Err(hadris_io::Error::new(hadris_io::ErrorKind::Io, "bad read state"))),
+        }
+    }
+
+    fn poll_write_blocks(
+        &mut self,
+        state: &mut DevState,
+        _cx: &mut Context<'_>,
+        first: BlockIndex,
+        buf: &[u8],
+    ) -> Poll<Result<(), hadris_io::Error<BlockError>>> {
+        let mut port = self.port.borrow_mut();
+        match &mut state.stage {
+            Stage::New => {
+                if port.down {
+                    return Poll::Ready(Err(io(BlockError::Down)));
+                }
+                port.absorb(first.get(), buf);
+                if port.dirty <= port.limits.dirty {
+                    return Poll::Ready(Ok(()));
+                }
+                let over = port.dirty - port.limits.dirty / 2;
+                let tokens = port.write_back(over);
+                state.stage = Stage::WritingBack(tokens);
+                Poll::Pending
+            }
+            Stage::WritingBack(tokens) => match wait_all(&mut port, tokens) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(r) => {
+                    state.stage = Stage::New;
+                    Poll::Ready(r.map_err(io))
+                }
+            },
+            _ => Poll::Ready(Err(hadris_io::Error::new(hadris_io::ErrorKind::Io, "bad write state"))),
+        }
+    }
+
+    fn poll_flush(
+        &mut self,
+        state: &mut DevState,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Result<(), hadris_io::Error<BlockError>>> {
+        let mut port = self.port.borrow_mut();
+        loop {
+            match &mut state.stage {
+                Stage::New => {
+                    if port.down {
+                        return Poll::Ready(Err(io(BlockError::Down)));
+                    }
+                    port.counters.flushes += 1;
+                    let tokens = port.write_back(usize::MAX);
+                    state.stage = Stage::WritingBack(tokens);
+                }
+                Stage::WritingBack(tokens) => match wait_all(&mut port, tokens) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => {
+                        state.stage = Stage::New;
+                        return Poll::Ready(Err(io(e)));
+                    }
+                    Poll::Ready(Ok(())) => {
+                        // Sectors dirtied again during the write-back go too.
+                        let more = port.write_back(usize::MAX);
+                        if more.is_empty() {
+                            let t = port.start(OpKind::Flush, 0, 0, Vec::new(), Vec::new());
+                            state.stage = Stage::Flushing(t);
+                        } else {
+                            state.stage = Stage::WritingBack(more);
+                        }
+                    }
+                },
+                Stage::Flushing(t) => match port.take(*t) {
+                    None => return Poll::Pending,
+                    Some(r) => {
+                        state.stage = Stage::New;
+                        return Poll::Ready(r.map(drop).map_err(io));
+                    }
+                },
+                Stage::Reading(_) => {
+                    return Poll::Ready(Err(hadris_io::Error::new(hadris_io::ErrorKind::Io, "bad flush state")));
+                }
+            }
+        }
+    }
+
+    fn cancel(&mut self, state: &mut DevState) {
+        let Ok(mut port) = self.port.try_borrow_mut() else { return };
+        match core::mem::take(&mut state.stage) {
+            Stage::New => {}
+            Stage::Reading(t) | Stage::Flushing(t) => port.cancel(t),
+            // Write-backs carry their own data: let them finish.
+            Stage::WritingBack(_) => {}
+        }
+    }
+}
+
+fn finish_read<M: SharedMem + Clone, N: Notify>(
+    port: &mut Port<M, N>,
+    first: u64,
+    buf: &mut [u8],
+    r: Result<Op, BlockError>,
+) -> Result<(), hadris_io::Error<BlockError>> {
+    let op = r.map_err(io)?;
+    for (i, (out, disk)) in buf.chunks_exact_mut(SECTOR).zip(op.buf.chunks_exact(SECTOR)).enumerate() {
+        let sector = first + i as u64;
+        match port.cache.get(&sector) {
+            Some(e) => out.copy_from_slice(&e.data[..]),
+            None => {
+                out.copy_from_slice(disk);
+                port.insert_clean(sector, disk);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! `cargo xtask bench fs`: files through the file system server on the host
+//! kernel, timed inside `files` (apps/files): each of its rounds writes 11
+//! files of 1 B to 3 MiB (4.6 MB: create, truncate, write in 32 KiB calls,
+//! fsync, close), then reads each back and compares. Rounds after the first
+//! are measured, without failures and with a virtio_blk crash every 1 s; the
+//! crash figures are given as % of the others. The disk is a fresh 64 MiB
+//! FAT32 image (`mkfs.fat`) each run. `--short` runs the same, once each:
+//! only a check that it still works.
+
+use std::time::{Duration, Instant};
+
+use host_kernel::{Config, DeviceConfig, Machine, NetIo};
+use microkit::InjectKind;
+
+use crate::console::Console;
+use crate::workspace::{Error, Workspace};
+
+/// One round's figures as `files` prints them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Round {
+    bytes: f64,
+    write_ns: f64,
+    read_ns: f64,
+    fsync_mean_ns: f64,
+    fsync_max_ns: f64,
+}
+
+fn parse(line: &str) -> Option<Round> {
+    let num = |after: &str| -> Option<f64> {
+        let at = line.find(after)? + after.len();
+        line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    Some(Round {
+        bytes: num("files (")?,
+        write_ns: num("; write ")?,
+        read_ns: num(" ns, read ")?,
+        fsync_mean_ns: num("fsync mean ")?,
+        fsync_max_ns: num(" ns max ")?,
+    })
+}
+
+/// Boots the system on a fresh image, crashes virtio_blk every `crash_every`
+/// (if any) while `files` runs, returns its rounds after the first.
+fn run_once(ws: &Workspace, crash_every: Option<Duration>) -> Result<(Vec<Round>, u64), Error> {
+    let system = ws.load_system()?;
+    let bin_dir = ws.build_host(&system)?;
+    let disk = ws.root.join("target").join("bench-fs.img");
+    let _ = std::fs::remove_file(&disk);
+    crate::devices::make_fat_image(&disk)?;
+    let devices = DeviceConfig { disk: Some(disk.clone()), net: NetIo::Discard, ..Default::default() };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let machine = Machine::boot_with(Config { system, bin_dir, echo: false, subscribers: vec![tx] }, devices)?;
+    let mut console = Console::new(rx);
+    console.wait("vfs", "FAT volume mounted")?;
+    let rounds = files::ROUNDS as usize;
+    let mut out = Vec::new();
+    let mut crashes = 0;
+    let mut next_crash = crash_every.map(|d| Instant::now() + d);
+    for r in 0..rounds {
+        let text = format!("round {r}:");
+        let line = loop {
+            if let Some(at) = next_crash
+                && Instant::now() >= at
+            {
+                machine.inject("virtio_blk", InjectKind::Crash)?;
+                crashes += 1;
+                next_crash = crash_every.map(|d| Instant::now() + d);
+            }
+            match console.wait_for("files", &text, Duration::from_millis(50)) {
+                Ok(Some((line, _))) => break line,
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
+            if let Ok(Some((l, _))) = console.wait_for("files", "ERROR", Duration::ZERO) {
+                return Err(format!("files: {l}").into());
+            }
+        };
+        if r > 0 {
+            out.push(parse(&line).ok_or_else(|| format!("cannot read {line:?}"))?);
+        }
+    }
+    machine.shutdown()?;
+    let _ = std::fs::remove_file(&disk);
+    Ok((out, crashes))
+}
+
+fn summary(rounds: &[Round]) -> Round {
+    let n = rounds.len().max(1) as f64;
+    let mut s = Round::default();
+    for r in rounds {
+        s.bytes += r.bytes;
+        s.write_ns += r.write_ns;
+        s.read_ns += r.read_ns;
+        s.fsync_mean_ns += r.fsync_mean_ns / n;
+        s.fsync_max_ns = s.fsync_max_ns.max(r.fsync_max_ns);
+    }
+    s
+}
+
+pub fn run(ws: &Workspace, short: bool) -> Result<(), Error> {
+    let (clean, _) = run_once(ws, None)?;
+    let (crashed, crashes) = run_once(ws, Some(Duration::from_secs(1)))?;
+    let (c, k) = (summary(&clean), summary(&crashed));
+    let files = files::FILES.len() as f64;
+    println!(
+        "host kernel, files through vfs (FAT32 on virtio_blk), {} rounds of {} files (1 B .. 3 MiB, {:.1} MB) after a warm-up round{}:",
+        clean.len(),
+        files::FILES.len(),
+        c.bytes / clean.len().max(1) as f64 / 1e6,
+        if short { " (--short: figures not worth quoting)" } else { "" }
+    );
+    let mbs = |bytes: f64, ns: f64| bytes / (ns / 1e9) / 1e6;
+    let pct = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
+    let (w0, r0) = (mbs(c.bytes, c.write_ns), mbs(c.bytes, c.read_ns));
+    let (w1, r1) = (mbs(k.bytes, k.write_ns), mbs(k.bytes, k.read_ns));
+    println!(
+        "  write (create, write, fsync, close): {w0:.1} MB/s; with a virtio_blk crash every 1 s: {w1:.1} MB/s ({:.0} %)",
+        pct(w1, w0)
+    );
+    println!(
+        "  read back (open, read, compare, close): {r0:.1} MB/s; with crashes: {r1:.1} MB/s ({:.0} %)",
+        pct(r1, r0)
+    );
+    let fps = |r: &Round, n: usize| files * n as f64 / (r.write_ns / 1e9);
+    println!(
+        "  files written and fsynced: {:.0}/s; with crashes: {:.0}/s",
+        fps(&c, clean.len()),
+        fps(&k, crashed.len())
+    );
+    println!(
+        "  fsync latency: mean {:.2} ms, max {:.2} ms; with crashes: mean {:.2} ms, max {:.2} ms ({crashes} crashes)",
+        c.fsync_mean_ns / 1e6,
+        c.fsync_max_ns / 1e6,
+        k.fsync_mean_ns / 1e6,
+        k.fsync_max_ns / 1e6
+    );
+    Ok(())
+}
