@@ -152,7 +152,9 @@ impl VfsPd {
             self.down_said = false;
             self.remount = true;
         } else if self.remount_after_attach {
-            debug_println!("vfs: a fresh virtio_blk after failed requests; mounting the volume afresh (open handles are closed)");
+            debug_println!(
+                "vfs: a fresh virtio_blk after failed requests; mounting the volume afresh (open handles are closed)"
+            );
             self.remount = true;
         }
         self.remount_after_attach = false;

@@ -244,10 +244,14 @@ impl Report {
         let not_up = self.final_status.iter().filter(|(_, state, _)| state != "up").count() as u64;
         let left_down = self.faults.iter().filter(|f| f.outcome == Outcome::LeftDown).count() as u64;
         let c = &self.counters;
-        let stopped = [(c.file_rounds == 0 || c.file_longest_gap_s > FILES_GAP_LIMIT_S), (c.console_lines == 0), (self.download_enabled && c.downloads == 0)]
-            .iter()
-            .filter(|&&s| s)
-            .count() as u64;
+        let stopped = [
+            (c.file_rounds == 0 || c.file_longest_gap_s > FILES_GAP_LIMIT_S),
+            (c.console_lines == 0),
+            (self.download_enabled && c.downloads == 0),
+        ]
+        .iter()
+        .filter(|&&s| s)
+        .count() as u64;
         self.must_be_zero
             .insert("failures outside the injected driver".into(), self.outside.len().max(outside_at_end) as u64);
         self.must_be_zero.insert("wrong bytes delivered as good".into(), silent);

@@ -128,9 +128,9 @@ impl Files {
                 Step::Mkdir(0)
             }
             Step::Recover => {
-                match self.vfs.take_done() {
-                    Err(VfsError::WouldBlock) => return Ok(false),
-                    Ok(()) | Err(_) => {}
+                // Whether the close worked does not matter: the round starts over.
+                if let Err(VfsError::WouldBlock) = self.vfs.take_done() {
+                    return Ok(false);
                 }
                 self.open = false;
                 self.next_round()
