@@ -44,6 +44,10 @@ pub struct QueueClient<M: SharedMem + Clone, N: Notify> {
     cursor: usize,
     /// Pairs whose ring the driver corrupted: not used until it attaches again.
     stopped: Vec<bool>,
+    /// Drivers attached so far (the first, then one per restart).
+    attaches: u64,
+    /// A fresh copy attached and has completed nothing yet.
+    awaiting_first: bool,
 }
 
 impl<M: SharedMem + Clone, N: Notify> QueueClient<M, N> {
@@ -65,6 +69,8 @@ impl<M: SharedMem + Clone, N: Notify> QueueClient<M, N> {
             polled: false,
             cursor: 0,
             stopped: vec![false; spec.pairs.len()],
+            attaches: 0,
+            awaiting_first: false,
         })
     }
 
@@ -145,7 +151,20 @@ impl<M: SharedMem + Clone, N: Notify> QueueClient<M, N> {
                 Err(e) => self.bug(e),
             };
             match next {
-                Ok(Some(completion)) => return Some(Event::Completed { pair, completion }),
+                Ok(Some(completion)) => {
+                    if self.awaiting_first {
+                        // The fresh copy's own first completion (the reset's
+                        // were the dead one's): the service is back. `cargo
+                        // xtask campaign` times "fault -> serving again" by it.
+                        self.awaiting_first = false;
+                        microkit::debug_println!(
+                            "{}: serving again: the fresh driver completed a request (epoch {})",
+                            self.name,
+                            self.epoch()
+                        );
+                    }
+                    return Some(Event::Completed { pair, completion });
+                }
                 Ok(None) => self.cursor += 1,
                 Err(e) => self.on_error(pair, e),
             }
@@ -192,6 +211,8 @@ impl<M: SharedMem + Clone, N: Notify> QueueClient<M, N> {
             report(&mut self.faults, self.name, "driver", e, "completion ignored");
         }
         self.stopped.iter_mut().for_each(|s| *s = false);
+        self.attaches += 1;
+        self.awaiting_first = self.attaches > 1;
         self.pending.push_back(Event::Attached { epoch: recovery.epoch });
         let completed = recovery.completed.into_iter().map(|(pair, completion)| Event::Completed { pair, completion });
         self.pending.extend(completed);
