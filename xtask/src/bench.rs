@@ -58,7 +58,9 @@ pub enum Bench {
         #[arg(skip)]
         quick: bool,
     },
-    /// Crash and hang detection, fault -> "up" published.
+    /// Crash and hang detection, fault -> "up" published (the bench system),
+    /// and fault -> serving again for each driver of the main system under its
+    /// workloads (host kernel), with a plot under target/bench/.
     Recovery {
         /// Crashes to time.
         #[arg(long, default_value_t = 200)]
@@ -66,6 +68,9 @@ pub enum Bench {
         /// Hangs to time.
         #[arg(long, default_value_t = 50)]
         hangs: usize,
+        /// Crashes and hangs per driver of the main system (host kernel).
+        #[arg(long, default_value_t = 100)]
+        driver_faults: u64,
     },
 }
 
@@ -76,7 +81,7 @@ impl Bench {
         match self {
             Bench::Ipc { .. } => Bench::Ipc { restarts: 20 },
             Bench::Drivers { .. } => Bench::Drivers { frames: 200, console_bytes: 10_000 },
-            Bench::Recovery { .. } => Bench::Recovery { crashes: 10, hangs: 3 },
+            Bench::Recovery { .. } => Bench::Recovery { crashes: 10, hangs: 3, driver_faults: 6 },
             Bench::Net { .. } => Bench::Net { seconds: 2, hangs: 1, quick: true },
             Bench::Fs { .. } => Bench::Fs { quick: true },
         }
@@ -101,7 +106,10 @@ pub fn run(ws: &Workspace, what: Bench) -> Result<(), Error> {
             round_trips(ws)?;
             restart_latency(ws, restarts)
         }
-        Bench::Recovery { crashes, hangs } => crate::bench_recovery::run(ws, crashes, hangs),
+        Bench::Recovery { crashes, hangs, driver_faults } => {
+            crate::bench_recovery::run(ws, crashes, hangs)?;
+            crate::bench_recovery::drivers(ws, driver_faults)
+        }
         Bench::Drivers { frames, console_bytes } => crate::bench_drivers::run(ws, frames, console_bytes),
         Bench::Fs { quick } => crate::bench_fs::run(ws, quick),
         Bench::Net { seconds, hangs, quick } => {
@@ -264,7 +272,7 @@ pub fn run_qemu(ws: &Workspace, what: Bench) -> Result<(), Error> {
     if let Bench::Net { quick, .. } = what {
         return crate::bench_net::run_qemu(ws, quick);
     }
-    if let Bench::Recovery { crashes, hangs } = what {
+    if let Bench::Recovery { crashes, hangs, .. } = what {
         return crate::bench_recovery::run_qemu(ws, crashes, hangs);
     }
     sel4::require_sdk("cargo xtask bench --target qemu")?;

@@ -163,3 +163,67 @@ pub fn run_qemu(ws: &Workspace, crashes: usize, hangs: usize) -> Result<(), Erro
     stats("hang detection (inject -> RS knows)", hang);
     Ok(())
 }
+
+/// `cargo xtask bench recovery`'s second part: the main system under the
+/// campaign's workloads (files on VFS, console echo, TCP downloads where a
+/// network namespace can be made), `faults_per_driver` crashes and hangs into
+/// each driver. Beside RS's view (fault -> restart, fault -> "up") it times
+/// what an application waits for: fault -> serving again, the driver's client
+/// (net, vfs, console_client) getting its first completion from the fresh copy.
+/// Times are when the lines reached the launcher, as above.
+pub fn drivers(ws: &Workspace, faults_per_driver: u64) -> Result<(), Error> {
+    use crate::campaign::{self, FaultType};
+    let opts = campaign::Options {
+        drivers: campaign::DRIVERS.to_vec(),
+        faults: faults_per_driver * campaign::DRIVERS.len() as u64,
+        interval: Duration::from_millis(100),
+        seed: 1,
+        types: vec![FaultType::Crash, FaultType::Hang],
+        progress: false,
+    };
+    let report = campaign::execute(ws, &opts)?;
+    println!(
+        "host kernel, recovery of the main system's drivers under load ({} faults in {:.1} s; workloads: files, console{}):",
+        report.faults.len(),
+        report.elapsed.as_secs_f64(),
+        if report.download_enabled { ", TCP downloads" } else { "; TCP downloads off: no network namespace" }
+    );
+    let ms = |q: Option<[f64; 4]>| {
+        q.map_or("-".to_string(), |q| format!("median {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms", q[0], q[2], q[3]))
+    };
+    let mut missing = Vec::new();
+    for driver in campaign::DRIVERS {
+        for kind in [FaultType::Crash, FaultType::Hang] {
+            let rows: Vec<_> = report.faults.iter().filter(|f| f.driver == driver && f.kind == kind).collect();
+            let pick = |get: fn(&&campaign::FaultRow) -> Option<f64>| {
+                campaign::quantiles(rows.iter().filter_map(get).collect())
+            };
+            let serving: Vec<f64> = rows.iter().filter_map(|f| f.serving_ms).collect();
+            let restarted = rows.iter().filter(|f| f.recovered_ms.is_some()).count();
+            println!("  {driver} {} ({} injected, {restarted} restarted):", kind.name(), rows.len());
+            println!("    {:<36} {}", "fault -> RS restarts it", ms(pick(|f| f.detected_ms)));
+            println!("    {:<36} {}", "fault -> fresh copy \"up\"", ms(pick(|f| f.recovered_ms)));
+            println!(
+                "    {:<36} {}  ({} of {restarted} within 5 s)",
+                "fault -> serving again",
+                ms(campaign::quantiles(serving.clone())),
+                serving.len()
+            );
+            if restarted > 0 && serving.is_empty() {
+                missing.push(format!("{driver} {}", kind.name()));
+            }
+        }
+    }
+    let dir = ws.root.join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let svg = dir.join("recovery-drivers.svg");
+    report.plot(&svg)?;
+    println!("  plot (CDF of fault -> up and fault -> serving again): {}", svg.display());
+    if let Some(why) = report.must_be_zero_failures() {
+        return Err(format!("bench recovery: the campaign's checks failed: {why}").into());
+    }
+    if !missing.is_empty() {
+        return Err(format!("bench recovery: no restart served again within 5 s: {}", missing.join(", ")).into());
+    }
+    Ok(())
+}

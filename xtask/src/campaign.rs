@@ -33,13 +33,19 @@ use microkit::InjectKind;
 use crate::devices::HTTP_PORT;
 use crate::workspace::{Error, Workspace};
 pub use report::Outcome;
-use report::{FaultRow, Report};
+pub use report::{FaultRow, Report, quantiles};
 
 /// The drivers a campaign may target.
 pub const DRIVERS: [&str; 3] = ["virtio_net", "virtio_blk", "virtio_console"];
 
 /// How long a driver may stay down before it counts as left down.
 const DOWN_LIMIT: Duration = Duration::from_secs(10);
+/// How long after a fault the client may take to get its first completion
+/// from the fresh copy before the restart counts as not serving again.
+const SERVING_LIMIT: Duration = Duration::from_secs(5);
+/// What a queue client prints on the fresh copy's first completion
+/// (`drivers/queue`'s `QueueClient`).
+const SERVING_AGAIN: &str = ": serving again: ";
 /// Restarts kept free in a driver's policy budget.
 const BUDGET_MARGIN: u64 = 4;
 
@@ -231,10 +237,32 @@ pub fn options(
 pub const SHORT_FAULTS: u64 = 2000;
 pub const SHORT_INTERVAL: Duration = Duration::from_millis(50);
 
-/// `cargo xtask campaign` on the host kernel.
+/// `cargo xtask campaign` on the host kernel: runs it, prints the table,
+/// writes the report files, and fails if a must-be-zero class is not zero.
 pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
+    let report = execute(ws, opts)?;
+    print!("{}", report.table());
+    let out_dir = ws.root.join("target/campaign");
+    let json = out_dir.join("report.json");
+    let md = out_dir.join("report.md");
+    let svg = out_dir.join("recovery.svg");
+    std::fs::write(&json, report.json())?;
+    std::fs::write(&md, report.markdown())?;
+    report.plot(&svg)?;
+    std::fs::write(out_dir.join("faults.log"), report.fault_log())?;
+    println!("report: {}, {}, {}, faults.log", json.display(), md.display(), svg.display());
+    match report.must_be_zero_failures() {
+        None => Ok(()),
+        Some(why) => Err(format!("the campaign failed: {why}").into()),
+    }
+}
+
+/// Boots the main system with its workloads, runs the campaign and returns
+/// its settled report.
+pub fn execute(ws: &Workspace, opts: &Options) -> Result<Report, Error> {
     let sd = ws.load_system()?;
     let bin_dir = ws.build_host(&sd)?;
+    let clients: Vec<String> = opts.drivers.iter().map(|d| client_of(&sd, d)).collect::<Result<_, _>>()?;
     let net = workload::net_available();
     if let Err(why) = &net {
         println!("[campaign] the TCP download is off: {why}");
@@ -269,7 +297,7 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
     let booted = Instant::now();
     let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: false, subscribers: senders }, devices)?;
     let main_rx = receivers.remove(0);
-    let result = campaign(ws, &machine, main_rx, receivers, namespace.as_ref(), &tap, &sock, opts, booted);
+    let result = campaign(ws, &machine, main_rx, receivers, &clients, namespace.as_ref(), &tap, &sock, opts, booted);
     // The table before shutdown stops everything.
     let status = machine.status();
     let _ = machine.shutdown();
@@ -279,19 +307,7 @@ pub fn run(ws: &Workspace, opts: &Options) -> Result<(), Error> {
     let mut report = result?;
     report.final_status = status?.iter().map(|s| (s.name.clone(), s.state_name().to_string(), s.restarts)).collect();
     report.finish();
-    print!("{}", report.table());
-    let json = out_dir.join("report.json");
-    let md = out_dir.join("report.md");
-    let svg = out_dir.join("recovery.svg");
-    std::fs::write(&json, report.json())?;
-    std::fs::write(&md, report.markdown())?;
-    report.plot(&svg)?;
-    std::fs::write(out_dir.join("faults.log"), report.fault_log())?;
-    println!("report: {}, {}, {}, faults.log", json.display(), md.display(), svg.display());
-    match report.must_be_zero_failures() {
-        None => Ok(()),
-        Some(why) => Err(format!("the campaign failed: {why}").into()),
-    }
+    Ok(report)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -300,6 +316,7 @@ fn campaign(
     machine: &Machine,
     main_rx: Receiver<Event>,
     receivers: Vec<Receiver<Event>>,
+    clients: &[String],
     namespace: Option<&Namespace>,
     tap: &str,
     sock: &Path,
@@ -345,7 +362,9 @@ fn campaign(
             s.spawn(move || ns.run(|| workload::download(addr, stop, problems)))
         });
         let mut injectors = Vec::new();
-        for ((&driver, rx), &(budget, window, stable)) in opts.drivers.iter().zip(receivers).zip(&budgets) {
+        for (((&driver, rx), &(budget, window, stable)), client) in
+            opts.drivers.iter().zip(receivers).zip(&budgets).zip(clients)
+        {
             let ctx = Injector {
                 machine,
                 driver,
@@ -362,6 +381,9 @@ fn campaign(
                 stop: &stop,
                 booted,
                 net_enabled: namespace.is_some(),
+                client: client.clone(),
+                serving: None,
+                stash: VecDeque::new(),
             };
             injectors.push(s.spawn(move || ctx.run(per_driver)));
         }
@@ -413,6 +435,20 @@ fn campaign(
     Ok(report)
 }
 
+/// The driver's client: its one channel peer other than RS.
+fn client_of(sd: &sdf::SystemDescription, driver: &str) -> Result<String, Error> {
+    let peers: Vec<String> = sd.channels_of(driver).into_iter().map(|c| c.peer).filter(|p| p != "rs").collect();
+    match peers.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(format!(
+            "{driver} has {} peers besides rs ({}); the campaign needs one client",
+            peers.len(),
+            peers.join(", ")
+        )
+        .into()),
+    }
+}
+
 /// A driver's policy: restarts allowed within the window, and how long a copy
 /// must run before a failure is restarted at once again (not backed off).
 fn driver_budget(ws: &Workspace, driver: &str) -> Result<(u64, Duration, Duration), Error> {
@@ -440,6 +476,13 @@ struct Injector<'a> {
     stop: &'a AtomicBool,
     booted: Instant,
     net_enabled: bool,
+    /// The driver's client PD (its channel peer other than RS), whose queue
+    /// client prints "serving again" on the fresh copy's first completion.
+    client: String,
+    /// The client's latest "serving again" line since the last fault: when.
+    serving: Option<Instant>,
+    /// Events read ahead while waiting for "serving again", not yet handled.
+    stash: VecDeque<Event>,
 }
 
 impl Injector<'_> {
@@ -462,11 +505,13 @@ impl Injector<'_> {
                 self.restarts.push_back(detected);
                 let (g, up) = self.wait_up(generation + 1, detected)?;
                 generation = g;
+                let serving = if up.is_some() { self.wait_serving(detected) } else { None };
                 let mut s = self.shared.lock().map_err(|_| "poisoned")?;
                 if let Some(&i) = s.latest.get(self.driver) {
                     let row = &mut s.rows[i];
                     let at = self.booted + row.at;
                     row.manifested(&reason, detected - at, up.map(|u| u - at));
+                    row.serving_ms = serving.map(|t| (t - at).as_secs_f64() * 1e3);
                     row.late = true;
                     if row.outcome == Outcome::LeftDown {
                         return Err(format!("{} left down after fault {i}", self.driver));
@@ -476,6 +521,7 @@ impl Injector<'_> {
             }
             let kind = self.rng.pick(&self.types, FaultType::weight);
             let choice = self.rng.next();
+            self.serving = None;
             let at = Instant::now();
             let detail = match self.inject(kind, choice) {
                 Ok(d) => d,
@@ -511,14 +557,18 @@ impl Injector<'_> {
                     self.restarts.push_back(detected);
                     let (g, up) = self.wait_up(generation + 1, at)?;
                     generation = g;
-                    Some((reason, detected, up))
+                    let serving = if up.is_some() { self.wait_serving(at) } else { None };
+                    Some((reason, detected, up, serving))
                 }
                 None => None,
             };
             let mut s = self.shared.lock().map_err(|_| "poisoned")?;
             let row = &mut s.rows[index];
             match outcome {
-                Some((reason, detected, up)) => row.manifested(&reason, detected - at, up.map(|u| u - at)),
+                Some((reason, detected, up, serving)) => {
+                    row.manifested(&reason, detected - at, up.map(|u| u - at));
+                    row.serving_ms = serving.map(|t| (t - at).as_secs_f64() * 1e3);
+                }
                 None => row.outcome = Outcome::NoEffect,
             }
             if row.outcome == Outcome::LeftDown {
@@ -571,11 +621,50 @@ impl Injector<'_> {
         }
     }
 
+    /// The next event (read ahead ones first), noting the client's "serving
+    /// again" lines on the way.
+    fn recv(&mut self, until: Instant) -> Option<Event> {
+        let ev = match self.stash.pop_front() {
+            Some(ev) => ev,
+            None => self.rx.recv_timeout(until.checked_duration_since(Instant::now())?).ok()?,
+        };
+        if let Event::Output { pd, line, at } = &ev
+            && *pd == self.client
+            && line.contains(SERVING_AGAIN)
+        {
+            self.serving = Some(*at);
+        }
+        Some(ev)
+    }
+
+    /// The next event already in, without waiting.
+    fn try_recv(&mut self) -> Option<Event> {
+        if self.stash.is_empty() {
+            let ev = self.rx.try_recv().ok()?;
+            self.stash.push_back(ev);
+        }
+        self.recv(Instant::now())
+    }
+
+    /// Waits (up to [`SERVING_LIMIT`] after the fault) for the client's first
+    /// completion from the fresh copy; what else comes meanwhile is kept for
+    /// later. None: the client got nothing from it in that time.
+    fn wait_serving(&mut self, fault: Instant) -> Option<Instant> {
+        let until = fault + SERVING_LIMIT;
+        let mut ahead = VecDeque::new();
+        while self.serving.is_none() {
+            let Some(ev) = self.recv(until) else { break };
+            ahead.push_back(ev);
+        }
+        ahead.append(&mut self.stash);
+        self.stash = ahead;
+        self.serving
+    }
+
     /// Events of this driver from RS, in order.
     fn next_status(&mut self, until: Instant) -> Option<Rs> {
         loop {
-            let left = until.checked_duration_since(Instant::now())?;
-            match self.rx.recv_timeout(left) {
+            match self.recv(until).ok_or(()) {
                 Ok(Event::Output { pd, line, at }) if pd == "rs" => {
                     if let Some((p, rs)) = parse_status(&line, at)
                         && p == self.driver
@@ -591,7 +680,7 @@ impl Injector<'_> {
 
     /// Drops what came in meanwhile, noting restarts.
     fn drain(&mut self) {
-        while let Ok(ev) = self.rx.try_recv() {
+        while let Some(ev) = self.try_recv() {
             if let Event::Output { pd, line, .. } = ev
                 && pd == "rs"
                 && let Some((p, Rs::Restarting { at, .. })) = parse_status(&line, Instant::now())
@@ -604,7 +693,7 @@ impl Injector<'_> {
 
     /// A restart of the driver that RS announced already (not waiting).
     fn poll_restart(&mut self) -> Option<(String, Instant)> {
-        while let Ok(ev) = self.rx.try_recv() {
+        while let Some(ev) = self.try_recv() {
             if let Event::Output { pd, line, at } = ev
                 && pd == "rs"
                 && let Some((p, rs)) = parse_status(&line, at)

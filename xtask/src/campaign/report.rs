@@ -70,6 +70,9 @@ pub struct FaultRow {
     /// Fault to RS's restart, and fault to the fresh copy up (ms).
     pub detected_ms: Option<f64>,
     pub recovered_ms: Option<f64>,
+    /// Fault to the client's first completion from the fresh copy (ms): the
+    /// service is back, not only the process.
+    pub serving_ms: Option<f64>,
     /// The restart came after the interval, before the next fault.
     pub late: bool,
     /// Workload problems while it was its driver's latest fault.
@@ -92,6 +95,7 @@ impl FaultRow {
             reason: String::new(),
             detected_ms: None,
             recovered_ms: None,
+            serving_ms: None,
             late: false,
             wrong_output: Vec::new(),
         }
@@ -111,6 +115,14 @@ impl FaultRow {
             _ => Outcome::Crash,
         };
     }
+}
+
+/// Median, p90, p99 and max of `times` (None if empty).
+pub fn quantiles(mut times: Vec<f64>) -> Option<[f64; 4]> {
+    times.sort_by(f64::total_cmp);
+    let last = *times.last()?;
+    let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    Some([q(0.5), q(0.9), q(0.99), last])
 }
 
 /// The whole campaign.
@@ -135,6 +147,11 @@ pub struct Report {
     pub counts: BTreeMap<String, BTreeMap<String, u64>>,
     /// Recovery time (fault to the fresh copy up) per driver, ms: median, p90, p99, max.
     pub recovery_ms: BTreeMap<String, [f64; 4]>,
+    /// Fault to serving again per driver, ms: median, p90, p99, max.
+    pub serving_ms: BTreeMap<String, [f64; 4]>,
+    /// Restarts after which the client got no completion from the fresh copy
+    /// within the campaign's limit (5 s after the fault), per driver.
+    pub not_serving: BTreeMap<String, u64>,
     /// The classes that must stay at zero.
     pub must_be_zero: BTreeMap<String, u64>,
     pub replay: String,
@@ -175,6 +192,8 @@ impl Report {
             final_status: Vec::new(),
             counts: BTreeMap::new(),
             recovery_ms: BTreeMap::new(),
+            serving_ms: BTreeMap::new(),
+            not_serving: BTreeMap::new(),
             must_be_zero: BTreeMap::new(),
             replay,
         }
@@ -230,13 +249,15 @@ impl Report {
             *row.entry(f.outcome.name().to_string()).or_default() += 1;
         }
         for driver in &self.drivers {
-            let mut times: Vec<f64> =
-                self.faults.iter().filter(|f| f.driver == *driver).filter_map(|f| f.recovered_ms).collect();
-            times.sort_by(f64::total_cmp);
-            if !times.is_empty() {
-                let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-                self.recovery_ms.insert(driver.to_string(), [q(0.5), q(0.9), q(0.99), times[times.len() - 1]]);
+            let mine = || self.faults.iter().filter(|f| f.driver == *driver);
+            if let Some(q) = quantiles(mine().filter_map(|f| f.recovered_ms).collect()) {
+                self.recovery_ms.insert(driver.to_string(), q);
             }
+            if let Some(q) = quantiles(mine().filter_map(|f| f.serving_ms).collect()) {
+                self.serving_ms.insert(driver.to_string(), q);
+            }
+            let not_serving = mine().filter(|f| f.recovered_ms.is_some() && f.serving_ms.is_none()).count() as u64;
+            self.not_serving.insert(driver.to_string(), not_serving);
         }
         let targeted = |pd: &str| self.drivers.contains(&pd);
         let outside_at_end =
@@ -331,15 +352,24 @@ impl Report {
             }
             let _ = writeln!(s, " {total:>8}");
         }
+        let q = |r: Option<&[f64; 4]>| {
+            r.map_or("-".to_string(), |r| {
+                format!("median {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms", r[0], r[1], r[2], r[3])
+            })
+        };
         for (d, n, m) in self.per_driver() {
-            let r = self.recovery_ms.get(&d);
             let _ = writeln!(
                 s,
-                "{d:<15} {n:>6} faults, {m:>5} manifested; recovery (fault -> fresh copy up) {}",
-                r.map_or("-".to_string(), |r| format!(
-                    "median {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-                    r[0], r[1], r[2], r[3]
-                ))
+                "{d:<15} {n:>6} faults, {m:>5} manifested; fault -> fresh copy up {}",
+                q(self.recovery_ms.get(&d))
+            );
+            let _ = writeln!(
+                s,
+                "{:<15} {:>33} fault -> serving again {} ({} restarts not serving within 5 s)",
+                "",
+                "",
+                q(self.serving_ms.get(&d)),
+                self.not_serving.get(&d).copied().unwrap_or(0)
             );
         }
         let c = &self.counters;
@@ -401,12 +431,17 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\n| driver | faults | manifested | recovery median | p90 | p99 | max |\n|---|---|---|---|---|---|---|"
+            "\n| driver | faults | manifested | up: median | p99 | serving again: median | p99 | max | not serving in 5 s |\n|---|---|---|---|---|---|---|---|---|"
         );
         for (d, n, m) in self.per_driver() {
             let r = self.recovery_ms.get(&d).copied().unwrap_or([f64::NAN; 4]);
-            let _ =
-                writeln!(s, "| {d} | {n} | {m} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |", r[0], r[1], r[2], r[3]);
+            let v = self.serving_ms.get(&d).copied().unwrap_or([f64::NAN; 4]);
+            let not = self.not_serving.get(&d).copied().unwrap_or(0);
+            let _ = writeln!(
+                s,
+                "| {d} | {n} | {m} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {not} |",
+                r[0], r[2], v[0], v[2], v[3]
+            );
         }
         let _ = writeln!(s, "\n| must be zero | count |\n|---|---|");
         for (k, n) in &self.must_be_zero {
@@ -450,18 +485,26 @@ impl Report {
         let series: Vec<(String, Vec<f64>)> = self
             .drivers
             .iter()
-            .map(|d| {
-                let mut t: Vec<f64> =
-                    self.faults.iter().filter(|f| f.driver == *d).filter_map(|f| f.recovered_ms).collect();
-                t.sort_by(f64::total_cmp);
-                (d.to_string(), t)
+            .flat_map(|d| {
+                let times = |pick: fn(&FaultRow) -> Option<f64>| {
+                    let mut t: Vec<f64> = self.faults.iter().filter(|f| f.driver == *d).filter_map(pick).collect();
+                    t.sort_by(f64::total_cmp);
+                    t
+                };
+                [
+                    (format!("{d} up"), times(|f| f.recovered_ms)),
+                    (format!("{d} serving again"), times(|f| f.serving_ms)),
+                ]
             })
             .collect();
         let x_max = series.iter().flat_map(|(_, t)| t.last()).fold(1.0f64, |a, &b| a.max(b)) * 1.05;
         let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(format!("recovery time (fault to fresh copy up), seed {}", self.seed), ("sans-serif", 16))
+            .caption(
+                format!("recovery: fault to fresh copy up, and to serving again, seed {}", self.seed),
+                ("sans-serif", 16),
+            )
             .margin(10)
             .x_label_area_size(30)
             .y_label_area_size(50)
@@ -469,12 +512,14 @@ impl Report {
             .map_err(|e| err(&e))?;
         chart.configure_mesh().x_desc("ms (log)").y_desc("fraction recovered").draw().map_err(|e| err(&e))?;
         for (i, (name, t)) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+            // A driver's two curves share its colour; serving again is thin.
+            let color = Palette99::pick(i / 2).to_rgba();
+            let width = if i % 2 == 0 { 2 } else { 1 };
             let n = t.len().max(1) as f64;
             let points: Vec<(f64, f64)> =
                 t.iter().enumerate().map(|(k, &x)| (x.max(0.1), (k + 1) as f64 / n)).collect();
             chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .draw_series(LineSeries::new(points, color.stroke_width(width)))
                 .map_err(|e| err(&e))?
                 .label(format!("{name} ({})", t.len()))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
