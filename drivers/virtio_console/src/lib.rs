@@ -16,7 +16,7 @@ use virtio_drivers::{Error, Hal};
 pub mod protocol {
     use driver_queue::{Bounds, Direction, Layout, PairSpec, QueueSpec};
 
-    /// Size of the data region (`console_client_data`; both ends check).
+    /// Size of the data region (`console_data`; both ends check).
     pub const DATA_BYTES: u64 = 0x2000;
     /// Bytes of one buffer.
     pub const BUF: u64 = 0x400;

@@ -6,8 +6,9 @@
 //!   fsynced, read back and compared in the application, round after round):
 //!   bytes that differ reached the application as good data; a failed request
 //!   (EIO, say) was an error it was told of;
-//! - **console**: numbered lines sent into the console socket every 20 ms, and
-//!   `console_client`'s echo (in capitals) checked line by line;
+//! - **console**: numbered lines typed into the console socket every 20 ms
+//!   as the shell's `echo` command, and the shell's answer checked line by
+//!   line (its prompt, the keys it echoes and its notices are not answers);
 //! - **download**: `GET /bytes/N` through virtio_net, the network server and
 //!   `http`, from inside the network namespace, every byte compared with
 //!   `http`'s pattern (`bench net`'s client).
@@ -311,8 +312,8 @@ impl EchoCheck {
         let len = 8 + rng.next() % 40;
         let letters: String = (0..len).map(|_| (b'a' + (rng.next() % 26) as u8) as char).collect();
         let line = format!("c{:07} {letters}", self.seq);
-        self.pending.push_back((self.seq, line.to_uppercase(), Instant::now()));
-        format!("{line}\n")
+        self.pending.push_back((self.seq, line.clone(), Instant::now()));
+        format!("echo {line}\r")
     }
 
     fn received(&mut self, bytes: &[u8], problems: &Problems) {
@@ -325,10 +326,16 @@ impl EchoCheck {
     }
 
     fn echo(&mut self, line: &str, problems: &Problems) {
-        if line.is_empty() || line.starts_with("reincarnate console") {
+        // The shell's own lines: its greeting, the prompt with the keys it
+        // echoed, its notices (a driver restart).
+        if line.is_empty()
+            || line.starts_with(shell::GREETING)
+            || line.starts_with(shell::PROMPT.trim_end())
+            || line.starts_with("shell: ")
+        {
             return;
         }
-        let seq = line.strip_prefix('C').and_then(|r| r.get(..7)).and_then(|d| d.parse::<u64>().ok());
+        let seq = line.strip_prefix('c').and_then(|r| r.get(..7)).and_then(|d| d.parse::<u64>().ok());
         let pos = seq.and_then(|s| self.pending.iter().position(|p| p.0 == s));
         match pos {
             Some(i) if self.pending[i].1 == line => {
@@ -373,11 +380,14 @@ mod tests {
         let a = c.next_line(&mut rng);
         let b = c.next_line(&mut rng);
         let d = c.next_line(&mut rng);
-        c.received(b"reincarnate console: type a line\r\n", &p);
-        c.received(format!("{}\r\n", a.trim().to_uppercase()).as_bytes(), &p);
+        // The greeting, the prompt with the keys echoed, the answer.
+        c.received(format!("{}\r\n{}{}\n", shell::GREETING, shell::PROMPT, a.trim()).as_bytes(), &p);
+        let answer = |l: &str| format!("{}\r\n", l.trim().trim_start_matches("echo "));
+        c.received(answer(&a).as_bytes(), &p);
         assert!(p.take().0.is_empty());
-        // b's echo lost, d's comes in two pieces.
-        let echo = format!("{}\r\n", d.trim().to_uppercase());
+        // b's answer lost, d's comes in two pieces, a notice between.
+        c.received(b"shell: the console driver was restarted (epoch 2); keys typed meanwhile may be lost\r\n", &p);
+        let echo = answer(&d);
         let (x, y) = echo.split_at(5);
         c.received(x.as_bytes(), &p);
         c.received(y.as_bytes(), &p);
@@ -385,8 +395,10 @@ mod tests {
         assert_eq!(counters.console_lines, 2);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].what.contains("line 2 lost"), "{b}");
-        c.received(b"C0000009 GARBLE\r\n", &p);
-        assert_eq!(p.take().0.len(), 2);
+        c.received(b"c0000009 garble\r\ncho: no such command (try help)\r\n", &p);
+        // (take keeps what it returned: line 2's loss, then the two garbled.)
+        let garbled = p.take().0;
+        assert_eq!(garbled.len(), 3, "{garbled:?}");
     }
 
     #[test]

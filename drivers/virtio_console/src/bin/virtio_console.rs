@@ -22,7 +22,7 @@ use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
 microkit::include_system!("virtio_console");
 
 const DEVICE_IRQ: Channel = irq::IRQ_56;
-const CLIENT: Channel = channel::CONSOLE_CLIENT;
+const CLIENT: Channel = channel::SHELL;
 /// Input kept while the client has no buffer posted; older bytes are dropped past this.
 const BACKLOG: usize = 1 << 16;
 
@@ -96,16 +96,11 @@ fn init() -> DriverPd<Console> {
     };
     debug_println!("virtio_console: device reset and ready");
     // Asks the client to attach us to its queues (the restart protocol).
-    let shell = match DriverShell::new(
-        "virtio_console",
-        region::console_queues(),
-        region::console_client_data(),
-        &QUEUES,
-        CLIENT,
-    ) {
-        Ok(shell) => shell,
-        Err(e) => panic!("virtio_console: the client's queues: {e}"),
-    };
+    let shell =
+        match DriverShell::new("virtio_console", region::console_queues(), region::console_data(), &QUEUES, CLIENT) {
+            Ok(shell) => shell,
+            Err(e) => panic!("virtio_console: the client's queues: {e}"),
+        };
     let console = Console { core, backlog: VecDeque::new(), buf: vec![0; protocol::BUF as usize] };
     DriverPd::new(shell, console, DEVICE_IRQ, CLIENT)
 }

@@ -1,0 +1,516 @@
+//! The shell PD: the server end of the console driver's queues (as
+//! `console_client` was), a line editor on what the terminal sends, and the
+//! commands of `shell::command`. Component commands are calls on the admin
+//! channel to RS (answered at once); file commands are requests to VFS, run
+//! one at a time as a [`Job`] that goes on each time VFS notifies (lines typed
+//! meanwhile wait their turn). When the console driver restarts, the shell
+//! says so on the fresh copy and goes on; output the dead copy held is given
+//! to the fresh one again by the queue client.
+#![cfg_attr(target_os = "none", no_std, no_main)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use driver_queue::{Completion, Desc, QueueClient, status};
+use microkit::{Channel, Handler, Region, debug_println};
+use rs_api::RsAdmin;
+use shell::command::{self, Command, Service};
+use shell::editor::{Edit, Editor};
+use shell::{GREETING, PROMPT, format as show};
+use vfs_api::{Handle, Kind, OpenFlags, VfsClient, VfsError};
+use virtio_console::protocol::{BUF, BUFS, QUEUES, RX, RX_BASE, TX, TX_BASE};
+
+microkit::include_system!("shell");
+
+const DRIVER: Channel = channel::VIRTIO_CONSOLE;
+
+type Queues = QueueClient<Region, Channel>;
+
+/// Lines typed while a job runs, kept at most.
+const QUEUED_MAX: usize = 16;
+/// Bytes of output kept waiting for the driver at most (a dead or slow
+/// console must not take all memory): older output is dropped past it.
+const OUT_MAX: usize = 64 * 1024;
+
+/// A file command in flight on VFS: what it waits for.
+#[derive(Clone, Debug)]
+enum Job {
+    List {
+        dir: String,
+        cursor: u64,
+    },
+    CatOpen {
+        path: String,
+    },
+    CatRead {
+        path: String,
+        handle: Handle,
+    },
+    WriteOpen {
+        path: String,
+        text: String,
+    },
+    WriteData {
+        path: String,
+        handle: Handle,
+    },
+    /// Closing a handle; `report`: the command's own error, printed after.
+    Close {
+        what: &'static str,
+        path: String,
+        report: Option<VfsError>,
+    },
+    Done {
+        what: &'static str,
+        path: String,
+    },
+}
+
+struct Shell {
+    queues: Queues,
+    /// Bytes waiting to be sent.
+    out: VecDeque<u8>,
+    /// Output buffers not in flight.
+    free_tx: Vec<u64>,
+    editor: Editor,
+    rs: RsAdmin,
+    vfs: VfsClient,
+    job: Option<Job>,
+    queued: VecDeque<String>,
+    /// The console driver's copy the shell last wrote through.
+    epoch: u64,
+    /// Output dropped because the console took none.
+    dropped: u64,
+}
+
+impl Shell {
+    fn print(&mut self, text: &str) {
+        self.out.extend(text.as_bytes());
+        let over = self.out.len().saturating_sub(OUT_MAX);
+        if over > 0 {
+            self.out.drain(..over);
+            self.dropped += over as u64;
+        }
+    }
+
+    /// `text` with bare LFs made CR LF (for file contents).
+    fn print_raw(&mut self, bytes: &[u8]) {
+        let mut s = String::with_capacity(bytes.len() + 16);
+        for &b in bytes {
+            match b {
+                b'\n' => s.push_str("\r\n"),
+                b'\t' | b'\r' | 0x20..=0x7e => s.push(b as char),
+                _ => s.push('.'),
+            }
+        }
+        self.print(&s);
+    }
+
+    fn prompt(&mut self) {
+        let line = String::from(self.editor.line());
+        self.print(PROMPT);
+        self.print(&line);
+    }
+
+    fn send_more(&mut self) {
+        while !self.out.is_empty() {
+            let Some(offset) = self.free_tx.pop() else { return };
+            let n = self.out.len().min(BUF as usize);
+            let chunk: Vec<u8> = self.out.drain(..n).collect();
+            if let Err(e) = self.queues.data().write_bytes(offset as usize, &chunk) {
+                panic!("shell: the console data region: {e}");
+            }
+            self.submit(TX, Desc::new(offset, n as u32));
+        }
+    }
+
+    fn submit(&mut self, pair: usize, d: Desc) {
+        if let Err(e) = self.queues.submit(pair, d) {
+            // Our own bookkeeping is wrong if this fails: a fault for RS.
+            panic!("shell: cannot submit to the console driver: {e}");
+        }
+    }
+
+    fn completed(&mut self, pair: usize, c: Completion) {
+        if pair == TX {
+            self.free_tx.push(c.request.offset);
+            return;
+        }
+        let mut bytes = vec![0u8; c.len.min(BUF as u32) as usize];
+        if c.status == status::OK && self.queues.data().read_bytes(c.request.offset as usize, &mut bytes).is_ok() {
+            for b in bytes {
+                self.key(b);
+            }
+        }
+        self.submit(RX, Desc::new(c.request.offset, BUF as u32));
+    }
+
+    fn key(&mut self, b: u8) {
+        match self.editor.feed(b) {
+            Edit::None => {}
+            Edit::Echo(bytes) => self.out.extend(bytes),
+            Edit::Cancelled => {
+                self.print("^C\r\n");
+                self.prompt();
+            }
+            Edit::Line(line) => {
+                self.print("\r\n");
+                if self.job.is_some() {
+                    if self.queued.len() < QUEUED_MAX {
+                        self.queued.push_back(line);
+                    } else {
+                        self.print("shell: busy; line dropped\r\n");
+                    }
+                } else {
+                    self.run(&line);
+                }
+            }
+        }
+    }
+
+    /// Runs a line; prints the prompt unless a job now runs.
+    fn run(&mut self, line: &str) {
+        match command::parse(line) {
+            Ok(c) => self.command(c),
+            Err(e) => {
+                self.print(&e);
+                self.print("\r\n");
+            }
+        }
+        if self.job.is_none() {
+            self.prompt();
+        }
+    }
+
+    fn command(&mut self, c: Command<'_>) {
+        match c {
+            Command::Empty => {}
+            Command::Help => self.print(&command::HELP.replace('\n', "\r\n")),
+            Command::Echo(text) => {
+                let text = format!("{text}\r\n");
+                self.print(&text);
+            }
+            Command::Uptime => {
+                let ns = microkit::clock::to_nanos(microkit::clock::now());
+                let line = format!("up {}\r\n", show::duration(ns));
+                self.print(&line);
+            }
+            Command::Status => self.status(),
+            Command::Service(action, name) => {
+                let (verb, result) = match action {
+                    Service::Restart => ("restarting", self.rs.restart(name)),
+                    Service::Stop => ("stopping", self.rs.stop(name)),
+                    Service::Start => ("starting", self.rs.start(name)),
+                };
+                let line = match result {
+                    Ok(()) => format!("service: {verb} {name}\r\n"),
+                    Err(e) => format!("service: {name}: {e}\r\n"),
+                };
+                self.print(&line);
+            }
+            Command::Inject(name, kind) => {
+                let line = match self.rs.inject(name, kind) {
+                    Ok(()) => format!("inject: {kind} sent to {name}\r\n"),
+                    Err(e) => format!("inject: {name}: {e}\r\n"),
+                };
+                self.print(&line);
+            }
+            Command::Crashes(name) => self.crashes(name),
+            Command::Ls(dir) => self.start(Job::List { dir: command::absolute(dir), cursor: 0 }),
+            Command::Cat(path) => self.start(Job::CatOpen { path: command::absolute(path) }),
+            Command::Write(path, text) => {
+                self.start(Job::WriteOpen { path: command::absolute(path), text: format!("{text}\n") })
+            }
+            Command::Rm(path) => self.start(Job::Done { what: "rm", path: command::absolute(path) }),
+            Command::Mkdir(path) => self.start(Job::Done { what: "mkdir", path: command::absolute(path) }),
+        }
+    }
+
+    fn status(&mut self) {
+        let mut rows = Vec::new();
+        let result = self.rs.status_all(|r| rows.push(r));
+        self.print(&show::status_heading());
+        for r in &rows {
+            self.print(&show::status_row(r));
+        }
+        if let Err(e) = result {
+            let line = format!("status: the reincarnation server: {e}\r\n");
+            self.print(&line);
+        }
+    }
+
+    fn crashes(&mut self, name: &str) {
+        let now = (0..).map_while(|i| self.rs.status(i).ok()).find(|r| r.name.as_str() == name).map(|r| r.now_ns);
+        let mut shown = 0;
+        for nth in 0..rs_api::CRASH_RECORDS {
+            match self.rs.crash(name, nth) {
+                Ok(r) => {
+                    self.print(&show::crash(name, nth, &r, now));
+                    shown += 1;
+                }
+                Err(rs_api::Error::NoRecord) => break,
+                Err(e) => {
+                    let line = format!("crashes: {name}: {e}\r\n");
+                    self.print(&line);
+                    return;
+                }
+            }
+        }
+        if shown == 0 {
+            let line = format!("crashes: {name} has not crashed\r\n");
+            self.print(&line);
+        } else {
+            self.print("(cargo xtask crashes NAME symbolizes the PC against the PD's ELF)\r\n");
+        }
+    }
+
+    /// Starts `job`'s first request.
+    fn start(&mut self, job: Job) {
+        let started = match &job {
+            Job::List { dir, cursor } => self.vfs.start_readdir(dir, *cursor),
+            Job::CatOpen { path } => self.vfs.start_open(path, OpenFlags::READ),
+            Job::WriteOpen { path, .. } => {
+                self.vfs.start_open(path, OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE)
+            }
+            Job::Done { what: "rm", path } => self.vfs.start_unlink(path),
+            Job::Done { path, .. } => self.vfs.start_mkdir(path),
+            Job::CatRead { handle, .. } => self.vfs.start_read(*handle, self.vfs.max_transfer().min(4096)),
+            Job::WriteData { .. } => Ok(()),
+            Job::Close { .. } => Ok(()),
+        };
+        match started {
+            Ok(()) => self.job = Some(job),
+            Err(e) => {
+                let (what, path) = job_name(&job);
+                let line = format!("{what}: {path}: {e}\r\n");
+                self.print(&line);
+                self.job = None;
+            }
+        }
+    }
+
+    /// VFS notified: takes the result of the request in flight and goes on.
+    fn step(&mut self) {
+        let Some(job) = self.job.take() else { return };
+        let next = match self.advance(job) {
+            Ok(next) => next,
+            Err(job) => {
+                self.job = Some(job);
+                return;
+            }
+        };
+        self.job = next;
+        if self.job.is_none() {
+            // The job ended: the lines typed meanwhile, then the prompt.
+            while self.job.is_none() {
+                match self.queued.pop_front() {
+                    Some(line) => {
+                        self.prompt_line(&line);
+                        self.run(&line);
+                    }
+                    None => {
+                        self.prompt();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn prompt_line(&mut self, line: &str) {
+        let text = format!("{PROMPT}{line}\r\n");
+        self.print(&text);
+    }
+
+    /// The job after `job`'s result; `Err(job)`: not there yet.
+    fn advance(&mut self, job: Job) -> Result<Option<Job>, Job> {
+        let fail = |s: &mut Shell, what: &str, path: &str, e: VfsError| {
+            let line = format!("{what}: {path}: {e}\r\n");
+            s.print(&line);
+        };
+        match job {
+            Job::List { dir, cursor } => {
+                let mut name = [0u8; vfs_api::MAX_PATH];
+                match self.vfs.take_entry(&mut name) {
+                    Err(VfsError::WouldBlock) => Err(Job::List { dir, cursor }),
+                    Err(e) => {
+                        fail(self, "ls", &dir, e);
+                        Ok(None)
+                    }
+                    Ok(None) => Ok(None),
+                    Ok(Some(entry)) => {
+                        let shown = String::from_utf8_lossy(&name[..entry.name_len]).into_owned();
+                        let line = match entry.kind {
+                            Kind::Dir => format!("{:>10}  {shown}/\r\n", "-"),
+                            Kind::File => format!("{:>10}  {shown}\r\n", entry.size),
+                        };
+                        self.print(&line);
+                        self.restart_job(Job::List { dir, cursor: entry.next })
+                    }
+                }
+            }
+            Job::CatOpen { path } => match self.vfs.take_handle() {
+                Err(VfsError::WouldBlock) => Err(Job::CatOpen { path }),
+                Err(e) => {
+                    fail(self, "cat", &path, e);
+                    Ok(None)
+                }
+                Ok(handle) => self.restart_job(Job::CatRead { path, handle }),
+            },
+            Job::CatRead { path, handle } => {
+                let mut buf = vec![0u8; self.vfs.max_transfer().min(4096)];
+                match self.vfs.take_read(&mut buf) {
+                    Err(VfsError::WouldBlock) => Err(Job::CatRead { path, handle }),
+                    Err(e) => Ok(self.close(handle, "cat", path, Some(e))),
+                    Ok(0) => Ok(self.close(handle, "cat", path, None)),
+                    Ok(n) => {
+                        self.print_raw(&buf[..n]);
+                        self.restart_job(Job::CatRead { path, handle })
+                    }
+                }
+            }
+            Job::WriteOpen { path, text } => match self.vfs.take_handle() {
+                Err(VfsError::WouldBlock) => Err(Job::WriteOpen { path, text }),
+                Err(e) => {
+                    fail(self, "write", &path, e);
+                    Ok(None)
+                }
+                Ok(handle) => {
+                    let bytes = &text.as_bytes()[..text.len().min(self.vfs.max_transfer())];
+                    match self.vfs.start_write(handle, bytes) {
+                        Ok(()) => Ok(Some(Job::WriteData { path, handle })),
+                        Err(e) => Ok(self.close(handle, "write", path, Some(e))),
+                    }
+                }
+            },
+            Job::WriteData { path, handle } => match self.vfs.take_value() {
+                Err(VfsError::WouldBlock) => Err(Job::WriteData { path, handle }),
+                Err(e) => Ok(self.close(handle, "write", path, Some(e))),
+                Ok(n) => {
+                    let line = format!("write: {n} bytes to {path}\r\n");
+                    self.print(&line);
+                    Ok(self.close(handle, "write", path, None))
+                }
+            },
+            Job::Close { what, path, report } => match self.vfs.take_done() {
+                Err(VfsError::WouldBlock) => Err(Job::Close { what, path, report }),
+                result => {
+                    if let Some(e) = report.or(result.err()) {
+                        fail(self, what, &path, e);
+                    }
+                    Ok(None)
+                }
+            },
+            Job::Done { what, path } => match self.vfs.take_done() {
+                Err(VfsError::WouldBlock) => Err(Job::Done { what, path }),
+                Err(e) => {
+                    fail(self, what, &path, e);
+                    Ok(None)
+                }
+                Ok(()) => Ok(None),
+            },
+        }
+    }
+
+    /// Starts the request of `job`, the next step of a job.
+    fn restart_job(&mut self, job: Job) -> Result<Option<Job>, Job> {
+        self.start(job);
+        Ok(self.job.take())
+    }
+
+    /// Closes `handle`; the job that waits for it.
+    fn close(&mut self, handle: Handle, what: &'static str, path: String, report: Option<VfsError>) -> Option<Job> {
+        match self.vfs.start_close(handle) {
+            Ok(()) => Some(Job::Close { what, path, report }),
+            Err(e) => {
+                let line = format!("{what}: {path}: {}\r\n", report.unwrap_or(e));
+                self.print(&line);
+                None
+            }
+        }
+    }
+
+    /// The console driver notified: its restart protocol, then completions.
+    fn driver_notified(&mut self) {
+        let mut completions = Vec::new();
+        while let Some(c) = self.queues.next_completion(|_, _| {}) {
+            completions.push(c);
+        }
+        let epoch = self.queues.epoch();
+        if epoch != self.epoch {
+            let first = self.epoch == 0;
+            self.epoch = epoch;
+            if !first {
+                debug_println!("shell: the console driver restarted (epoch {epoch}); going on");
+                let line = format!(
+                    "\r\nshell: the console driver was restarted (epoch {epoch}); keys typed meanwhile may be lost\r\n"
+                );
+                self.print(&line);
+                self.prompt();
+            }
+        }
+        for (pair, c) in completions {
+            self.completed(pair, c);
+        }
+        if self.dropped > 0 {
+            debug_println!("shell: {} bytes of output dropped: the console took none", self.dropped);
+            self.dropped = 0;
+        }
+    }
+}
+
+fn job_name(job: &Job) -> (&'static str, &str) {
+    match job {
+        Job::List { dir, .. } => ("ls", dir),
+        Job::CatOpen { path } | Job::CatRead { path, .. } => ("cat", path),
+        Job::WriteOpen { path, .. } | Job::WriteData { path, .. } => ("write", path),
+        Job::Close { what, path, .. } | Job::Done { what, path } => (what, path),
+    }
+}
+
+impl Handler for Shell {
+    fn notified(&mut self, ch: Channel) {
+        if ch == DRIVER {
+            self.driver_notified();
+        } else if ch == self.vfs.channel() {
+            self.step();
+        }
+        self.send_more();
+    }
+}
+
+fn init() -> Shell {
+    let queues = match QueueClient::new("shell", region::console_queues(), region::console_data(), &QUEUES, DRIVER) {
+        Ok(q) => q,
+        Err(e) => panic!("shell: the console driver's queues: {e}"),
+    };
+    let mut shell = Shell {
+        queues,
+        out: VecDeque::new(),
+        free_tx: (0..BUFS).map(|i| TX_BASE + i * BUF).collect(),
+        editor: Editor::new(),
+        rs: RsAdmin::new(channel::RS_60),
+        vfs: VfsClient::new(channel::VFS, region::vfs_shell_data()),
+        job: None,
+        queued: VecDeque::new(),
+        epoch: 0,
+        dropped: 0,
+    };
+    for i in 0..BUFS {
+        shell.submit(RX, Desc::new(RX_BASE + i * BUF, BUF as u32));
+    }
+    shell.print(GREETING);
+    shell.print("\r\n");
+    shell.prompt();
+    shell.send_more();
+    debug_println!("shell: on the console");
+    shell
+}
+
+microkit::protection_domain!(init);

@@ -1,3 +1,0 @@
-fn main() {
-    microkit_build::generate(&["console_client"], "../../system.xml");
-}
