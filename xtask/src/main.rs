@@ -19,6 +19,7 @@ mod run_host;
 mod run_qemu;
 mod sel4;
 mod status;
+mod terminal;
 mod test;
 mod workspace;
 

@@ -6,6 +6,7 @@
 //! (the trusted base: RS itself, the data store, the timer).
 
 use std::collections::VecDeque;
+use std::io::IsTerminal;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,26 @@ impl Console {
     }
 }
 
+/// Writes every line the system prints to `path`, as `cargo xtask run`
+/// prints them otherwise, until the system stops.
+fn write_log(path: &std::path::Path, rx: Receiver<Event>) -> Result<(), Error> {
+    use std::io::Write;
+    let mut file = std::io::LineWriter::new(std::fs::File::create(path)?);
+    std::thread::Builder::new().name("run-log".into()).spawn(move || {
+        for ev in rx {
+            let line = match ev {
+                Event::Output { pd, line, .. } => format!("[{pd}] {line}"),
+                Event::Log { line, .. } => format!("[kernel] {line}"),
+                _ => continue,
+            };
+            if writeln!(file, "{line}").is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(())
+}
+
 pub fn run(
     ws: &Workspace,
     run_for: Option<Duration>,
@@ -96,6 +117,9 @@ pub fn run(
         }
     }
     let bin_dir = ws.build_host(&sd)?;
+    // A person at a terminal with nothing else asked for: the shell gets the
+    // terminal, the PDs' lines a log file.
+    let interactive = !live && run_for.is_none() && devices.console == "stdio" && std::io::stdin().is_terminal();
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
@@ -109,8 +133,20 @@ pub fn run(
     // The crash records, kept as they come (`cargo xtask crashes`).
     let (crash_tx, crash_rx) = mpsc::channel();
     crashes::Log::create(ws, crashes::Target::Host, &bin_dir)?.follow(crash_rx);
-    let machine =
-        Machine::boot_with(Config { system: sd, bin_dir, echo: !live, subscribers: vec![tx, crash_tx] }, config)?;
+    let mut subscribers = vec![tx, crash_tx];
+    let mut raw = None;
+    if interactive {
+        let path = ws.root.join("target").join("run.log");
+        let (log_tx, log_rx) = mpsc::channel();
+        subscribers.push(log_tx);
+        write_log(&path, log_rx)?;
+        println!(
+            "[xtask] the shell is on this terminal (type help); the PDs' lines go to {} (tail -f it); Ctrl-C stops the system",
+            path.display()
+        );
+        raw = crate::terminal::RawInput::enter()?;
+    }
+    let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: !live && !interactive, subscribers }, config)?;
     let (log_tx, relay_log) = mpsc::channel();
     let net = match pending {
         Some(p) => Some(p.connect(devices, net_host::log(live.then_some(log_tx)))?),
@@ -166,6 +202,8 @@ pub fn run(
     }
     let kernel = machine.status()?;
     machine.shutdown()?;
+    // The terminal as it was, before the table.
+    drop(raw);
     if let Some(net) = net {
         net.stop();
     }
