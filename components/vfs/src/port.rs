@@ -226,6 +226,11 @@ pub struct Port<M: SharedMem + Clone, N: Notify> {
     /// When the driver last completed something, attached, or was given work
     /// while idle (ms).
     progress_ms: u64,
+    /// Work was given to an idle driver since the last [`Port::tick`]: the
+    /// time of that is not known here (the clock is the last tick's, which
+    /// may be long ago on an idle system), so the next tick's time counts as
+    /// it, and meanwhile the driver is not stalled.
+    given_while_idle: bool,
 }
 
 /// A token for an operation in flight.
@@ -256,6 +261,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             counters: PortCounters::default(),
             now_ms: 0,
             progress_ms: 0,
+            given_while_idle: false,
         };
         port.start(OpKind::Capacity, 0, 8, Vec::new(), Vec::new());
         Ok(port)
@@ -293,7 +299,10 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
     /// Whether requests have waited on the driver for more than `limit_ms`
     /// with no completion (nor attach) since: the shell complains to RS.
     pub fn stalled(&self, limit_ms: u64) -> bool {
-        self.attached && !self.by_id.is_empty() && self.now_ms.saturating_sub(self.progress_ms) > limit_ms
+        self.attached
+            && !self.given_while_idle
+            && !self.by_id.is_empty()
+            && self.now_ms.saturating_sub(self.progress_ms) > limit_ms
     }
 
     /// The time, and the down rule: requests held `down_after_ms` with no
@@ -301,8 +310,9 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
     /// module documentation). Returns whether it just went down.
     pub fn tick(&mut self, now_ms: u64, down_after_ms: u64) -> bool {
         // The first tick starts the clock.
-        if self.now_ms == 0 || (self.by_id.is_empty() && self.waiting.is_empty()) {
+        if self.now_ms == 0 || self.given_while_idle || (self.by_id.is_empty() && self.waiting.is_empty()) {
             self.progress_ms = now_ms;
+            self.given_while_idle = false;
         }
         // Before the first driver attached, the system is booting: wait longer.
         let down_after_ms = if self.attached { down_after_ms } else { down_after_ms.max(BOOT_MS) };
@@ -517,6 +527,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
         }
         if !self.busy() {
             self.progress_ms = self.now_ms;
+            self.given_while_idle = true;
         }
         self.waiting.push_back(token);
         self.pump();

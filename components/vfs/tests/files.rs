@@ -221,6 +221,24 @@ fn a_driver_down_for_good_turns_requests_into_eio_promptly() {
     assert!(findings.iter().all(harmless), "{findings:?}");
 }
 
+#[test]
+fn the_first_request_after_a_long_idle_spell_is_served_not_taken_for_a_dead_driver() {
+    // The server's clock moves only when it runs: after 10 s with nothing to
+    // do, the request that wakes it must not count the idle time as the
+    // driver's (seen as EIO for the shell's first write after a pause, and a
+    // complaint that had RS restart a healthy virtio_blk).
+    let mut m = written_and_evicted(&pattern(3, 200_000));
+    m.now_ms += 10_000;
+    let got = m.get_file(CLIENT, "/checked");
+    assert_eq!(got.map(|d| d == pattern(3, 200_000)), Ok(true));
+    m.now_ms += 10_000;
+    m.put_file(CLIENT, "/after", &pattern(5, 70_000)).unwrap();
+    m.sync_all(CLIENT).unwrap();
+    let port = m.vfs.port().borrow();
+    assert_eq!(port.counters().failed_down, 0, "requests failed as if the driver were down");
+    assert!(!port.is_down());
+}
+
 /// A file written, synced and evicted from the cache (so that reading it
 /// needs the disk), on a machine with a small cache.
 fn written_and_evicted(data: &[u8]) -> Machine {
