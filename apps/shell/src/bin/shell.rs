@@ -197,8 +197,16 @@ impl Shell {
                 self.print(&text);
             }
             Command::Uptime => {
-                let ns = microkit::clock::to_nanos(microkit::clock::now());
-                let line = format!("up {}\r\n", show::duration(ns));
+                // The trusted base starts at boot and never restarts: its
+                // uptime is the system's.
+                let base = (0..)
+                    .map_while(|i| self.rs.status(i).ok())
+                    .find(|r| r.supervision == rs_api::Supervision::TrustedBase)
+                    .and_then(|r| r.uptime_ns());
+                let line = match base {
+                    Some(ns) => format!("up {}\r\n", show::duration(ns)),
+                    None => String::from("uptime: the reincarnation server did not say\r\n"),
+                };
                 self.print(&line);
             }
             Command::Status => self.status(),
