@@ -42,6 +42,8 @@ pub const HTTP_PORT: u16 = 80;
 
 /// File beside `loader.img` with QEMU's device arguments, one a line.
 pub const QEMU_ARGS: &str = "qemu-args";
+/// QEMU's chardev of the virtio console (a socket; the terminal for the shell).
+pub const CONSOLE_CHARDEV: &str = "vcon0";
 
 /// The default disk image: a 64 MiB FAT32 volume (`mkfs.fat` from dosfstools)
 /// with a few files on it (`mcopy` from mtools), created if missing, or if
@@ -187,9 +189,9 @@ impl DeviceArgs {
                     args.push(format!("virtio-serial-device,{bus}"));
                     args.push("-chardev".into());
                     let sock = root.join("target").join("qemu-console.sock");
-                    args.push(format!("socket,id=vcon0,path={},server=on,wait=off", sock.display()));
+                    args.push(format!("socket,id={CONSOLE_CHARDEV},path={},server=on,wait=off", sock.display()));
                     args.push("-device".into());
-                    args.push("virtconsole,chardev=vcon0".into());
+                    args.push(format!("virtconsole,chardev={CONSOLE_CHARDEV}"));
                 }
             }
         }

@@ -15,13 +15,33 @@ pub const QEMU: &str = "qemu-system-aarch64";
 /// with the devices its system maps, each at its slot (`qemu-args` beside the
 /// image, one argument a line, written by `sel4::image` from system.xml).
 pub fn command(image: &Path) -> Command {
+    command_with(image, None)
+}
+
+/// [`command`], or with `terminal_log`: the virtio console (the shell) on this
+/// terminal, which QEMU puts in raw mode (Ctrl-C still ends QEMU), and the
+/// debug serial (the PDs' lines) into that file.
+fn command_with(image: &Path, terminal_log: Option<&Path>) -> Command {
     let mut cmd = Command::new(QEMU);
-    cmd.args(["-machine", "virt,virtualization=on", "-cpu", "cortex-a53", "-m", "2G", "-nographic"])
-        .args(["-global", "virtio-mmio.force-legacy=false"])
+    cmd.args(["-machine", "virt,virtualization=on", "-cpu", "cortex-a53", "-m", "2G"]);
+    match terminal_log {
+        None => cmd.arg("-nographic"),
+        Some(log) => {
+            cmd.args(["-display", "none", "-monitor", "none", "-serial"]).arg(format!("file:{}", log.display()))
+        }
+    };
+    cmd.args(["-global", "virtio-mmio.force-legacy=false"])
         .arg("-device")
         .arg(format!("loader,file={},addr=0x70000000,cpu-num=0", image.display()));
     if let Ok(args) = std::fs::read_to_string(image.with_file_name(crate::devices::QEMU_ARGS)) {
-        cmd.args(args.lines().filter(|l| !l.is_empty()));
+        for arg in args.lines().filter(|l| !l.is_empty()) {
+            match terminal_log {
+                Some(_) if arg.starts_with(&format!("socket,id={},", crate::devices::CONSOLE_CHARDEV)) => {
+                    cmd.arg(format!("stdio,id={},signal=on", crate::devices::CONSOLE_CHARDEV))
+                }
+                _ => cmd.arg(arg),
+            };
+        }
     }
     cmd
 }
@@ -29,6 +49,13 @@ pub fn command(image: &Path) -> Command {
 /// Boots the image with the console on this terminal until QEMU ends (Ctrl-A X).
 pub fn interactive(image: &Path) -> Result<(), Error> {
     command(image).status()?;
+    Ok(())
+}
+
+/// Boots the image with the shell on this terminal and the PDs' lines in
+/// `log`, until QEMU ends (Ctrl-C).
+pub fn interactive_shell(image: &Path, log: &Path) -> Result<(), Error> {
+    command_with(image, Some(log)).status()?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! `cargo xtask run --target qemu`: the system on seL4, booted on QEMU.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use crate::inject::Injection;
@@ -25,6 +26,17 @@ pub fn run(
         );
     }
     let Some(run_for) = run_for else {
+        if devices.console == "stdio" && std::io::stdin().is_terminal() {
+            // The shell gets the terminal; the debug serial a log.
+            let log = ws.root.join("target").join("qemu-serial.log");
+            println!(
+                "[xtask] booting {} on {}: the shell is on this terminal (type help); the PDs' lines go to {} (tail -f it); Ctrl-C quits",
+                image.display(),
+                qemu::QEMU,
+                log.display()
+            );
+            return qemu::interactive_shell(&image, &log);
+        }
         println!("[xtask] booting {} on {} (Ctrl-A X quits)", image.display(), qemu::QEMU);
         return qemu::interactive(&image);
     };
