@@ -664,16 +664,12 @@ impl Injector<'_> {
     /// Events of this driver from RS, in order.
     fn next_status(&mut self, until: Instant) -> Option<Rs> {
         loop {
-            match self.recv(until).ok_or(()) {
-                Ok(Event::Output { pd, line, at }) if pd == "rs" => {
-                    if let Some((p, rs)) = parse_status(&line, at)
-                        && p == self.driver
-                    {
-                        return Some(rs);
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => return None,
+            if let Event::Output { pd, line, at } = self.recv(until)?
+                && pd == "rs"
+                && let Some((p, rs)) = parse_status(&line, at)
+                && p == self.driver
+            {
+                return Some(rs);
             }
         }
     }

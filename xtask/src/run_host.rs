@@ -36,17 +36,14 @@ struct Console {
 impl Console {
     fn pump(&mut self) {
         while let Ok(ev) = self.rx.try_recv() {
-            let text = match ev {
-                Event::Output { pd, line, .. } => {
-                    if line.contains(microkit::status::STATUS_MARK) {
-                        self.status_lines.push(line.clone());
-                    }
-                    format!("[{pd}] {line}")
-                }
-                Event::Log { line, .. } => format!("[kernel] {line}"),
-                _ => continue,
-            };
-            self.push(text);
+            if let Event::Output { line, .. } = &ev
+                && line.contains(microkit::status::STATUS_MARK)
+            {
+                self.status_lines.push(line.clone());
+            }
+            if let Some(text) = console_line(&ev) {
+                self.push(text);
+            }
         }
         while let Ok(line) = self.relay_log.try_recv() {
             self.push(line);
@@ -81,18 +78,23 @@ impl Console {
     }
 }
 
+/// A line the system printed as `cargo xtask run` shows it: `[pd] line` or
+/// `[kernel] line`; `None` for other events.
+fn console_line(ev: &Event) -> Option<String> {
+    match ev {
+        Event::Output { pd, line, .. } => Some(format!("[{pd}] {line}")),
+        Event::Log { line, .. } => Some(format!("[kernel] {line}")),
+        _ => None,
+    }
+}
+
 /// Writes every line the system prints to `path`, as `cargo xtask run`
 /// prints them otherwise, until the system stops.
 fn write_log(path: &std::path::Path, rx: Receiver<Event>) -> Result<(), Error> {
     use std::io::Write;
     let mut file = std::io::LineWriter::new(std::fs::File::create(path)?);
     std::thread::Builder::new().name("run-log".into()).spawn(move || {
-        for ev in rx {
-            let line = match ev {
-                Event::Output { pd, line, .. } => format!("[{pd}] {line}"),
-                Event::Log { line, .. } => format!("[kernel] {line}"),
-                _ => continue,
-            };
+        for line in rx.iter().filter_map(|ev| console_line(&ev)) {
             if writeln!(file, "{line}").is_err() {
                 return;
             }

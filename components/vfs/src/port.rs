@@ -526,7 +526,6 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             return token;
         }
         if !self.busy() {
-            self.progress_ms = self.now_ms;
             self.given_while_idle = true;
         }
         self.waiting.push_back(token);

@@ -278,8 +278,14 @@ impl Shell {
         }
     }
 
-    /// Starts `job`'s first request.
+    /// Starts the file command `job`.
     fn start(&mut self, job: Job) {
+        self.job = self.begin(job);
+    }
+
+    /// Starts `job`'s request; the job that now waits for it, or `None` (the
+    /// request was refused: said so).
+    fn begin(&mut self, job: Job) -> Option<Job> {
         let started = match &job {
             Job::List { dir, cursor } => self.vfs.start_readdir(dir, *cursor),
             Job::CatOpen { path } => self.vfs.start_open(path, OpenFlags::READ),
@@ -293,12 +299,12 @@ impl Shell {
             Job::Close { .. } => Ok(()),
         };
         match started {
-            Ok(()) => self.job = Some(job),
+            Ok(()) => Some(job),
             Err(e) => {
                 let (what, path) = job_name(&job);
                 let line = format!("{what}: {path}: {e}\r\n");
                 self.print(&line);
-                self.job = None;
+                None
             }
         }
     }
@@ -359,7 +365,7 @@ impl Shell {
                             Kind::File => format!("{:>10}  {shown}\r\n", entry.size),
                         };
                         self.print(&line);
-                        self.restart_job(Job::List { dir, cursor: entry.next })
+                        Ok(self.begin(Job::List { dir, cursor: entry.next }))
                     }
                 }
             }
@@ -369,7 +375,7 @@ impl Shell {
                     fail(self, "cat", &path, e);
                     Ok(None)
                 }
-                Ok(handle) => self.restart_job(Job::CatRead { path, handle }),
+                Ok(handle) => Ok(self.begin(Job::CatRead { path, handle })),
             },
             Job::CatRead { path, handle } => {
                 let mut buf = vec![0u8; self.vfs.max_transfer().min(4096)];
@@ -379,7 +385,7 @@ impl Shell {
                     Ok(0) => Ok(self.close(handle, "cat", path, None)),
                     Ok(n) => {
                         self.print_raw(&buf[..n]);
-                        self.restart_job(Job::CatRead { path, handle })
+                        Ok(self.begin(Job::CatRead { path, handle }))
                     }
                 }
             }
@@ -426,12 +432,6 @@ impl Shell {
         }
     }
 
-    /// Starts the request of `job`, the next step of a job.
-    fn restart_job(&mut self, job: Job) -> Result<Option<Job>, Job> {
-        self.start(job);
-        Ok(self.job.take())
-    }
-
     /// Closes `handle`; the job that waits for it.
     fn close(&mut self, handle: Handle, what: &'static str, path: String, report: Option<VfsError>) -> Option<Job> {
         match self.vfs.start_close(handle) {
@@ -444,11 +444,11 @@ impl Shell {
         }
     }
 
-    /// The console driver notified: its restart protocol, then completions.
+    /// The console driver notified: its restart protocol and completions,
+    /// then, if a fresh copy attached, the notice.
     fn driver_notified(&mut self) {
-        let mut completions = Vec::new();
-        while let Some(c) = self.queues.next_completion(|_, _| {}) {
-            completions.push(c);
+        while let Some((pair, c)) = self.queues.next_completion(|_, _| {}) {
+            self.completed(pair, c);
         }
         let epoch = self.queues.epoch();
         if epoch != self.epoch {
@@ -462,9 +462,6 @@ impl Shell {
                 self.print(&line);
                 self.prompt();
             }
-        }
-        for (pair, c) in completions {
-            self.completed(pair, c);
         }
         if self.dropped > 0 {
             debug_println!("shell: {} bytes of output dropped: the console took none", self.dropped);

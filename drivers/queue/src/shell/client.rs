@@ -44,8 +44,8 @@ pub struct QueueClient<M: SharedMem + Clone, N: Notify> {
     cursor: usize,
     /// Pairs whose ring the driver corrupted: not used until it attaches again.
     stopped: Vec<bool>,
-    /// Drivers attached so far (the first, then one per restart).
-    attaches: u64,
+    /// A driver attached before (the next attach is a fresh copy's).
+    attached_before: bool,
     /// A fresh copy attached and has completed nothing yet.
     awaiting_first: bool,
 }
@@ -69,7 +69,7 @@ impl<M: SharedMem + Clone, N: Notify> QueueClient<M, N> {
             polled: false,
             cursor: 0,
             stopped: vec![false; spec.pairs.len()],
-            attaches: 0,
+            attached_before: false,
             awaiting_first: false,
         })
     }
@@ -211,8 +211,8 @@ impl<M: SharedMem + Clone, N: Notify> QueueClient<M, N> {
             report(&mut self.faults, self.name, "driver", e, "completion ignored");
         }
         self.stopped.iter_mut().for_each(|s| *s = false);
-        self.attaches += 1;
-        self.awaiting_first = self.attaches > 1;
+        self.awaiting_first = self.attached_before;
+        self.attached_before = true;
         self.pending.push_back(Event::Attached { epoch: recovery.epoch });
         let completed = recovery.completed.into_iter().map(|(pair, completion)| Event::Completed { pair, completion });
         self.pending.extend(completed);
