@@ -116,7 +116,12 @@ enum Cmd {
     /// Check formatting and run clippy (host and seL4 builds), warnings as errors.
     Lint,
     /// Run everything CI runs.
-    Test,
+    Test {
+        /// Only the seL4 image and QEMU boot tests (needs MICROKIT_SDK): for
+        /// working on the seL4 side without the host suite first.
+        #[arg(long)]
+        qemu_only: bool,
+    },
     /// A fault-injection campaign: faults (register, memory and code bit flips,
     /// stalls, and the four clean kinds) into running drivers while workloads
     /// check every byte end to end; a report under target/campaign/. Fails if
@@ -220,7 +225,7 @@ fn main() -> ExitCode {
         Cmd::Campaign { target: RunTarget::Host, driver, faults, interval, seed, types, short } => {
             campaign::options(&driver, faults, interval, seed, types, short).and_then(|o| campaign::run(&ws, &o))
         }
-        Cmd::Test => test::run(&ws),
+        Cmd::Test { qemu_only } => test::run(&ws, qemu_only),
         Cmd::Bench { target, short, what } => {
             let what = what.unwrap_or_default();
             let what = if short { what.short() } else { what };

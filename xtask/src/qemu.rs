@@ -157,8 +157,49 @@ impl Drop for Qemu {
     }
 }
 
+/// Whether a PD printed `needle` on a seL4 console, where a line of a PD is
+/// cut by the lines of PDs that preempt it (each character is its own
+/// `seL4_DebugPutChar`, and a higher priority PD runs between two): from an
+/// exact start (the needle's first 12 bytes), its characters in order within a
+/// window of the console text, with every number in it (a word with a digit)
+/// whole in the window, so that a checksum cannot be pieced together from
+/// other lines' digits.
+pub fn printed_interleaved(console: &str, needle: &str) -> bool {
+    let anchor = &needle[..needle.len().min(12)];
+    let words: Vec<&str> = needle.split_whitespace().filter(|w| w.bytes().any(|b| b.is_ascii_digit())).collect();
+    console.match_indices(anchor).any(|(at, _)| {
+        let mut end = (at + 4 * needle.len() + 400).min(console.len());
+        while !console.is_char_boundary(end) {
+            end -= 1;
+        }
+        let window = &console[at..end];
+        let mut rest = window.chars();
+        needle.chars().all(|c| rest.any(|w| w == c)) && words.iter().all(|w| window.contains(w))
+    })
+}
+
 /// `qemu-system-aarch64 --version`'s first line, if QEMU runs.
 pub fn version() -> Option<String> {
     let out = Command::new(QEMU).arg("--version").output().ok()?;
     String::from_utf8_lossy(&out.stdout).lines().next().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printed_interleaved;
+
+    #[test]
+    fn a_line_cut_by_other_pds_lines_is_still_found() {
+        let needle = "ping: pong answered label 0 checksum 1462 (correct)";
+        // As QEMU printed it, cut by two other PDs.
+        let cut = "ping: pong answered label 0 checksum echo: serving TCP and UDP port 7\n\
+                   @status pd=ping state=up\n1462 (cofiles: 11 files\nrrect)\n";
+        assert!(printed_interleaved(cut, needle));
+        assert!(printed_interleaved(&format!("x\n{needle}\ny"), needle));
+        // A wrong checksum, or a verdict nowhere whole, is not the line.
+        let wrong = cut.replace("1462", "1463 2");
+        assert!(!printed_interleaved(&wrong, needle));
+        assert!(!printed_interleaved("ping: pong answered label 0 checksum 14 62 (correct)", needle));
+        assert!(!printed_interleaved("pong answered label 0 checksum 1462 (correct)", needle));
+    }
 }
