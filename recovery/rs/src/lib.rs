@@ -35,6 +35,7 @@ use alloc::vec::Vec;
 use ds_api::DsClient;
 
 use microkit::reply::ApiError;
+use microkit::status::{ComponentState, StatusLine};
 use microkit::{
     Channel, Child, Fault, FaultAction, Handler, InjectKind, KernelError, MSG_MAX_LENGTH, MessageInfo, arch_timer,
     debug_println, get_mr, set_mr,
@@ -88,7 +89,10 @@ impl<const N: usize> Rs<N> {
             if let Err(e) = result {
                 debug_println!("rs: cannot set a timeout: {e}");
             }
-            self.timer_failing = result.is_err();
+            if self.timer_failing != result.is_err() {
+                self.timer_failing = result.is_err();
+                self.publish_base();
+            }
         }
     }
 
@@ -155,6 +159,31 @@ impl<const N: usize> Rs<N> {
         debug_println!("{}", status_line(name, snapshot, failure, Some(arch_timer::now_ns())));
     }
 
+    /// An `@status` line for each PD of the trusted base as RS sees it (RS
+    /// itself up; the timer and the data store up while calls to them work),
+    /// so that a console-only table (QEMU) has them too. They are no
+    /// components: nothing goes to DS, generation and restarts stay 0.
+    fn publish_base(&self) {
+        let up = |ok: bool| if ok { ComponentState::Up } else { ComponentState::Down };
+        for pd in self.tables.pds {
+            let state = match pd.role {
+                Role::Rs => up(true),
+                Role::Timer => up(!self.timer_failing),
+                Role::Ds => up(self.ds.is_some() && !self.ds_failing),
+                Role::Supervised(_) | Role::Other => continue,
+            };
+            let line = StatusLine {
+                at: Some(arch_timer::now_ns()),
+                pd: pd.name,
+                state,
+                generation: 0,
+                restarts: 0,
+                fault: None,
+            };
+            debug_println!("{line}");
+        }
+    }
+
     /// Publishes component `i`'s last failure in DS: the fault and when (ns).
     fn record(&mut self, i: ComponentId) {
         if let Some(r) = self.engine.component(i).and_then(|c| c.last_failure) {
@@ -190,10 +219,12 @@ impl<const N: usize> Rs<N> {
         if let Err(e) = result {
             if !self.ds_failing {
                 debug_println!("rs: cannot publish {name}.{field} in DS: {e}");
+                self.ds_failing = true;
+                self.publish_base();
             }
-            self.ds_failing = true;
-        } else {
+        } else if self.ds_failing {
             self.ds_failing = false;
+            self.publish_base();
         }
     }
 
@@ -383,6 +414,7 @@ impl<const N: usize> Rs<N> {
             timer_failing,
         };
         debug_println!("rs: supervising {N} components");
+        rs.publish_base();
         for i in Engine::<N>::ids() {
             rs.publish(i, rs.engine.components[i.index()].snapshot());
             if tables.heartbeat[i.index()].is_none() {
