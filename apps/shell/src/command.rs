@@ -30,6 +30,7 @@ pub enum Command<'a> {
     Write(&'a str, &'a str),
     Rm(&'a str),
     Mkdir(&'a str),
+    Net,
 }
 
 /// One line per command, for `help`.
@@ -42,6 +43,7 @@ commands:
   crashes NAME                    the component's last crash records (registers, PC, SP)
   ls [DIR]  cat FILE  write FILE TEXT  rm FILE  mkdir DIR
                                   files on the FAT volume (through vfs)
+  net                             the network server: addresses, link counters, sockets
   echo TEXT                       print TEXT
   uptime                          time since boot
   help                            this list
@@ -70,6 +72,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, String> {
         "help" | "?" => none(Command::Help),
         "status" => none(Command::Status),
         "uptime" => none(Command::Uptime),
+        "net" => none(Command::Net),
         "service" => {
             let usage = || String::from("usage: service restart|stop|start NAME");
             let action = match args.next() {
@@ -130,6 +133,7 @@ mod tests {
         assert_eq!(parse("ls"), Ok(Command::Ls("/")));
         assert_eq!(parse("echo  a b"), Ok(Command::Echo("a b")));
         assert_eq!(parse(""), Ok(Command::Empty));
+        assert_eq!(parse("net"), Ok(Command::Net));
     }
 
     #[test]
@@ -149,6 +153,7 @@ mod tests {
             "write x",
             "ls a b",
             "rm",
+            "net sockets",
         ] {
             let e = parse(bad).expect_err(bad);
             assert!(!e.is_empty(), "{bad}");

@@ -4,6 +4,7 @@
 use alloc::string::String;
 use core::fmt::Write;
 
+use net_api::report::{LinkCounters, SocketReport};
 use rs_api::{ComponentStatus, CrashRecord, Supervision};
 
 /// The table's heading.
@@ -84,6 +85,54 @@ pub fn crash(name: &str, nth: usize, r: &CrashRecord, now_ns: Option<u64>) -> St
     s
 }
 
+/// The network server's link counters, as two lines.
+pub fn net_link(c: &LinkCounters) -> String {
+    alloc::format!(
+        "link: {} frames out, {} in; errors {} out, {} in; {} dropped (no buffer)\r\n\
+         driver: restarts seen {}, requests given to a fresh copy again {}, liveness probes {}\r\n",
+        c.tx_frames,
+        c.rx_frames,
+        c.tx_errors,
+        c.rx_errors,
+        c.tx_dropped,
+        c.reattaches.saturating_sub(1),
+        c.resubmitted,
+        c.probes
+    )
+}
+
+/// The socket table's heading.
+pub fn net_socket_heading() -> String {
+    alloc::format!(
+        "{:<12} {:<8} {:<11} {:>5} {:>9} {:>6}  {:>9} {:>9}\r\n",
+        "SOCKET",
+        "OWNER",
+        "KIND",
+        "PORT",
+        "HELD",
+        "ACTIVE",
+        "RX-QUEUED",
+        "TX-QUEUED"
+    )
+}
+
+/// One declared socket (`decl`: name, owner, kind, port, from net.toml) and
+/// where it stands.
+pub fn net_socket_row(decl: (&str, &str, &str, u16), r: &SocketReport) -> String {
+    let (name, owner, kind, port) = decl;
+    let port = if port == 0 { String::from("-") } else { alloc::format!("{port}") };
+    let (held, active) = if kind == "udp" {
+        (String::from("-"), String::from("-"))
+    } else {
+        (alloc::format!("{}/{}", r.held, r.slots), alloc::format!("{}", r.active))
+    };
+    alloc::format!(
+        "{name:<12} {owner:<8} {kind:<11} {port:>5} {held:>9} {active:>6}  {:>9} {:>9}\r\n",
+        r.rx_queued,
+        r.tx_queued
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +143,17 @@ mod tests {
         assert_eq!(duration(12_345_000_000), "12.3s");
         assert_eq!(duration(245_000_000_000), "4m05s");
         assert_eq!(duration(7_380_000_000_000), "2h03m");
+    }
+
+    #[test]
+    fn the_socket_table_lines_up() {
+        let r = SocketReport { slots: 128, held: 2, active: 3, rx_queued: 0, tx_queued: 4096 };
+        let row = net_socket_row(("http", "http", "tcp-listen", 80), &r);
+        assert_eq!(row.len(), net_socket_heading().len(), "{row:?}");
+        assert!(row.contains("  2/128 ") && row.ends_with("4096\r\n"), "{row:?}");
+        let udp = net_socket_row(("echo_udp", "echo", "udp", 7), &SocketReport { slots: 1, ..r });
+        assert!(udp.contains(" - "), "{udp:?}");
+        let link = net_link(&LinkCounters { reattaches: 2, ..LinkCounters::default() });
+        assert!(link.contains("restarts seen 1,"), "{link:?}");
     }
 }

@@ -142,6 +142,24 @@ fn a_user_manages_components_and_files_from_the_shell() {
     assert!(names.iter().any(|f| f.contains("inject") || f.contains("wild_write")), "pc {pc:#x}: {names:?}");
     assert_eq!(t.run("crashes virtio_blk"), "crashes: virtio_blk has not crashed\r\n");
 
+    // net: the network server's report. It saw the one virtio_net restart,
+    // and every socket of net.toml has its row.
+    let mut report = String::new();
+    for _ in 0..50 {
+        report = t.run("net");
+        if report.contains("restarts seen 1,") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(report.starts_with("net: MAC 52:54:00:12:34:56, 10.0.2.15/24"), "{report}");
+    assert!(report.contains("restarts seen 1,"), "{report}");
+    for socket in ["http ", "echo_tcp ", "echo_udp "] {
+        assert!(report.lines().any(|l| l.starts_with(socket)), "no row for {socket}in\n{report}");
+    }
+    let http = report.lines().find(|l| l.starts_with("http ")).unwrap();
+    assert!(http.contains("tcp-listen") && http.contains("/128"), "{http}");
+
     // Files through vfs, checked with mtools after shutdown.
     assert_eq!(t.run("mkdir notes"), "");
     assert_eq!(t.run("write notes/today.txt hello from the shell"), "write: 21 bytes to /notes/today.txt\r\n");

@@ -14,12 +14,14 @@
 //!
 //! This crate holds the types both sides agree on, the transport ([`protocol`]:
 //! PPC labels, message registers, the per-client data region) and the client
-//! stub applications use ([`NetClient`]).
+//! stub applications use ([`NetClient`]), and the server's [`report`] for
+//! people (counters and socket states, read by the shell).
 #![no_std]
 #![forbid(unsafe_code)]
 
 mod client;
 pub mod protocol;
+pub mod report;
 
 pub use client::{NetClient, Slice, WORK_SLICE_NS};
 
@@ -91,6 +93,9 @@ pub enum NetError {
     BadAddress = 8,
     /// The request does not fit the protocol (see [`protocol`]).
     BadRequest = 9,
+    /// A report question from a PD that `net.toml` does not name a reader
+    /// ([`report`]).
+    Denied = 10,
     /// The server faulted while serving the call.
     PeerFaulted = reply::PEER_FAULTED,
     /// The server's reply made no sense to the client.
@@ -108,6 +113,7 @@ impl ApiError for NetError {
         NetError::TooLarge,
         NetError::BadAddress,
         NetError::BadRequest,
+        NetError::Denied,
     ];
     const PEER_FAULTED: Self = NetError::PeerFaulted;
     const PROTOCOL: Self = NetError::Protocol;
@@ -128,6 +134,7 @@ impl fmt::Display for NetError {
             NetError::TooLarge => "larger than the socket can ever hold",
             NetError::BadAddress => "the destination address or port cannot be used",
             NetError::BadRequest => "the request does not fit the protocol",
+            NetError::Denied => "not a reader of the server's report (net.toml [report] readers)",
             NetError::PeerFaulted => "the network server faulted during the call",
             NetError::Protocol => "the network server's reply made no sense",
         })

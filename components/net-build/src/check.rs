@@ -13,6 +13,13 @@ struct File {
     interface: RawInterface,
     #[serde(default)]
     socket: Vec<RawSocket>,
+    report: Option<RawReport>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    readers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -44,6 +51,8 @@ struct InterfaceOnly {
     interface: RawInterface,
     #[serde(default, rename = "socket")]
     _socket: serde::de::IgnoredAny,
+    #[serde(default, rename = "report")]
+    _report: serde::de::IgnoredAny,
 }
 
 /// The interface, checked.
@@ -80,6 +89,17 @@ pub struct NetFile {
     pub sockets: Vec<Socket>,
     /// Every owner of a socket, once, in channel order, with its data region.
     pub clients: Vec<Client>,
+    /// The PDs that may read the server's report (`net_api::report`), with the
+    /// server's channel id to each.
+    pub readers: Vec<Reader>,
+}
+
+/// A PD that may read the server's report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reader {
+    pub name: String,
+    /// The server's channel id to it.
+    pub channel: u8,
 }
 
 const BUFFER_MIN: usize = 256;
@@ -194,8 +214,21 @@ pub fn load_str(text: &str, sd: &SystemDescription, server: &str) -> Result<NetF
             .collect(),
         None => Vec::new(),
     };
+    let mut readers: Vec<Reader> = Vec::new();
+    for name in file.report.iter().flat_map(|r| &r.readers) {
+        let at = format!("report reader {name:?}");
+        if readers.iter().any(|r| &r.name == name) {
+            errors.push(format!("{at}: named twice"));
+            continue;
+        }
+        if let Some(channel) =
+            server_pd.as_deref().and_then(|server| reader_channel(sd, server, name, &at, &mut errors))
+        {
+            readers.push(Reader { name: name.clone(), channel });
+        }
+    }
     match (errors.is_empty(), interface) {
-        (true, Some(interface)) => Ok(NetFile { interface, sockets, clients }),
+        (true, Some(interface)) => Ok(NetFile { interface, sockets, clients, readers }),
         _ => Err(errors),
     }
 }
@@ -249,6 +282,39 @@ pub fn owner_channel(
         }
         _ => {
             errors.push(format!("{at}: owner {owner} has {} channels to {server}; it must have one", ends.len()));
+            None
+        }
+    }
+}
+
+/// The server's channel id to the report reader `reader`: its one channel to
+/// the server, on which it may call.
+fn reader_channel(
+    sd: &SystemDescription,
+    server: &str,
+    reader: &str,
+    at: &str,
+    errors: &mut Vec<String>,
+) -> Option<u8> {
+    if sd.pd(reader).is_none() {
+        errors.push(format!("{at}: {reader:?} is no protection domain of {}", sd.file.display()));
+        return None;
+    }
+    let ends: Vec<_> = sd.channels_of(server).into_iter().filter(|c| c.peer == reader).collect();
+    match &ends[..] {
+        [end] if end.peer_can_ppcall => Some(end.id),
+        [_] => {
+            errors.push(format!(
+                "{at}: on the channel between {server} and {reader}, {reader} must be able to call (pp=\"true\" on its end)"
+            ));
+            None
+        }
+        [] => {
+            errors.push(format!("{at}: {reader} has no channel to {server}"));
+            None
+        }
+        _ => {
+            errors.push(format!("{at}: {reader} has {} channels to {server}; it must have one", ends.len()));
             None
         }
     }

@@ -17,12 +17,16 @@
 //! rx_bytes = 16384              # per connection for TCP (256..=1 MiB)
 //! tx_bytes = 16384
 //! datagrams = 8                 # udp: datagrams buffered each way (1..=64)
+//!
+//! [report]
+//! readers = ["shell"]           # may read the server's counters (net_api::report)
 //! ```
 //!
 //! The build stops, naming `net.toml` and what to change, unless: exactly one PD
 //! runs the server's program; every owner is a PD with one channel to it, on which
 //! the owner may call the server and the server may notify the owner, and one data
-//! region that only the two map, read-write; names
+//! region that only the two map, read-write; every report reader is a PD with
+//! one channel to the server on which it may call; names
 //! are unique; no two sockets of a protocol share a port; every number is in its
 //! range.
 //!
@@ -34,7 +38,7 @@ mod check;
 mod clients;
 mod render;
 
-pub use check::{Interface, Kind, NetFile, Socket, interface_str, load_str, owner_channel, runners};
+pub use check::{Interface, Kind, NetFile, Reader, Socket, interface_str, load_str, owner_channel, runners};
 pub use clients::{Client, data_region};
 
 use std::path::{Path, PathBuf};
@@ -86,6 +90,16 @@ pub fn generate_server(program: &str, default_system: &str) {
     let (path, sd) = microkit_build::system(default_system);
     let file = load_or_stop(&config_path(&path), &sd, program);
     write(&format!("{program}.net_config.rs"), render::server(&file));
+}
+
+/// For a report reader's `build.rs`: `$OUT_DIR/<program>.net_report.rs`
+/// (`net_report::SOCKETS`, every declared socket's name, owner, kind and port in
+/// declaration order, and `net_report::INTERFACE`, the addresses, as text).
+/// `server` is the network server's program.
+pub fn generate_reader(program: &str, server: &str, default_system: &str) {
+    let (path, sd) = microkit_build::system(default_system);
+    let file = load_or_stop(&config_path(&path), &sd, server);
+    write(&format!("{program}.net_report.rs"), render::reader(&file));
 }
 
 /// For an application's `build.rs`: `$OUT_DIR/<program>.net_sockets.rs`

@@ -35,6 +35,9 @@ pub(crate) fn server(f: &NetFile) -> String {
     s.push_str("    /// (the server's channel id, application PD name) of every socket owner.\n");
     let list: Vec<String> = f.clients.iter().map(|c| format!("({}, {:?})", c.channel, c.name)).collect();
     let _ = writeln!(s, "    pub const CLIENTS: &[(u8, &str)] = &[{}];", list.join(", "));
+    let list: Vec<String> = f.readers.iter().map(|r| format!("({}, {:?})", r.channel, r.name)).collect();
+    s.push_str("    /// (the server's channel id, PD name) of every reader of the report.\n");
+    let _ = writeln!(s, "    pub const READERS: &[(u8, &str)] = &[{}];", list.join(", "));
     s.push_str("    /// The data region of the application on the server's channel `channel`.\n");
     s.push_str("    #[allow(clippy::match_single_binding)] // a server without applications\n");
     s.push_str("    pub fn client_region(channel: u8) -> Option<::microkit::Region> {\n        match channel {\n");
@@ -63,6 +66,32 @@ pub(crate) fn client(f: &NetFile, owners: &[String]) -> String {
         }
     }
     s.push_str("}\n");
+    s
+}
+
+pub(crate) fn reader(f: &NetFile) -> String {
+    let mut s = String::from(
+        "/// What net.toml declares, for reading the server's report (net_api::report).\n#[allow(dead_code)]\npub mod net_report {\n",
+    );
+    let i = &f.interface;
+    let [a, b, c, d] = i.addr;
+    let mac: Vec<String> = i.mac.iter().map(|b| format!("{b:02x}")).collect();
+    let mut iface = format!("MAC {}, {a}.{b}.{c}.{d}/{}", mac.join(":"), i.prefix_len);
+    if let Some([a, b, c, d]) = i.gateway {
+        let _ = write!(iface, ", gateway {a}.{b}.{c}.{d}");
+    }
+    let _ = writeln!(s, "    pub const INTERFACE: &str = {iface:?};");
+    s.push_str("    /// (name, owner, kind, port) of each socket, by `net_api::SocketId`.\n");
+    s.push_str("    pub const SOCKETS: &[(&str, &str, &str, u16)] = &[\n");
+    for k in &f.sockets {
+        let (kind, port) = match k.kind {
+            Kind::TcpListen { port, .. } => ("tcp-listen", port),
+            Kind::TcpConnect => ("tcp-connect", 0),
+            Kind::Udp { port, .. } => ("udp", port),
+        };
+        let _ = writeln!(s, "        ({:?}, {:?}, {kind:?}, {port}),", k.name, k.owner);
+    }
+    s.push_str("    ];\n}\n");
     s
 }
 

@@ -155,3 +155,28 @@ fn the_server_program_must_run_exactly_once() {
     let e = load_str(INTERFACE, &system(""), "nonet").unwrap_err().join("\n");
     assert!(e.contains("runs nonet.elf"), "{e}");
 }
+
+#[test]
+fn report_readers_need_a_channel_on_which_they_may_call() {
+    // http owns a socket and reads the report on the same channel; loner calls
+    // on a channel of its own.
+    let sd = system(r#"<channel><end pd="loner" id="0" pp="true" /><end pd="net" id="9" /></channel>"#);
+    let f = load_str(&format!("{INTERFACE}[report]\nreaders = [\"loner\", \"http\"]\n"), &sd, "net").unwrap();
+    let readers: Vec<(&str, u8)> = f.readers.iter().map(|r| (r.name.as_str(), r.channel)).collect();
+    assert_eq!(readers, [("loner", 9), ("http", 4)]);
+    assert!(f.clients.is_empty(), "a reader is no socket owner: it needs no data region");
+
+    for (readers, want) in [
+        ("\"echo\"", "echo must be able to call"),
+        ("\"loner\"", "loner has no channel to net"),
+        ("\"ghost\"", "\"ghost\" is no protection domain"),
+        ("\"http\", \"http\"", "named twice"),
+    ] {
+        let e = load_str(&format!("{INTERFACE}[report]\nreaders = [{readers}]\n"), &system(""), "net")
+            .unwrap_err()
+            .join("\n");
+        assert!(e.contains(want), "readers {readers}: {e}");
+    }
+    let e = load_str(&format!("{INTERFACE}[report]\nreader = [\"http\"]\n"), &system(""), "net").unwrap_err();
+    assert!(e.join("\n").contains("unknown field"), "{e:?}");
+}

@@ -28,6 +28,7 @@ use microkit::reply::ApiError;
 use microkit::{Channel, Handler, MessageInfo, Region, arch_timer, debug_println, get_mr, set_mr};
 use net::{NetStack, OwnerSet, QueueLink, serve};
 use net_api::NetError;
+use net_api::report::Question;
 use timer_api::TimerClient;
 
 microkit::include_system!("net");
@@ -154,6 +155,37 @@ impl Net {
     }
 }
 
+impl Net {
+    /// A question about the server's report (`net_api::report`), from a reader.
+    fn report(&mut self, channel: Channel, msg: MessageInfo) -> MessageInfo {
+        let refuse = |e: NetError| MessageInfo::new(e.code(), 0);
+        if !net_config::READERS.iter().any(|(ch, _)| *ch == channel.index()) {
+            return refuse(NetError::Denied);
+        }
+        let mut mrs = [0u64; 1];
+        if msg.count() > mrs.len() {
+            return refuse(NetError::BadRequest);
+        }
+        for (i, mr) in mrs[..msg.count()].iter_mut().enumerate() {
+            *mr = get_mr(i);
+        }
+        let answer: Result<Vec<u64>, NetError> = match Question::decode(msg.label(), &mrs[..msg.count()]) {
+            None => Err(NetError::BadRequest),
+            Some(Question::Link) => Ok(self.stack.link().counters().to_mrs().to_vec()),
+            Some(Question::Socket(id)) => self.stack.socket_report(id).map(|r| r.to_mrs().to_vec()),
+        };
+        match answer {
+            Ok(words) => {
+                for (i, v) in words.iter().enumerate() {
+                    set_mr(i, *v);
+                }
+                MessageInfo::new(microkit::reply::OK, words.len())
+            }
+            Err(e) => refuse(e),
+        }
+    }
+}
+
 impl Handler for Net {
     fn notified(&mut self, channel: Channel) {
         match channel {
@@ -173,6 +205,9 @@ impl Handler for Net {
     }
 
     fn protected(&mut self, channel: Channel, msg: MessageInfo) -> MessageInfo {
+        if Question::is_report(msg.label()) {
+            return self.report(channel, msg);
+        }
         let Some(region) = net_config::client_region(channel.index()) else {
             return MessageInfo::new(NetError::BadRequest.code(), 0);
         };

@@ -32,25 +32,8 @@ use virtio_net::protocol::{BUF, BUFS, OP_MAC, OP_SEND, QUEUES, RX, RX_BASE, TX, 
 
 use crate::link::{FRAME_MAX, Link};
 
-/// What the link has seen, for the shell's `net` report and for tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LinkCounters {
-    pub tx_frames: u64,
-    pub rx_frames: u64,
-    /// Frames the driver failed (the device said no): lost, TCP sends again.
-    pub tx_errors: u64,
-    /// Receive buffers that came back failed or with an impossible length.
-    pub rx_errors: u64,
-    /// Frames smoltcp built while every transmit buffer was in flight: lost.
-    pub tx_dropped: u64,
-    /// Requests a dead driver held that were given to its fresh copy.
-    pub resubmitted: u64,
-    /// Queue resets for a driver that asked to attach to queues already in use:
-    /// one per driver restart.
-    pub reattaches: u64,
-    /// Liveness probes sent to a quiet driver while traffic flowed.
-    pub probes: u64,
-}
+/// What the link has seen (the server's report, `net_api::report`).
+pub use net_api::report::LinkCounters;
 
 /// The server's end of the net driver's queues.
 pub struct QueueLink<M: SharedMem + Clone, N: Notify> {
@@ -178,7 +161,10 @@ impl<M: SharedMem + Clone, N: Notify> QueueLink<M, N> {
                     self.completion_ms = self.now_ms;
                 }
                 Event::Reclaimed(r) => match self.queues.resubmit(r) {
-                    Ok(_) => self.counters.resubmitted += 1,
+                    // Requests posted before the first driver attached are
+                    // reclaimed too (it attaches at a new epoch): not a restart's.
+                    Ok(_) if self.counters.reattaches > 1 => self.counters.resubmitted += 1,
+                    Ok(_) => {}
                     // The new driver broke its ring at once (reported by the queue
                     // client): the frame is lost (TCP sends it again), the buffer
                     // is ours again.

@@ -3,6 +3,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+use net_api::report::SocketReport;
 use net_api::{ConnId, Endpoint, NetError, Readiness, SocketDecl, SocketId};
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::time::Instant;
@@ -107,6 +108,11 @@ impl<L: Link> NetStack<L> {
     /// The declared sockets, in [`SocketId`] order.
     pub fn decls(&self) -> impl Iterator<Item = &SocketDecl> {
         self.table.decls()
+    }
+
+    /// Where socket `id` stands (the server's report).
+    pub fn socket_report(&self, id: SocketId) -> Result<SocketReport, NetError> {
+        self.table.report(&self.sockets, id)
     }
 
     pub fn accept(&mut self, owner: u8, listener: SocketId) -> Result<ConnId, NetError> {

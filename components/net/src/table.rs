@@ -4,6 +4,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use net_api::report::SocketReport;
 use net_api::{ConnId, Endpoint, NetError, Readiness, SocketDecl, SocketId, SocketKind};
 use smoltcp::iface::{Context, SocketHandle, SocketSet};
 use smoltcp::socket::{tcp, udp};
@@ -109,6 +110,30 @@ impl SocketTable {
 
     pub(crate) fn decls(&self) -> impl Iterator<Item = &SocketDecl> {
         self.entries.iter().map(|e| &e.decl)
+    }
+
+    /// Where socket `id` stands, for the server's report (anyone may ask; the
+    /// caller checked it is a reader).
+    pub(crate) fn report(&self, set: &SocketSet<'_>, id: SocketId) -> Result<SocketReport, NetError> {
+        let e = self.entries.get(usize::from(id.0)).ok_or(NetError::BadHandle)?;
+        let mut r = SocketReport { slots: e.handles.len() as u64, ..SocketReport::default() };
+        match e.decl.kind {
+            SocketKind::Udp { .. } => {
+                let s = set.get::<udp::Socket>(e.handles[0]);
+                r.rx_queued = s.recv_queue() as u64;
+                r.tx_queued = s.send_queue() as u64;
+            }
+            _ => {
+                for (h, slot) in e.handles.iter().zip(&e.slots) {
+                    let s = set.get::<tcp::Socket>(*h);
+                    r.held += u64::from(*slot == Slot::Held);
+                    r.active += u64::from(s.is_active());
+                    r.rx_queued += s.recv_queue() as u64;
+                    r.tx_queued += s.send_queue() as u64;
+                }
+            }
+        }
+        Ok(r)
     }
 
     fn entry(&self, owner: u8, id: SocketId) -> Result<&Entry, NetError> {

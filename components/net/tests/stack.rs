@@ -327,3 +327,26 @@ fn a_writer_that_waits_for_notifications_is_told_when_room_comes_back() {
         assert_eq!(Sha256::digest(&got), Sha256::digest(&data));
     }
 }
+
+#[test]
+fn the_report_says_where_each_socket_stands() {
+    let decls = [tcp_listener("web", 0, 80, 3, 4096), udp("dns", 0, 53)];
+    let mut p = Pair::new(&decls, &[tcp_client("out", 0, 4096), udp("u", 0, 5353)], 0);
+    let idle = p.server.socket_report(SocketId(0)).unwrap();
+    assert_eq!((idle.slots, idle.held, idle.active), (3, 0, 0), "{idle:?}");
+    let (c, s) = connect(&mut p, 0, 80, 0);
+    // 100 bytes that the server's owner has not read yet.
+    p.client.send(0, c, &pattern(100, 3)).unwrap();
+    p.until(2000, |p| (p.server.socket_report(SocketId(0)).unwrap().rx_queued == 100).then_some(()));
+    let r = p.server.socket_report(SocketId(0)).unwrap();
+    assert_eq!((r.slots, r.held, r.active, r.rx_queued), (3, 1, 1, 100), "{r:?}");
+    let client = p.client.socket_report(SocketId(0)).unwrap();
+    assert_eq!((client.slots, client.held, client.active), (1, 1, 1), "{client:?}");
+    p.server.close(0, s).unwrap();
+    p.client.close(0, c).unwrap();
+    p.until(5000, |p| (p.server.socket_report(SocketId(0)).unwrap().active == 0).then_some(()));
+    assert_eq!(p.server.socket_report(SocketId(0)).unwrap().held, 0);
+    let udp = p.server.socket_report(SocketId(1)).unwrap();
+    assert_eq!((udp.slots, udp.held, udp.active), (1, 0, 0), "{udp:?}");
+    assert_eq!(p.server.socket_report(SocketId(2)), Err(NetError::BadHandle));
+}

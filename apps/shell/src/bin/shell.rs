@@ -1,7 +1,8 @@
 //! The shell PD: the server end of the console driver's queues (as
 //! `console_client` was), a line editor on what the terminal sends, and the
 //! commands of `shell::command`. Component commands are calls on the admin
-//! channel to RS (answered at once); file commands are requests to VFS, run
+//! channel to RS (answered at once), `net` calls on the network server's
+//! report (`net_api::report`, answered at once); file commands are requests to VFS, run
 //! one at a time as a [`Job`] that goes on each time VFS notifies (lines typed
 //! meanwhile wait their turn). When the console driver restarts, the shell
 //! says so on the fresh copy and goes on; output the dead copy held is given
@@ -19,6 +20,8 @@ use alloc::vec::Vec;
 
 use driver_queue::{Completion, Desc, QueueClient, status};
 use microkit::{Channel, Handler, Region, debug_println};
+use net_api::SocketId;
+use net_api::report::NetReport;
 use rs_api::RsAdmin;
 use shell::command::{self, Command, Service};
 use shell::editor::{Edit, Editor};
@@ -27,6 +30,7 @@ use vfs_api::{Handle, Kind, OpenFlags, VfsClient, VfsError};
 use virtio_console::protocol::{BUF, BUFS, QUEUES, RX, RX_BASE, TX, TX_BASE};
 
 microkit::include_system!("shell");
+include!(concat!(env!("OUT_DIR"), "/shell.net_report.rs"));
 
 const DRIVER: Channel = channel::VIRTIO_CONSOLE;
 
@@ -81,6 +85,7 @@ struct Shell {
     editor: Editor,
     rs: RsAdmin,
     vfs: VfsClient,
+    net: NetReport,
     job: Option<Job>,
     queued: VecDeque<String>,
     /// The console driver's copy the shell last wrote through.
@@ -230,6 +235,7 @@ impl Shell {
                 self.print(&line);
             }
             Command::Crashes(name) => self.crashes(name),
+            Command::Net => self.net(),
             Command::Ls(dir) => self.start(Job::List { dir: command::absolute(dir), cursor: 0 }),
             Command::Cat(path) => self.start(Job::CatOpen { path: command::absolute(path) }),
             Command::Write(path, text) => {
@@ -249,6 +255,27 @@ impl Shell {
         }
         if let Err(e) = result {
             let line = format!("status: the reincarnation server: {e}\r\n");
+            self.print(&line);
+        }
+    }
+
+    fn net(&mut self) {
+        let line = format!("net: {}\r\n", net_report::INTERFACE);
+        self.print(&line);
+        match self.net.link() {
+            Ok(c) => self.print(&show::net_link(&c)),
+            Err(e) => {
+                let line = format!("net: the network server: {e}\r\n");
+                self.print(&line);
+                return;
+            }
+        }
+        self.print(&show::net_socket_heading());
+        for (id, decl) in net_report::SOCKETS.iter().enumerate() {
+            let line = match self.net.socket(SocketId(id as u16)) {
+                Ok(r) => show::net_socket_row(*decl, &r),
+                Err(e) => format!("{:<12} the network server: {e}\r\n", decl.0),
+            };
             self.print(&line);
         }
     }
@@ -502,6 +529,7 @@ fn init() -> Shell {
         editor: Editor::new(),
         rs: RsAdmin::new(channel::RS_60),
         vfs: VfsClient::new(channel::VFS, region::vfs_shell_data()),
+        net: NetReport::new(channel::NET),
         job: None,
         queued: VecDeque::new(),
         epoch: 0,
