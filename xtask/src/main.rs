@@ -14,6 +14,7 @@ mod devices;
 mod inject;
 mod lint;
 mod net_host;
+mod pty_session;
 mod qemu;
 mod run_host;
 mod run_qemu;

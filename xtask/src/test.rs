@@ -30,6 +30,7 @@ pub fn run(ws: &Workspace, qemu_only: bool) -> Result<(), Error> {
     for what in ["ipc", "drivers", "recovery", "net", "fs"] {
         step(ws, &format!("benchmark {what} (short)"), &["xtask", "bench", what, "--short"])?;
     }
+    crate::pty_session::run(ws)?;
     // The fault-injection campaign: 2,000 faults into the three drivers, with a
     // fixed seed so that a failure replays (the download is off without root).
     step(ws, "fault-injection campaign (short)", &["xtask", "campaign", "--short", "--seed", "1"])?;
