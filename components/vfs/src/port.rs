@@ -231,6 +231,9 @@ pub struct Port<M: SharedMem + Clone, N: Notify> {
     /// may be long ago on an idle system), so the next tick's time counts as
     /// it, and meanwhile the driver is not stalled.
     given_while_idle: bool,
+    /// Sectors below this (the FAT volume's reserved sectors and FATs) are
+    /// written back before any sector above it: 0 until a volume is mounted.
+    metadata_end: u64,
 }
 
 /// A token for an operation in flight.
@@ -262,6 +265,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             now_ms: 0,
             progress_ms: 0,
             given_while_idle: false,
+            metadata_end: 0,
         };
         port.start(OpKind::Capacity, 0, 8, Vec::new(), Vec::new());
         Ok(port)
@@ -294,6 +298,34 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
     /// Dirty sectors in the cache.
     pub fn dirty(&self) -> usize {
         self.dirty
+    }
+
+    /// From now on, the FAT volume's metadata (its reserved sectors and FATs,
+    /// as the boot sector in the cache says) goes to the disk before the
+    /// directory entries and data that point into it: a write-back that a
+    /// dead disk cuts short then leaves at worst lost clusters, never a file
+    /// whose size its cluster chain does not cover. Returns the first sector
+    /// after the metadata, or `None` (the boot sector is not cached or makes
+    /// no sense; write-back stays in plain sector order).
+    pub fn order_fat_metadata_first(&mut self) -> Option<u64> {
+        let boot = self.cache.get(&0)?;
+        let end = fat_metadata_end(&boot.data[..])?;
+        if self.capacity.is_some_and(|c| end >= c) {
+            return None;
+        }
+        self.metadata_end = end;
+        Some(end)
+    }
+
+    /// Whether metadata sectors are dirty (waiting or in flight): sectors
+    /// above them wait ([`Port::order_fat_metadata_first`]).
+    fn metadata_dirty(&self) -> bool {
+        self.metadata_end > 0 && self.cache.range(..self.metadata_end).any(|(_, e)| e.dirty != 0)
+    }
+
+    /// Whether any write-back is in flight.
+    fn writing_back(&self) -> bool {
+        self.ops.iter().flatten().any(|o| o.kind == OpKind::Write && !o.finished())
     }
 
     /// Whether requests have waited on the driver for more than `limit_ms`
@@ -667,7 +699,9 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
     }
 
     /// Starts writing back dirty sectors, at most `max` of them (sector
-    /// order, contiguous runs in chunks). Returns the tokens started.
+    /// order, contiguous runs in chunks); while metadata sectors are dirty,
+    /// only those ([`Port::order_fat_metadata_first`]). Returns the tokens
+    /// started.
     fn write_back(&mut self, max: usize) -> Vec<Token> {
         let in_flight: Vec<(u64, u64)> = self
             .ops
@@ -680,8 +714,9 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
         type Run = (u64, Vec<u8>, Vec<(u64, u64)>);
         let mut runs: Vec<Run> = Vec::new();
         let mut taken = 0;
+        let metadata_first = self.metadata_dirty();
         for (&sector, e) in &self.cache {
-            if taken >= max {
+            if taken >= max || (metadata_first && sector >= self.metadata_end) {
                 break;
             }
             if e.dirty == 0 || in_flight.contains(&(sector, e.dirty)) {
@@ -881,13 +916,19 @@ impl<M: SharedMem + Clone, N: Notify> BlockDevice for Dev<M, N> {
                         return Poll::Ready(Err(io(e)));
                     }
                     Poll::Ready(Ok(())) => {
-                        // Sectors dirtied again during the write-back go too.
+                        // Sectors dirtied again during the write-back go too,
+                        // and those that waited for the metadata.
                         let more = port.write_back(usize::MAX);
-                        if more.is_empty() {
+                        if !more.is_empty() {
+                            state.stage = Stage::WritingBack(more);
+                        } else if port.dirty > 0 && port.writing_back() {
+                            // Dirty sectors wait behind write-backs no one
+                            // waits for (a cancelled operation's): after
+                            // them, at a later poll.
+                            return Poll::Pending;
+                        } else {
                             let t = port.start(OpKind::Flush, 0, 0, Vec::new(), Vec::new());
                             state.stage = Stage::Flushing(t);
-                        } else {
-                            state.stage = Stage::WritingBack(more);
                         }
                     }
                 },
@@ -914,6 +955,25 @@ impl<M: SharedMem + Clone, N: Notify> BlockDevice for Dev<M, N> {
             Stage::WritingBack(_) => {}
         }
     }
+}
+
+/// The first sector after a FAT volume's reserved sectors and FATs, from its
+/// boot sector (untrusted: `None` for a sector size other than ours or
+/// numbers that do not add up).
+fn fat_metadata_end(boot: &[u8]) -> Option<u64> {
+    let u16_at = |at: usize| Some(u64::from(u16::from_le_bytes(boot.get(at..at + 2)?.try_into().ok()?)));
+    let u32_at = |at: usize| Some(u64::from(u32::from_le_bytes(boot.get(at..at + 4)?.try_into().ok()?)));
+    if u16_at(11)? != SECTOR as u64 {
+        return None;
+    }
+    let reserved = u16_at(14)?;
+    let fats = u64::from(*boot.get(16)?);
+    let fat_sectors = match u16_at(22)? {
+        0 => u32_at(36)?,
+        n => n,
+    };
+    let end = reserved.checked_add(fats.checked_mul(fat_sectors)?)?;
+    (reserved > 0 && fats > 0 && fat_sectors > 0).then_some(end)
 }
 
 fn finish_read<M: SharedMem + Clone, N: Notify>(

@@ -378,6 +378,8 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
                     Poll::Ready(Ok(fs)) => {
                         self.fs = FsState::Mounted(Box::new(fs));
                         self.mount_error = None;
+                        // The FAT goes to the disk before what points into it.
+                        self.port.borrow_mut().order_fat_metadata_first();
                         true
                     }
                     Poll::Ready(Err(e)) => {

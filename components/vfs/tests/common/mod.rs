@@ -79,6 +79,10 @@ pub struct BlkDriver {
     pub served: u64,
     /// Whether the driver runs at all (a dead one does nothing).
     pub alive: bool,
+    /// Serve the newest request first (a device may complete in any order).
+    pub lifo: bool,
+    /// Die (stop for good) once `served` reaches this.
+    pub die_at: Option<u64>,
 }
 
 impl BlkDriver {
@@ -96,6 +100,8 @@ impl BlkDriver {
             flip_writes: 0,
             served: 0,
             alive: true,
+            lifo: false,
+            die_at: None,
         }
     }
 
@@ -119,7 +125,12 @@ impl BlkDriver {
             self.held.push_back(d);
         }
         for _ in 0..self.per_step {
-            let Some(mut d) = self.held.pop_front() else { break };
+            if self.die_at.is_some_and(|n| self.served >= n) {
+                self.alive = false;
+                return;
+            }
+            let next = if self.lifo { self.held.pop_back() } else { self.held.pop_front() };
+            let Some(mut d) = next else { break };
             self.serve(&mut d);
             self.served += 1;
             self.drv.pair(0).and_then(|p| p.complete(d)).expect("complete");
