@@ -124,6 +124,10 @@
 //! that starts ([`Server::new`]) resets and publishes a new epoch too; a live
 //! driver sees the epoch move ([`Link::Reset`]), drops what it held and asks
 //! again, and the server resets once more, now with the driver quiet. A
+//! driver that asked before the server started (`attach` = 1 on a zeroed
+//! queue set) finds the server's first epoch equal to its request and
+//! attaches to it without a reset: nothing was in flight; the client learns
+//! it from `attach` = `epoch` ([`Server::driver_attached`]). A
 //! request in flight may have reached the device before its driver died: a
 //! resubmitted request can be carried out twice (block writes are idempotent,
 //! a duplicate frame is the network's business).

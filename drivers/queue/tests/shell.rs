@@ -278,3 +278,30 @@ fn a_ring_the_driver_corrupted_is_stopped_until_the_driver_attaches_again() {
     assert!(got.iter().any(|e| matches!(e, Event::Reclaimed(r) if r.pair == TX && r.request.arg == 100)), "{got:?}");
     assert!(client.submit(TX, send(1)).is_ok());
 }
+
+/// On seL4 the driver (higher priority) may start before its client: it asks
+/// for epoch 1 on zeroed queues, and the client's start publishes epoch 1, to
+/// which it attaches without a reset. The client still sees it attached, so
+/// the first restart after boot is a restart (reclaimed requests, "serving
+/// again"), not a first attach.
+#[test]
+fn a_driver_that_started_before_its_client_counts_as_attached() {
+    let m = mems();
+    let (to_driver, to_client) = (Bell::default(), Bell::default());
+    let mut driver = DriverShell::new("driver", &m.queues, &m.data, &SPEC, &to_client).unwrap();
+    let mut client = QueueClient::new("client", &m.queues, &m.data, &SPEC, &to_driver).unwrap();
+    assert!(driver.on_notify(), "attached to the client's first epoch at once");
+    assert_eq!(events(&mut client), [Event::Attached { epoch: 1 }]);
+    assert_eq!(events(&mut client), [], "said once");
+
+    client.submit(TX, send(0)).unwrap();
+    drop(driver);
+    let mut fresh = DriverShell::new("driver", &m.queues, &m.data, &SPEC, &to_client).unwrap();
+    let got = events(&mut client);
+    assert_eq!(got[0], Event::Attached { epoch: 2 });
+    let Event::Reclaimed(r) = got[1] else { panic!("{got:?}") };
+    client.resubmit(r).unwrap();
+    assert!(fresh.on_notify());
+    assert_eq!(serve_ok(&mut fresh, TX).len(), 1);
+    assert!(matches!(events(&mut client)[..], [Event::Completed { .. }]));
+}

@@ -17,7 +17,9 @@ use crate::shell::{Notify, PeerFaults, QueueSpec, report};
 pub enum Event {
     /// A driver (a new one, or a fresh copy after a crash) attached at
     /// `epoch`: the queues were reset. The completions the old driver had
-    /// published and the requests it held follow.
+    /// published and the requests it held follow. (A driver that was there
+    /// before the server attaches to the server's first epoch without a
+    /// reset: the event comes alone.)
     Attached { epoch: u64 },
     /// A request the old driver held when the queues were reset: resubmit it
     /// ([`QueueClient::resubmit`]) or fail it.
@@ -204,7 +206,16 @@ impl<M: SharedMem + Clone, N: Notify> QueueClient<M, N> {
     fn poll_attach(&mut self) {
         let recovery = match self.server.poll_attach() {
             Ok(Some(recovery)) => recovery,
-            Ok(None) => return,
+            Ok(None) => {
+                // A driver that asked before this server started attached to
+                // the epoch the start published (its request): no reset, and
+                // nothing was in flight, but it is attached all the same.
+                if !self.attached_before && self.server.driver_attached() {
+                    self.attached_before = true;
+                    self.pending.push_back(Event::Attached { epoch: self.epoch() });
+                }
+                return;
+            }
             Err(e) => return self.on_error(0, e),
         };
         for (_, e) in recovery.peer_faults {
