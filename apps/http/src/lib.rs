@@ -8,6 +8,8 @@
 //! | `GET /status.json` | the same table as JSON |
 //! | `GET /bytes/N` | `N` deterministic pseudo-random bytes ([`pattern_byte`]), for benchmarks |
 //! | `POST /sink` | reads a `Content-Length` body; answers its length and SHA-256 as JSON |
+//! | `GET /files/<path>` | the file at `<path>` on the FAT volume (through `vfs`, see [`files`]) |
+//! | `PUT /files/<path>` | writes the body (a `Content-Length` one) to `<path>`, fsynced; `201` with its length and SHA-256 |
 //!
 //! Connections are kept alive (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only
 //! with `Connection: keep-alive`), and pipelined requests are answered in order.
@@ -21,12 +23,14 @@
 extern crate alloc;
 
 mod connection;
+pub mod files;
 mod pattern;
 mod response;
 mod status;
 mod table;
 
 pub use connection::{Connection, HEAD_MAX};
+pub use files::{FileAnswer, FileCall};
 pub use pattern::{BYTES_MAX, fill_pattern, pattern_byte};
 pub use status::{ComponentRow, StatusSource};
 pub use table::{ComponentTable, PREFIX as COMPONENT_PREFIX};

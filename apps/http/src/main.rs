@@ -9,6 +9,11 @@
 //! which the server sends when asked (`NetClient::poke`), so the event loop
 //! answers heartbeats however busy the connections are. Each slice starts
 //! with another connection, so none waits behind a busy one for long.
+//!
+//! Files (`GET`/`PUT /files/`): the file system server takes one request of
+//! ours at a time, so the connections that need a file call are served in
+//! turn: the call is started, and when vfs notifies, its result goes to the
+//! connection that asked (or, if it is gone, a handle it opened is closed).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -18,15 +23,27 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use ds_api::DsClient;
-use http::{COMPONENT_PREFIX, ComponentTable, Connection};
+use http::{COMPONENT_PREFIX, ComponentTable, Connection, FileAnswer, FileCall};
 use microkit::{Channel, Handler, debug_println};
 use net_api::{ConnId, NetClient, NetError, Slice};
+use vfs_api::{Handle, VfsClient, VfsError};
 
 microkit::include_system!("http");
 include!(concat!(env!("OUT_DIR"), "/http.net_sockets.rs"));
 
 const NET: Channel = channel::NET;
 const DS: Channel = channel::DS;
+const VFS: Channel = channel::VFS;
+
+/// What the file call in flight will answer.
+#[derive(Clone, Copy, Debug)]
+enum Pending {
+    Stat,
+    Open,
+    Read,
+    Write,
+    Done,
+}
 
 struct Http {
     net: NetClient,
@@ -38,6 +55,12 @@ struct Http {
     buf: Vec<u8>,
     /// The connection the next slice starts with.
     next: usize,
+    vfs: VfsClient,
+    /// The file call in flight: for which connection (`None`: closing a
+    /// handle whose connection is gone), and what it answers.
+    file_call: Option<(Option<ConnId>, Pending)>,
+    /// Handles of connections that went away, to close.
+    orphans: Vec<Handle>,
 }
 
 impl Http {
@@ -81,11 +104,74 @@ impl Http {
         }
         finished.sort_unstable();
         for i in finished.into_iter().rev() {
-            self.conns.swap_remove(i);
+            let (_, conn) = self.conns.swap_remove(i);
+            self.orphans.extend(conn.file_handle());
         }
+        self.start_file_call();
         if unfinished {
             self.net.poke();
         }
+    }
+
+    /// Starts the next file call if none is in flight: a gone connection's
+    /// handle first, then the connections in turn.
+    fn start_file_call(&mut self) {
+        while self.file_call.is_none() {
+            if let Some(h) = self.orphans.pop() {
+                if self.vfs.start_close(h).is_ok() {
+                    self.file_call = Some((None, Pending::Done));
+                }
+                continue;
+            }
+            let n = self.conns.len();
+            let Some((i, call)) =
+                (0..n).map(|k| (self.next + k) % n).find_map(|i| Some((i, self.conns[i].1.file_call()?)))
+            else {
+                return;
+            };
+            let vfs = &self.vfs;
+            let (started, pending) = match &call {
+                FileCall::Stat(path) => (vfs.start_stat(path), Pending::Stat),
+                FileCall::Open(path, flags) => (vfs.start_open(path, *flags), Pending::Open),
+                FileCall::Read(h, len) => (vfs.start_read(*h, (*len).min(self.buf.len())), Pending::Read),
+                FileCall::Write(h, data) => (vfs.start_write(*h, data), Pending::Write),
+                FileCall::Fsync(h) => (vfs.start_fsync(*h), Pending::Done),
+                FileCall::Close(h) => (vfs.start_close(*h), Pending::Done),
+            };
+            let (id, conn) = &mut self.conns[i];
+            match started {
+                Ok(()) => self.file_call = Some((Some(*id), pending)),
+                // Refused at once: the connection answers the error.
+                Err(e) => conn.file_answer(Err(e), &self.table),
+            }
+        }
+    }
+
+    /// vfs notified: the result of the call in flight, to whom it belongs.
+    fn file_result(&mut self) {
+        let Some((owner, pending)) = self.file_call else { return };
+        let vfs = &self.vfs;
+        let result = match pending {
+            Pending::Stat => vfs.take_stat().map(FileAnswer::Stat),
+            Pending::Open => vfs.take_handle().map(FileAnswer::Handle),
+            Pending::Read => vfs.take_read(&mut self.buf).map(|n| FileAnswer::Data(self.buf[..n].to_vec())),
+            Pending::Write => vfs.take_value().map(FileAnswer::Written),
+            Pending::Done => vfs.take_done().map(|()| FileAnswer::Done),
+        };
+        if result == Err(VfsError::WouldBlock) {
+            return;
+        }
+        self.file_call = None;
+        match owner.and_then(|id| self.conns.iter_mut().find(|(c, _)| *c == id)) {
+            Some((_, conn)) => conn.file_answer(result, &self.table),
+            None => {
+                // Gone meanwhile: a handle it was given is closed, nothing else.
+                if let Ok(FileAnswer::Handle(h)) = result {
+                    self.orphans.push(h);
+                }
+            }
+        }
+        self.serve();
     }
 
     /// Moves connection `i` as far as it goes now: `Some(false)`: it is
@@ -156,6 +242,7 @@ impl Handler for Http {
         match channel {
             NET => self.serve(),
             DS => self.refresh_table(),
+            VFS => self.file_result(),
             _ => {}
         }
     }
@@ -168,7 +255,20 @@ fn init() -> Http {
         debug_println!("http: cannot subscribe to {COMPONENT_PREFIX}* in DS: {e}; the table stays empty");
     }
     let buf = vec![0u8; net.max_transfer()];
-    let mut http = Http { net, ds, table: ComponentTable::new(), seq: 0, conns: Vec::new(), buf, next: 0 };
+    let vfs = VfsClient::new(VFS, region::vfs_http_data());
+    let buf = vec![0u8; buf.len().max(http::files::CHUNK).min(vfs.max_transfer())];
+    let mut http = Http {
+        net,
+        ds,
+        table: ComponentTable::new(),
+        seq: 0,
+        conns: Vec::new(),
+        buf,
+        next: 0,
+        vfs,
+        file_call: None,
+        orphans: Vec::new(),
+    };
     http.refresh_table();
     debug_println!("http: serving port 80 ({} components known)", http.table.len());
     http.serve();

@@ -49,11 +49,16 @@ impl NetSystem {
     /// new namespace with net.toml's gateway address, and waits until the
     /// network server and http are up.
     pub fn boot() -> NetSystem {
+        Self::boot_with_disk(None)
+    }
+
+    /// [`NetSystem::boot`] with `disk` as the block device's image.
+    pub fn boot_with_disk(disk: Option<std::path::PathBuf>) -> NetSystem {
         let one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let interface = net_build::load_interface(&root().join("net.toml")).unwrap_or_else(|e| panic!("{e:?}"));
         let gateway = Ipv4Addr::from(interface.gateway.expect("net.toml gives a gateway"));
         let tap = format!("rnt{}", std::process::id() % 100_000);
-        let (machine, mut watch) = boot(DeviceConfig { net: NetIo::Tap(tap.clone()), ..Default::default() });
+        let (machine, mut watch) = boot(DeviceConfig { net: NetIo::Tap(tap.clone()), disk, ..Default::default() });
         line(&mut watch, "net", "virtio_net attached");
         line(&mut watch, "http", "serving port 80");
         let ns = Namespace::create("rnt").expect("a network namespace");
