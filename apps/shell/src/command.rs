@@ -42,7 +42,8 @@ commands:
                                   make a component fail (for testing recovery)
   crashes NAME                    the component's last crash records (registers, PC, SP)
   ls [DIR]  cat FILE  write FILE TEXT  rm FILE  mkdir DIR
-                                  files on the FAT volume (through vfs)
+                                  files on the FAT volume (through vfs; write
+                                  answers once the file is on the disk: fsync)
   net                             the network server: addresses, link counters, sockets
   echo TEXT                       print TEXT
   uptime                          time since boot

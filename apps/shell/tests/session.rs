@@ -89,15 +89,22 @@ fn status_until(t: &mut Terminal, what: &str, ok: impl Fn(&str) -> bool) -> Stri
 fn start(name: &str) -> (Machine, Watch, Terminal, std::path::PathBuf, std::path::PathBuf) {
     let image = vfs_tests::fat_image(name);
     let sock = std::env::temp_dir().join(format!("reincarnate-shell-{}-{name}.sock", std::process::id()));
-    let (machine, mut watch) = boot(DeviceConfig {
-        disk: Some(image.clone()),
-        console: ConsoleIo::Socket(sock.clone()),
-        ..Default::default()
-    });
-    line(&mut watch, "vfs", "FAT volume mounted");
+    let (machine, watch) = boot_on(&image, &sock);
     let mut t = Terminal::connect(&sock);
     t.until(&format!("{GREETING}\r\n{PROMPT}"));
     (machine, watch, t, image, sock)
+}
+
+/// The main system with `image` as its disk and its console on `sock`, once
+/// the volume is mounted.
+fn boot_on(image: &std::path::Path, sock: &std::path::Path) -> (Machine, Watch) {
+    let (machine, mut watch) = boot(DeviceConfig {
+        disk: Some(image.to_path_buf()),
+        console: ConsoleIo::Socket(sock.to_path_buf()),
+        ..Default::default()
+    });
+    line(&mut watch, "vfs", "FAT volume mounted");
+    (machine, watch)
 }
 
 #[test]
@@ -228,6 +235,56 @@ fn a_user_manages_components_and_files_from_the_shell() {
     assert_eq!(today, b"hello from the shell\n");
     assert_eq!(vfs_tests::mtools_get(&image, "/idle.txt"), b"after a pause\n");
     vfs_tests::fsck_clean(&image);
+    std::fs::remove_file(image).ok();
+    std::fs::remove_file(sock).ok();
+}
+
+/// In the child process of the test below: the system, until it is killed.
+const SYSTEM_CHILD: &str = "REINCARNATE_SHELL_SYSTEM_CHILD";
+
+/// `write` answers once the file is on the disk (fsync): the whole host
+/// kernel (its process, and with it every PD process) killed with SIGKILL
+/// right after the answer leaves the file complete on the image.
+#[test]
+fn a_write_the_shell_answered_survives_sigkill_of_the_whole_host_kernel() {
+    if let Ok(paths) = std::env::var(SYSTEM_CHILD) {
+        let (image, sock) = paths.split_once('\n').expect("image and socket");
+        let _system = boot_on(std::path::Path::new(image), std::path::Path::new(sock));
+        println!("child: up");
+        loop {
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    }
+    if let Some(why) = vfs_tests::unavailable() {
+        println!("SKIPPED: {why}");
+        return;
+    }
+    let _one = vfs_tests::one_at_a_time();
+    let image = vfs_tests::fat_image("sigkill");
+    let sock = std::env::temp_dir().join(format!("reincarnate-shell-{}-sigkill.sock", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    /// The system's process, killed with SIGKILL when dropped (a failed
+    /// assertion too).
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "a_write_the_shell_answered_survives_sigkill_of_the_whole_host_kernel", "--nocapture"])
+        .env(SYSTEM_CHILD, format!("{}\n{}", image.display(), sock.display()))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let system = Killed(child);
+    let mut t = Terminal::connect(&sock);
+    t.until(&format!("{GREETING}\r\n{PROMPT}"));
+    let text: String = (0..400).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    assert_eq!(t.run(&format!("write durable.txt {text}")), "write: 401 bytes to /durable.txt\r\n");
+    drop(system); // SIGKILL, right after the answer
+    assert_eq!(vfs_tests::mtools_get(&image, "/durable.txt"), format!("{text}\n").into_bytes());
     std::fs::remove_file(image).ok();
     std::fs::remove_file(sock).ok();
 }

@@ -64,6 +64,12 @@ enum Job {
         path: String,
         handle: Handle,
     },
+    /// The bytes are written; `write` says so once they are on the disk.
+    WriteSync {
+        path: String,
+        handle: Handle,
+        written: u64,
+    },
     /// Closing a handle; `report`: the command's own error, printed after.
     Close {
         what: &'static str,
@@ -322,7 +328,7 @@ impl Shell {
             Job::Done { what: "rm", path } => self.vfs.start_unlink(path),
             Job::Done { path, .. } => self.vfs.start_mkdir(path),
             Job::CatRead { handle, .. } => self.vfs.start_read(*handle, self.vfs.max_transfer().min(4096)),
-            Job::WriteData { .. } => Ok(()),
+            Job::WriteData { .. } | Job::WriteSync { .. } => Ok(()),
             Job::Close { .. } => Ok(()),
         };
         match started {
@@ -433,8 +439,17 @@ impl Shell {
             Job::WriteData { path, handle } => match self.vfs.take_value() {
                 Err(VfsError::WouldBlock) => Err(Job::WriteData { path, handle }),
                 Err(e) => Ok(self.close(handle, "write", path, Some(e))),
-                Ok(n) => {
-                    let line = format!("write: {n} bytes to {path}\r\n");
+                Ok(written) => match self.vfs.start_fsync(handle) {
+                    Ok(()) => Ok(Some(Job::WriteSync { path, handle, written })),
+                    Err(e) => Ok(self.close(handle, "write", path, Some(e))),
+                },
+            },
+            Job::WriteSync { path, handle, written } => match self.vfs.take_done() {
+                Err(VfsError::WouldBlock) => Err(Job::WriteSync { path, handle, written }),
+                Err(e) => Ok(self.close(handle, "write", path, Some(e))),
+                Ok(()) => {
+                    // fsync returned: the bytes are on the disk.
+                    let line = format!("write: {written} bytes to {path}\r\n");
                     self.print(&line);
                     Ok(self.close(handle, "write", path, None))
                 }
@@ -501,7 +516,7 @@ fn job_name(job: &Job) -> (&'static str, &str) {
     match job {
         Job::List { dir, .. } => ("ls", dir),
         Job::CatOpen { path } | Job::CatRead { path, .. } => ("cat", path),
-        Job::WriteOpen { path, .. } | Job::WriteData { path, .. } => ("write", path),
+        Job::WriteOpen { path, .. } | Job::WriteData { path, .. } | Job::WriteSync { path, .. } => ("write", path),
         Job::Close { what, path, .. } | Job::Done { what, path } => (what, path),
     }
 }
