@@ -263,28 +263,7 @@ pub fn owner_channel(
     at: &str,
     errors: &mut Vec<String>,
 ) -> Option<u8> {
-    if sd.pd(owner).is_none() {
-        errors.push(format!("{at}: owner {owner:?} is no protection domain of {}", sd.file.display()));
-        return None;
-    }
-    let ends: Vec<_> = sd.channels_of(server).into_iter().filter(|c| c.peer == owner).collect();
-    match &ends[..] {
-        [end] if end.peer_can_ppcall && end.can_notify => Some(end.id),
-        [_] => {
-            errors.push(format!(
-                "{at}: on the channel between {server} and {owner}, {owner} must be able to call (pp=\"true\" on its end) and {server} to notify"
-            ));
-            None
-        }
-        [] => {
-            errors.push(format!("{at}: owner {owner} has no channel to {server}"));
-            None
-        }
-        _ => {
-            errors.push(format!("{at}: owner {owner} has {} channels to {server}; it must have one", ends.len()));
-            None
-        }
-    }
+    channel_to(sd, server, owner, Peer::Owner, at, errors)
 }
 
 /// The server's channel id to the report reader `reader`: its one channel to
@@ -296,25 +275,47 @@ fn reader_channel(
     at: &str,
     errors: &mut Vec<String>,
 ) -> Option<u8> {
-    if sd.pd(reader).is_none() {
-        errors.push(format!("{at}: {reader:?} is no protection domain of {}", sd.file.display()));
+    channel_to(sd, server, reader, Peer::Reader, at, errors)
+}
+
+/// What a PD with a channel to the server is to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// Owns sockets: calls the server, which notifies it.
+    Owner,
+    /// Reads the report: calls the server.
+    Reader,
+}
+
+fn channel_to(
+    sd: &SystemDescription,
+    server: &str,
+    peer: &str,
+    role: Peer,
+    at: &str,
+    errors: &mut Vec<String>,
+) -> Option<u8> {
+    let named = if role == Peer::Owner { "owner " } else { "" };
+    if sd.pd(peer).is_none() {
+        errors.push(format!("{at}: {named}{peer:?} is no protection domain of {}", sd.file.display()));
         return None;
     }
-    let ends: Vec<_> = sd.channels_of(server).into_iter().filter(|c| c.peer == reader).collect();
+    let ends: Vec<_> = sd.channels_of(server).into_iter().filter(|c| c.peer == peer).collect();
     match &ends[..] {
-        [end] if end.peer_can_ppcall => Some(end.id),
+        [end] if end.peer_can_ppcall && (end.can_notify || role == Peer::Reader) => Some(end.id),
         [_] => {
+            let notify = if role == Peer::Owner { format!(" and {server} to notify") } else { String::new() };
             errors.push(format!(
-                "{at}: on the channel between {server} and {reader}, {reader} must be able to call (pp=\"true\" on its end)"
+                "{at}: on the channel between {server} and {peer}, {peer} must be able to call (pp=\"true\" on its end){notify}"
             ));
             None
         }
         [] => {
-            errors.push(format!("{at}: {reader} has no channel to {server}"));
+            errors.push(format!("{at}: {named}{peer} has no channel to {server}"));
             None
         }
         _ => {
-            errors.push(format!("{at}: {reader} has {} channels to {server}; it must have one", ends.len()));
+            errors.push(format!("{at}: {named}{peer} has {} channels to {server}; it must have one", ends.len()));
             None
         }
     }
