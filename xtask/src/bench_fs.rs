@@ -134,5 +134,31 @@ pub fn run(ws: &Workspace, short: bool) -> Result<(), Error> {
         k.fsync_mean_ns / 1e6,
         k.fsync_max_ns / 1e6
     );
+    let svg = ws.root.join("target/bench/fs.svg");
+    crate::bench_net::plot::throughput(
+        &svg,
+        "files through vfs, per round (host kernel)",
+        &[
+            panel("write, no failures", &clean, |r| r.write_ns),
+            panel("write, a virtio_blk crash every 1 s", &crashed, |r| r.write_ns),
+            panel("read back, no failures", &clean, |r| r.read_ns),
+            panel("read back, a virtio_blk crash every 1 s", &crashed, |r| r.read_ns),
+        ],
+    )?;
+    println!("  plot (MB/s of each round over the run's time): {}", svg.display());
     Ok(())
+}
+
+/// A round's MB/s (`ns` of its write or read part) at the end of the round,
+/// on the time of those parts summed from the first measured round.
+fn panel(title: &str, rounds: &[Round], ns: fn(&Round) -> f64) -> crate::bench_net::plot::Panel {
+    let mut at = 0.0;
+    let series = rounds
+        .iter()
+        .map(|r| {
+            at += ns(r) / 1e9;
+            (at, r.bytes / (ns(r) / 1e9) / 1e6)
+        })
+        .collect();
+    crate::bench_net::plot::Panel { title: title.to_string(), series, marks: Vec::new() }
 }

@@ -18,7 +18,7 @@
 
 pub(crate) mod client;
 mod figures;
-mod plot;
+pub(crate) mod plot;
 mod qemu;
 mod wrk;
 

@@ -358,12 +358,44 @@ impl Component {
 /// All components RS supervises, indexed like `child::ALL`.
 pub struct Engine<const N: usize> {
     pub components: [Component; N],
+    /// Each component's scheduling priority (seL4's, from the system
+    /// description; all equal unless [`Engine::with_priorities`] says).
+    priorities: [u8; N],
 }
 
 impl<const N: usize> Engine<N> {
     /// Components that are all starting at `now` (the system just booted).
     pub fn new(policies: [Policy; N], now: u64) -> Self {
-        Engine { components: policies.map(|p| Component::new(p, now)) }
+        Engine { components: policies.map(|p| Component::new(p, now)), priorities: [0; N] }
+    }
+
+    /// The components' scheduling priorities. On one core with fixed
+    /// priorities a component that spins starves every component below it:
+    /// their heartbeats go unanswered too, for want of the CPU, not because
+    /// they hang. So a component is taken as hung only while no component of
+    /// a higher priority is silent itself (its last sign of life a heartbeat
+    /// period or more ago); once that one is restarted (or answers), the
+    /// starved ones answer, and one still silent is taken as hung at the next
+    /// tick (its silence counts from its own last sign of life).
+    pub fn with_priorities(mut self, priorities: [u8; N]) -> Self {
+        self.priorities = priorities;
+        self
+    }
+
+    /// Whether a component above `id`'s priority is silent now: `id` may be
+    /// starved rather than hung.
+    fn may_be_starved(&self, id: ComponentId, now: u64) -> bool {
+        let mine = self.priorities[id.0];
+        self.components.iter().zip(self.priorities).any(|(c, p)| {
+            let quiet_since = match c.life {
+                Life::Up { last_alive, .. } => last_alive,
+                Life::Starting { since } => since,
+                _ => return false,
+            };
+            p > mine
+                && c.policy.heartbeat_period_ns != 0
+                && now.saturating_sub(quiet_since) >= c.policy.heartbeat_period_ns
+        })
     }
 
     /// Every component's id, in table order.
@@ -424,18 +456,32 @@ impl<const N: usize> Engine<N> {
     /// The time passed: ends backoffs, sends due pings, detects hangs.
     pub fn on_tick(&mut self, now: u64, out: &mut impl FnMut(Action)) {
         for id in Self::ids() {
+            let starved = self.may_be_starved(id, now);
             let c = &mut self.components[id.0];
             let heartbeats = c.policy.heartbeat_period_ns != 0;
             let hang_timeout = c.policy.hang_timeout_ns();
             match &mut c.life {
                 Life::BackingOff { restart_at, .. } if *restart_at <= now => c.restart(id, now, out),
+                // Maybe starved (see `with_priorities`): while it may be, its
+                // silence is kept a period short of the verdict, so it has a
+                // period to answer once the CPU comes back.
+                Life::Starting { since } if heartbeats && starved => {
+                    *since =
+                        (*since).max(now.saturating_sub(hang_timeout.saturating_sub(c.policy.heartbeat_period_ns)));
+                }
                 Life::Starting { since } if heartbeats && now.saturating_sub(*since) >= hang_timeout => {
                     self.on_failure(id, Failure::Hang, now, out)
                 }
                 Life::Up { last_alive, next_ping, .. } if heartbeats => {
                     // Silent for `misses` periods although pinged every period:
                     // hung. A component that hangs is caught within
-                    // period × misses (plus a tick) of its last sign of life.
+                    // period × misses (plus a tick) of its last sign of life,
+                    // or, if one above it is silent too, a period after that
+                    // one is not.
+                    if starved {
+                        let grace = hang_timeout.saturating_sub(c.policy.heartbeat_period_ns);
+                        *last_alive = (*last_alive).max(now.saturating_sub(grace));
+                    }
                     if now.saturating_sub(*last_alive) >= hang_timeout {
                         self.on_failure(id, Failure::Hang, now, out);
                     } else if now >= *next_ping {
@@ -554,7 +600,10 @@ mod tests {
 
     impl<const N: usize> Run<N> {
         fn new(policies: [Policy; N]) -> Self {
-            let mut r = Run { e: Engine::new(policies, 0), actions: Vec::new() };
+            Self::with_priorities(policies, [0; N])
+        }
+        fn with_priorities(policies: [Policy; N], priorities: [u8; N]) -> Self {
+            let mut r = Run { e: Engine::new(policies, 0).with_priorities(priorities), actions: Vec::new() };
             for i in 0..N {
                 r.alive(i, 0);
             }
@@ -755,6 +804,55 @@ mod tests {
         }
         assert_eq!(detected, Some(300));
         assert_eq!(r.e.components[0].last_failure.unwrap().failure, Failure::Hang);
+    }
+
+    /// A driver at a high priority spins (hangs) from 0: the application
+    /// below it gets no CPU and answers nothing either. Only the driver is
+    /// taken as hung; the application, answering once the driver is
+    /// restarted, stays up.
+    #[test]
+    fn a_component_starved_by_a_hung_one_above_it_is_not_taken_as_hung() {
+        let (mut driver, app) = (policy(), policy());
+        driver.heartbeat_misses = 5; // caught after the application would be
+        let mut r = Run::with_priorities([driver, app], [150, 100]);
+        let mut restarted = Vec::new();
+        for t in (10..=1000).step_by(10) {
+            let a = r.tick(t * MS);
+            restarted.extend(a.iter().filter_map(|x| match x {
+                Action::Restart(c) => Some((*c, t)),
+                _ => None,
+            }));
+            if restarted.iter().any(|(c, _)| *c == C0) && t % 50 == 0 {
+                // The fresh driver runs; the application gets the CPU and answers.
+                r.alive(0, t * MS);
+                r.alive(1, t * MS);
+            }
+        }
+        assert_eq!(restarted, [(C0, 500)], "only the driver, after period × its misses");
+        assert_eq!(r.e.components[1].state(), State::Up);
+    }
+
+    /// Starvation delays the verdict, never hides a hang: an application that
+    /// stays silent after the driver above it came back is taken as hung a
+    /// period later.
+    #[test]
+    fn a_hung_component_below_a_hung_one_is_still_caught() {
+        let mut driver = policy();
+        driver.heartbeat_misses = 5;
+        let mut r = Run::with_priorities([driver, policy()], [150, 100]);
+        let mut app_hung_at = None;
+        for t in (10..=2000).step_by(10) {
+            let a = r.tick(t * MS);
+            if a.contains(&Action::Restart(C0)) || (t > 500 && t % 50 == 0) {
+                r.alive(0, t * MS); // the fresh driver answers from then on
+            }
+            if a.contains(&Action::Stop(ComponentId::new(1))) {
+                app_hung_at = Some(t);
+                break;
+            }
+        }
+        let t = app_hung_at.expect("the application is caught");
+        assert!((500..=700).contains(&t), "caught at {t} ms");
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]
         }
     }
     let _ = writeln!(out, "pub const POLICIES: [::recovery_policy::Policy; N] = {};", to_rust(policies));
+    let priorities: Vec<String> = children.iter().map(|c| c.priority.to_string()).collect();
+    let _ = writeln!(out, "pub const PRIORITIES: [u8; N] = [{}];", priorities.join(", "));
 
     let mut inform = Vec::new();
     let mut escalate = Vec::new();
@@ -189,7 +191,7 @@ pub fn rs_tables(sd: &SystemDescription, rs: &str, policies: &[(String, Policy)]
     let _ = writeln!(
         out,
         "pub const TABLES: ::rs::Tables<N> = ::rs::Tables {{ names: NAMES, children: CHILDREN, heartbeat: HEARTBEAT, \
-         policies: POLICIES, inform: INFORM, escalate: ESCALATE, complaints: COMPLAINTS, \
+         policies: POLICIES, priorities: PRIORITIES, inform: INFORM, escalate: ESCALATE, complaints: COMPLAINTS, \
          timer: ::microkit::Channel::new({timer}), ds: {ds}, admin: ADMIN, pds: PDS }};"
     );
     Ok(out)

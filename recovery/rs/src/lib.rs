@@ -374,7 +374,7 @@ impl<const N: usize> Rs<N> {
     /// RS for one system: sets up its ticks and publishes every component.
     pub fn new(tables: &'static Tables<N>) -> Self {
         let now = arch_timer::now_ns();
-        let engine = Engine::new(tables.policies, now);
+        let engine = Engine::new(tables.policies, now).with_priorities(tables.priorities);
         let timer = TimerClient::new(tables.timer);
         let mut injections: Vec<(ComponentId, InjectKind, u64)> = microkit::inject_schedule()
             .iter()

@@ -12,6 +12,9 @@ pub struct Tables<const N: usize> {
     /// RS's end of each child's supervision channel.
     pub heartbeat: [Option<Channel>; N],
     pub policies: [Policy; N],
+    /// Each component's priority in `system.xml`: a component may be starved,
+    /// not hung, while one above it is silent (`Engine::with_priorities`).
+    pub priorities: [u8; N],
     /// RS-side service channels of each component's dependants.
     pub inform: [&'static [Channel]; N],
     /// Components restarted with each one when its policy escalates.
