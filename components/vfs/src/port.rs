@@ -83,7 +83,11 @@ const BUFFERS: usize = {
 
 /// Sectors whose written hash the port remembers (a 64 MiB disk's worth).
 pub const SUMS: usize = 1 << 17;
-/// Times a chunk whose bytes differ from what was written is read again.
+/// Times a chunk is tried again within one operation: read again when its
+/// bytes differ from what was written, given again when the driver failed it
+/// (a driver that failed a request because its state was broken panics
+/// after, and its fresh copy serves the retry; a disk that keeps failing
+/// fails it every time, and the operation fails with EIO).
 pub const REREADS: u8 = 2;
 
 /// FNV-1a (32 bits) of a sector: any one changed byte changes it.
@@ -153,6 +157,8 @@ pub struct PortCounters {
     pub corrupt: u64,
     /// Chunks the driver completed with an error status (or a wrong length).
     pub errors: u64,
+    /// Of those, chunks given to the driver again ([`REREADS`]).
+    pub retried: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -440,7 +446,27 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             op.done_chunks += 1;
             let first = op.sector + chunk as u64 * SECTORS_PER_CHUNK;
             let at = chunk * CHUNK;
-            if let Some(e) = err {
+            let retry = err == Some(BlockError::Io)
+                && matches!(op.kind, OpKind::Read | OpKind::Write)
+                && op.rereads < REREADS
+                && op.failed.is_none();
+            if retry {
+                // The driver failed the chunk: give it again (see REREADS).
+                self.counters.retried += 1;
+                op.rereads += 1;
+                op.done_chunks -= 1;
+                op.redo.push(chunk);
+                if !self.waiting.contains(&op_i) {
+                    self.waiting.push_front(op_i);
+                }
+                if op.kind == OpKind::Write {
+                    // What is on the disk there is not known until the retry.
+                    let end = (at + CHUNK).min(op.buf.len());
+                    for k in 0..(end.saturating_sub(at) / SECTOR) as u64 {
+                        self.sums.remove(&(first + k));
+                    }
+                }
+            } else if let Some(e) = err {
                 op.failed.get_or_insert(e);
                 if op.kind == OpKind::Write {
                     // What is on the disk there is not known now.

@@ -71,6 +71,9 @@ pub struct BlkDriver {
     pub per_step: usize,
     /// Fail every request with an I/O error.
     pub failing: bool,
+    /// Fail this many requests with an I/O error, then serve again (a driver
+    /// that failed requests and was restarted).
+    pub fail_next: u32,
     /// Reads still to come whose data gets one bit flipped on the way (a
     /// driver scribbling on the data region): `u32::MAX`, every read.
     pub flip_reads: u32,
@@ -96,6 +99,7 @@ impl BlkDriver {
             disk,
             per_step: usize::MAX,
             failing: false,
+            fail_next: 0,
             flip_reads: 0,
             flip_writes: 0,
             served: 0,
@@ -141,7 +145,8 @@ impl BlkDriver {
         let (off, len) = (d.offset as usize, d.len as usize);
         let at = d.arg as usize * 512;
         d.status = status::OK;
-        if self.failing {
+        if self.failing || (self.fail_next > 0 && matches!(d.op, OP_READ | OP_WRITE)) {
+            self.fail_next = self.fail_next.saturating_sub(1);
             d.status = status::IO_ERROR;
             d.len = 0;
             return;
