@@ -161,11 +161,6 @@ impl Connection {
         self.file.as_ref().and_then(FileJob::handle)
     }
 
-    /// Whether a file call is out (its answer goes to [`Connection::file_answer`]).
-    pub fn file_waiting(&self) -> bool {
-        self.file_waiting
-    }
-
     /// The file call this connection needs next, if it needs one now; the
     /// caller makes it and hands over its result with
     /// [`Connection::file_answer`].
@@ -369,51 +364,49 @@ impl Connection {
         let Some(length) = r.content_length else {
             return self.fail(400, "Bad Request", "bad Content-Length\n");
         };
-        let takes_body = matches!((r.method.as_str(), r.path.as_str()), ("POST", "/sink"))
-            || (r.method == "PUT" && matches!(files::file_path(&r.path), Some(Ok(_))));
+        // A path under /files/: the file's, or why it cannot be used.
+        let file = files::file_path(&r.path);
+        let takes_body =
+            (r.method == "POST" && r.path == "/sink") || (r.method == "PUT" && matches!(file, Some(Ok(_))));
         if r.expect_continue && takes_body && length > 0 {
             self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
         }
-        match (r.method.as_str(), r.path.as_str()) {
-            ("POST", "/sink") => {
+        match (r.method.as_str(), r.path.as_str(), file) {
+            ("POST", "/sink", _) => {
                 self.sink = Some(Sink { remaining: length, total: length, hasher: Sha256::new(), keep_alive });
             }
-            ("PUT", path) if path.starts_with("/files/") => match files::file_path(path) {
-                Some(Ok(path)) => {
-                    // Bytes of the body that came with the head.
-                    let first = (self.input.len() as u64).min(length) as usize;
-                    let buf: Vec<u8> = self.input.drain(..first).collect();
-                    let left = length - first as u64;
-                    self.put = Some(PutBody { left, buf, total: length, hasher: Sha256::new(), writing: 0 });
-                    self.file = Some(FileJob::PutOpen { path });
-                    self.file_keep_alive = keep_alive;
-                    return;
-                }
-                // The body is not read: the connection closes after the answer.
-                _ => return self.fail(400, "Bad Request", why_of(path)),
-            },
-            (_, _) if length > 0 => {
+            ("PUT", _, Some(Ok(path))) => {
+                // Bytes of the body that came with the head.
+                let first = (self.input.len() as u64).min(length) as usize;
+                let buf: Vec<u8> = self.input.drain(..first).collect();
+                let left = length - first as u64;
+                self.put = Some(PutBody { left, buf, total: length, hasher: Sha256::new(), writing: 0 });
+                self.file = Some(FileJob::PutOpen { path });
+                self.file_keep_alive = keep_alive;
+                return;
+            }
+            // The body is not read: the connection closes after the answer.
+            ("PUT", _, Some(Err(why))) => return self.fail(400, "Bad Request", why),
+            (_, _, _) if length > 0 => {
                 self.fail(400, "Bad Request", "a body is accepted only by POST /sink and PUT /files/\n")
             }
-            ("GET", path) if path.starts_with("/files/") => match files::file_path(path) {
-                Some(Ok(path)) => {
-                    self.file = Some(FileJob::GetStat { path });
-                    self.file_keep_alive = keep_alive;
-                    return;
-                }
-                _ => response::text(&mut self.out, 400, "Bad Request", why_of(path), keep_alive),
-            },
-            ("GET", "/") => {
+            ("GET", _, Some(Ok(path))) => {
+                self.file = Some(FileJob::GetStat { path });
+                self.file_keep_alive = keep_alive;
+                return;
+            }
+            ("GET", _, Some(Err(why))) => response::text(&mut self.out, 400, "Bad Request", why, keep_alive),
+            ("GET", "/", _) => {
                 let page = response::status_html(status);
                 response::head(&mut self.out, 200, "OK", "text/html; charset=utf-8", page.len() as u64, keep_alive);
                 self.out.extend_from_slice(page.as_bytes());
             }
-            ("GET", "/status.json") => {
+            ("GET", "/status.json", _) => {
                 let json = response::status_json(status);
                 response::head(&mut self.out, 200, "OK", "application/json", json.len() as u64, keep_alive);
                 self.out.extend_from_slice(json.as_bytes());
             }
-            ("GET", path) if path.starts_with("/bytes/") => match parse_count(&path["/bytes/".len()..]) {
+            ("GET", path, _) if path.starts_with("/bytes/") => match parse_count(&path["/bytes/".len()..]) {
                 Some(n) if n <= BYTES_MAX => {
                     response::head(&mut self.out, 200, "OK", "application/octet-stream", n, keep_alive);
                     if n > 0 {
@@ -423,7 +416,7 @@ impl Connection {
                 Some(_) => self.fail(413, "Payload Too Large", "at most 16 GiB\n"),
                 None => self.fail(400, "Bad Request", "/bytes/N takes a decimal count\n"),
             },
-            ("GET", _) | ("POST", _) | ("PUT", _) => {
+            ("GET" | "POST" | "PUT", _, _) => {
                 response::text(&mut self.out, 404, "Not Found", "no such page\n", keep_alive);
             }
             _ => self.fail(405, "Method Not Allowed", "GET, POST or PUT\n"),
@@ -480,14 +473,6 @@ impl Request {
             chunked,
             expect_continue,
         }
-    }
-}
-
-/// Why a `/files/` path cannot be used.
-fn why_of(path: &str) -> &'static str {
-    match files::file_path(path) {
-        Some(Err(why)) => why,
-        _ => "bad path\n",
     }
 }
 

@@ -256,7 +256,6 @@ fn init() -> Http {
     }
     let buf = vec![0u8; net.max_transfer()];
     let vfs = VfsClient::new(VFS, region::vfs_http_data());
-    let buf = vec![0u8; buf.len().max(http::files::CHUNK).min(vfs.max_transfer())];
     let mut http = Http {
         net,
         ds,

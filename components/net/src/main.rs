@@ -153,12 +153,16 @@ impl Net {
             }
         }
     }
-}
 
-impl Net {
     /// A question about the server's report (`net_api::report`), from a reader.
     fn report(&mut self, channel: Channel, msg: MessageInfo) -> MessageInfo {
         let refuse = |e: NetError| MessageInfo::new(e.code(), 0);
+        let answer = |words: &[u64]| {
+            for (i, v) in words.iter().enumerate() {
+                set_mr(i, *v);
+            }
+            MessageInfo::new(microkit::reply::OK, words.len())
+        };
         if !net_config::READERS.iter().any(|(ch, _)| *ch == channel.index()) {
             return refuse(NetError::Denied);
         }
@@ -169,19 +173,13 @@ impl Net {
         for (i, mr) in mrs[..msg.count()].iter_mut().enumerate() {
             *mr = get_mr(i);
         }
-        let answer: Result<Vec<u64>, NetError> = match Question::decode(msg.label(), &mrs[..msg.count()]) {
-            None => Err(NetError::BadRequest),
-            Some(Question::Link) => Ok(self.stack.link().counters().to_mrs().to_vec()),
-            Some(Question::Socket(id)) => self.stack.socket_report(id).map(|r| r.to_mrs().to_vec()),
-        };
-        match answer {
-            Ok(words) => {
-                for (i, v) in words.iter().enumerate() {
-                    set_mr(i, *v);
-                }
-                MessageInfo::new(microkit::reply::OK, words.len())
-            }
-            Err(e) => refuse(e),
+        match Question::decode(msg.label(), &mrs[..msg.count()]) {
+            None => refuse(NetError::BadRequest),
+            Some(Question::Link) => answer(&self.stack.link().counters().to_mrs()),
+            Some(Question::Socket(id)) => match self.stack.socket_report(id) {
+                Ok(r) => answer(&r.to_mrs()),
+                Err(e) => refuse(e),
+            },
         }
     }
 }

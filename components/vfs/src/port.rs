@@ -329,11 +329,6 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
         self.metadata_end > 0 && self.cache.range(..self.metadata_end).any(|(_, e)| e.dirty != 0)
     }
 
-    /// Whether any write-back is in flight.
-    fn writing_back(&self) -> bool {
-        self.ops.iter().flatten().any(|o| o.kind == OpKind::Write && !o.finished())
-    }
-
     /// Whether requests have waited on the driver for more than `limit_ms`
     /// with no completion (nor attach) since: the shell complains to RS.
     pub fn stalled(&self, limit_ms: u64) -> bool {
@@ -450,31 +445,19 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
                 && matches!(op.kind, OpKind::Read | OpKind::Write)
                 && op.rereads < REREADS
                 && op.failed.is_none();
+            if err.is_some() && op.kind == OpKind::Write {
+                // What is on the disk there is not known now (until a retry).
+                let end = (at + CHUNK).min(op.buf.len());
+                for k in 0..(end.saturating_sub(at) / SECTOR) as u64 {
+                    self.sums.remove(&(first + k));
+                }
+            }
             if retry {
                 // The driver failed the chunk: give it again (see REREADS).
                 self.counters.retried += 1;
-                op.rereads += 1;
-                op.done_chunks -= 1;
-                op.redo.push(chunk);
-                if !self.waiting.contains(&op_i) {
-                    self.waiting.push_front(op_i);
-                }
-                if op.kind == OpKind::Write {
-                    // What is on the disk there is not known until the retry.
-                    let end = (at + CHUNK).min(op.buf.len());
-                    for k in 0..(end.saturating_sub(at) / SECTOR) as u64 {
-                        self.sums.remove(&(first + k));
-                    }
-                }
+                again(op, op_i, chunk, &mut self.waiting);
             } else if let Some(e) = err {
                 op.failed.get_or_insert(e);
-                if op.kind == OpKind::Write {
-                    // What is on the disk there is not known now.
-                    let end = (at + CHUNK).min(op.buf.len());
-                    for k in 0..(end.saturating_sub(at) / SECTOR) as u64 {
-                        self.sums.remove(&(first + k));
-                    }
-                }
             } else {
                 match op.kind {
                     OpKind::Read => {
@@ -490,12 +473,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
                         if differs {
                             self.counters.corrupt += 1;
                             if op.rereads < REREADS && op.failed.is_none() {
-                                op.rereads += 1;
-                                op.done_chunks -= 1;
-                                op.redo.push(chunk);
-                                if !self.waiting.contains(&op_i) {
-                                    self.waiting.push_front(op_i);
-                                }
+                                again(op, op_i, chunk, &mut self.waiting);
                             } else {
                                 op.failed.get_or_insert(BlockError::Corrupt);
                             }
@@ -947,7 +925,7 @@ impl<M: SharedMem + Clone, N: Notify> BlockDevice for Dev<M, N> {
                         let more = port.write_back(usize::MAX);
                         if !more.is_empty() {
                             state.stage = Stage::WritingBack(more);
-                        } else if port.dirty > 0 && port.writing_back() {
+                        } else if port.dirty > 0 && !port.writing().is_empty() {
                             // Dirty sectors wait behind write-backs no one
                             // waits for (a cancelled operation's): after
                             // them, at a later poll.
@@ -980,6 +958,17 @@ impl<M: SharedMem + Clone, N: Notify> BlockDevice for Dev<M, N> {
             // Write-backs carry their own data: let them finish.
             Stage::WritingBack(_) => {}
         }
+    }
+}
+
+/// Chunk `chunk` of operation `op` (at `op_i`) goes to the driver again,
+/// first among the waiting ones; one try of its [`REREADS`] spent.
+fn again(op: &mut Op, op_i: usize, chunk: usize, waiting: &mut VecDeque<usize>) {
+    op.rereads += 1;
+    op.done_chunks -= 1;
+    op.redo.push(chunk);
+    if !waiting.contains(&op_i) {
+        waiting.push_front(op_i);
     }
 }
 

@@ -374,28 +374,31 @@ impl<const N: usize> Engine<N> {
     /// their heartbeats go unanswered too, for want of the CPU, not because
     /// they hang. So a component is taken as hung only while no component of
     /// a higher priority is silent itself (its last sign of life a heartbeat
-    /// period or more ago); once that one is restarted (or answers), the
-    /// starved ones answer, and one still silent is taken as hung at the next
-    /// tick (its silence counts from its own last sign of life).
+    /// period or more ago); meanwhile its own silence is held a period short
+    /// of the verdict, so once that one is restarted (or answers) the starved
+    /// ones have a period to answer, and one still silent then is taken as
+    /// hung.
     pub fn with_priorities(mut self, priorities: [u8; N]) -> Self {
         self.priorities = priorities;
         self
     }
 
-    /// Whether a component above `id`'s priority is silent now: `id` may be
-    /// starved rather than hung.
-    fn may_be_starved(&self, id: ComponentId, now: u64) -> bool {
-        let mine = self.priorities[id.0];
-        self.components.iter().zip(self.priorities).any(|(c, p)| {
-            let quiet_since = match c.life {
-                Life::Up { last_alive, .. } => last_alive,
-                Life::Starting { since } => since,
-                _ => return false,
-            };
-            p > mine
-                && c.policy.heartbeat_period_ns != 0
-                && now.saturating_sub(quiet_since) >= c.policy.heartbeat_period_ns
-        })
+    /// The highest priority of a component silent at `now` (with heartbeats,
+    /// no sign of life for a period): those below it may be starved.
+    fn highest_silent(&self, now: u64) -> Option<u8> {
+        self.components
+            .iter()
+            .zip(self.priorities)
+            .filter(|(c, _)| {
+                let quiet_since = match c.life {
+                    Life::Up { last_alive, .. } => last_alive,
+                    Life::Starting { since } => since,
+                    _ => return false,
+                };
+                c.policy.heartbeat_period_ns != 0 && now.saturating_sub(quiet_since) >= c.policy.heartbeat_period_ns
+            })
+            .map(|(_, p)| p)
+            .max()
     }
 
     /// Every component's id, in table order.
@@ -455,20 +458,20 @@ impl<const N: usize> Engine<N> {
 
     /// The time passed: ends backoffs, sends due pings, detects hangs.
     pub fn on_tick(&mut self, now: u64, out: &mut impl FnMut(Action)) {
+        // Taken once per tick: a restart within this tick leaves those it
+        // starved a period to answer all the same.
+        let highest_silent = self.highest_silent(now);
         for id in Self::ids() {
-            let starved = self.may_be_starved(id, now);
+            let starved = highest_silent.is_some_and(|p| p > self.priorities[id.0]);
             let c = &mut self.components[id.0];
             let heartbeats = c.policy.heartbeat_period_ns != 0;
             let hang_timeout = c.policy.hang_timeout_ns();
+            // Maybe starved (see `with_priorities`): its silence is held a
+            // period short of the verdict.
+            let held = now.saturating_sub(hang_timeout.saturating_sub(c.policy.heartbeat_period_ns));
             match &mut c.life {
                 Life::BackingOff { restart_at, .. } if *restart_at <= now => c.restart(id, now, out),
-                // Maybe starved (see `with_priorities`): while it may be, its
-                // silence is kept a period short of the verdict, so it has a
-                // period to answer once the CPU comes back.
-                Life::Starting { since } if heartbeats && starved => {
-                    *since =
-                        (*since).max(now.saturating_sub(hang_timeout.saturating_sub(c.policy.heartbeat_period_ns)));
-                }
+                Life::Starting { since } if heartbeats && starved => *since = (*since).max(held),
                 Life::Starting { since } if heartbeats && now.saturating_sub(*since) >= hang_timeout => {
                     self.on_failure(id, Failure::Hang, now, out)
                 }
@@ -479,8 +482,7 @@ impl<const N: usize> Engine<N> {
                     // or, if one above it is silent too, a period after that
                     // one is not.
                     if starved {
-                        let grace = hang_timeout.saturating_sub(c.policy.heartbeat_period_ns);
-                        *last_alive = (*last_alive).max(now.saturating_sub(grace));
+                        *last_alive = (*last_alive).max(held);
                     }
                     if now.saturating_sub(*last_alive) >= hang_timeout {
                         self.on_failure(id, Failure::Hang, now, out);
