@@ -5,4 +5,6 @@ fn main() {
         &["peer_writer", "forger", "forge_caller", "forge_server", "crash_callee", "doomed_caller"],
         "forging.xml",
     );
+    // Two spinners, for the scheduling test.
+    microkit_build::generate_fixed(&["spinner"], "sched.xml");
 }

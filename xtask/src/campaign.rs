@@ -295,7 +295,16 @@ pub fn execute(ws: &Workspace, opts: &Options) -> Result<Report, Error> {
         receivers.push(rx);
     }
     let booted = Instant::now();
-    let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: false, subscribers: senders }, devices)?;
+    let machine = Machine::boot_with(
+        Config {
+            system: sd,
+            bin_dir,
+            echo: false,
+            subscribers: senders,
+            scheduling: host_kernel::Scheduling::from_env()?,
+        },
+        devices,
+    )?;
     let main_rx = receivers.remove(0);
     let result = campaign(ws, &machine, main_rx, receivers, &clients, namespace.as_ref(), &tap, &sock, opts, booted);
     // The table before shutdown stops everything.

@@ -148,7 +148,16 @@ pub fn run(
         );
         raw = crate::terminal::RawInput::enter()?;
     }
-    let machine = Machine::boot_with(Config { system: sd, bin_dir, echo: !live && !interactive, subscribers }, config)?;
+    let machine = Machine::boot_with(
+        Config {
+            system: sd,
+            bin_dir,
+            echo: !live && !interactive,
+            subscribers,
+            scheduling: host_kernel::Scheduling::from_env()?,
+        },
+        config,
+    )?;
     let (log_tx, relay_log) = mpsc::channel();
     let net = match pending {
         Some(p) => Some(p.connect(devices, net_host::log(live.then_some(log_tx)))?),

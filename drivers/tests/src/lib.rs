@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-pub use host_kernel::{Config, DeviceConfig, Event, Machine};
+pub use host_kernel::{Config, DeviceConfig, Event, Machine, Scheduling};
 
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -44,12 +44,19 @@ pub struct Watch {
     seen: Vec<(Event, bool)>,
 }
 
-/// Boots system.xml with `devices`.
+/// Boots system.xml with `devices`, free-running (the tests of a binary boot
+/// systems side by side; see `Scheduling::Free`).
 pub fn boot(devices: DeviceConfig) -> (Machine, Watch) {
+    boot_scheduled(devices, Scheduling::Free)
+}
+
+/// Boots system.xml with `devices`, its PDs scheduled as `scheduling` says.
+pub fn boot_scheduled(devices: DeviceConfig, scheduling: Scheduling) -> (Machine, Watch) {
     let system = sdf::SystemDescription::load(root().join("system.xml")).unwrap();
     let bin_dir = bin_dir(&system);
     let (tx, rx) = mpsc::channel();
-    let machine = Machine::boot_with(Config { system, bin_dir, echo: false, subscribers: vec![tx] }, devices).unwrap();
+    let config = Config { system, bin_dir, echo: false, subscribers: vec![tx], scheduling };
+    let machine = Machine::boot_with(config, devices).unwrap();
     (machine, Watch { rx, seen: Vec::new() })
 }
 
@@ -108,6 +115,21 @@ pub fn wait_for<T>(w: &mut Watch, what: &str, mut pick: impl FnMut(&Event) -> Op
     }
     let lines: Vec<String> = w.seen.iter().filter_map(|(e, _)| describe(e)).collect();
     panic!("timed out waiting for {what}; saw:\n{}", lines.join("\n"));
+}
+
+impl Watch {
+    /// The first event not yet taken, of those that have arrived, that `pick`
+    /// maps to something; `None` if there is none (it does not wait).
+    pub fn take_seen<T>(&mut self, mut pick: impl FnMut(&Event) -> Option<T>) -> Option<T> {
+        while let Ok(ev) = self.rx.try_recv() {
+            self.seen.push((ev, false));
+        }
+        self.seen.iter_mut().filter(|(_, taken)| !*taken).find_map(|(ev, taken)| {
+            let t = pick(ev)?;
+            *taken = true;
+            Some(t)
+        })
+    }
 }
 
 /// Waits for a line of `pd` that contains `needle`; returns it.

@@ -41,6 +41,7 @@ use crate::events::{Bus, Event};
 use crate::ipc::IpcPages;
 use crate::layout::Layout;
 use crate::process::{self, Ending, Extra, Process, Regions};
+use crate::scheduling::{Scheduler, Scheduling};
 use crate::status::{PdStatus, ProcessState};
 use crate::swifi::{self, Corruption, FaultRecord};
 
@@ -85,10 +86,11 @@ pub struct Kernel {
     arch_timer: ArchTimer,
     /// Stalled PDs to continue: (PD, generation, when, in `microkit::clock` ns).
     stalled: Vec<(usize, u64, u64)>,
+    sched: Scheduler,
 }
 
 impl Kernel {
-    pub fn new(layout: Layout, bus: Bus) -> io::Result<Kernel> {
+    pub fn new(layout: Layout, bus: Bus, scheduling: Scheduling) -> io::Result<Kernel> {
         let regions = Regions::new(&layout)?;
         let ipc = IpcPages::new(&layout)?;
         let pds = layout
@@ -106,6 +108,7 @@ impl Kernel {
             })
             .collect();
         let irq_lines = IrqLines::new(&layout);
+        let sched = Scheduler::new(scheduling, &layout.pds);
         Ok(Kernel {
             layout,
             regions,
@@ -116,6 +119,7 @@ impl Kernel {
             irq_lines,
             arch_timer: ArchTimer::default(),
             stalled: Vec::new(),
+            sched,
         })
     }
 
@@ -141,6 +145,9 @@ impl Kernel {
 
     /// Starts every PD.
     pub fn boot(&mut self) {
+        if let Some(line) = self.sched.enter_kernel_thread() {
+            self.bus.log(line);
+        }
         for i in 0..self.pds.len() {
             // A PD that does not start is down (and logged); the others boot.
             let _ = self.spawn(i);
@@ -160,7 +167,8 @@ impl Kernel {
         let spec = &self.layout.pds[i];
         let spawned = self.ipc.handover(i, Extra::first_fd(spec)).and_then(|(fds, env)| {
             let uid = process::UID_BASE + i as u32;
-            process::spawn(spec, &self.regions, Extra { fds, env: (pages::ENV_IPC, env), uid }, on_line)
+            let sched = self.sched.child(i);
+            process::spawn(spec, &self.regions, Extra { fds, env: (pages::ENV_IPC, env), uid, sched }, on_line)
         });
         match spawned {
             Ok(p) => {
@@ -491,18 +499,19 @@ impl Kernel {
         }
     }
 
-    /// Nanoseconds until the ARM generic timer model fires or a stall ends.
+    /// Nanoseconds until the ARM generic timer model fires, a stall ends or
+    /// budgets are due to be checked.
     pub fn timer_due_in(&self) -> Option<u64> {
         let now = microkit::clock::now();
         let stall = self.stalled.iter().map(|s| s.2.saturating_sub(now)).min();
-        match (self.arch_timer.due_in(now), stall) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let budgets = self.sched.due_in(Instant::now()).map(|d| d.as_nanos() as u64);
+        [self.arch_timer.due_in(now), stall, budgets].into_iter().flatten().min()
     }
 
     /// Delivers the timer interrupt if its deadline has passed.
     pub fn on_time(&mut self) {
+        let pds = &self.pds;
+        self.sched.tick(Instant::now(), |i| pds[i].process.as_ref().map(|p| p.pid));
         if !self.stalled.is_empty() {
             self.end_stalls(microkit::clock::now());
         }

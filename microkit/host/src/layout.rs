@@ -48,6 +48,10 @@ pub struct PdSpec {
     /// Path of the host binary.
     pub program: PathBuf,
     pub priority: u8,
+    /// MCS budget and period in µs (no limit when the budget is not below the
+    /// period).
+    pub budget_us: u64,
+    pub period_us: u64,
     pub parent: Option<usize>,
     /// Id of this PD in its parent.
     pub child_id: Option<u8>,
@@ -122,6 +126,8 @@ impl Layout {
                     name: pd.name.clone(),
                     program: bin_dir.join(image),
                     priority: pd.priority,
+                    budget_us: pd.budget,
+                    period_us: pd.period,
                     parent: r.parent.and_then(|p| index_of(&p.name)),
                     child_id: pd.id,
                     children,

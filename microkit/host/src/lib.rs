@@ -21,6 +21,7 @@ mod layout;
 mod machine;
 pub mod netns;
 mod process;
+pub mod scheduling;
 mod status;
 pub mod swifi;
 
@@ -29,6 +30,7 @@ pub use events::Event;
 pub use layout::Layout;
 pub use machine::{Config, Machine, MachineError};
 pub use process::UID_BASE;
+pub use scheduling::Scheduling;
 pub use status::{PdStatus, ProcessState, status_table};
 pub use swifi::{Corruption, FaultRecord};
 pub use virtio_model;

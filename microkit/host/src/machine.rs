@@ -16,6 +16,7 @@ use crate::devices::{self, Attached, DeviceConfig};
 use crate::events::{Bus, Event};
 use crate::kernel::{Kernel, Source};
 use crate::layout::Layout;
+use crate::scheduling::Scheduling;
 use crate::status::PdStatus;
 use crate::swifi::{Corruption, FaultRecord};
 
@@ -29,6 +30,8 @@ pub struct Config {
     pub echo: bool,
     /// Receivers of every event from the very first.
     pub subscribers: Vec<Sender<Event>>,
+    /// How PDs are scheduled (by default as on seL4; see `scheduling`).
+    pub scheduling: Scheduling,
 }
 
 /// Why a system could not run, or a command failed.
@@ -109,7 +112,7 @@ impl Machine {
         let wake = Arc::new(
             rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).map_err(io::Error::from)?,
         );
-        let mut kernel = Kernel::new(layout, bus)?;
+        let mut kernel = Kernel::new(layout, bus, config.scheduling)?;
         let (tx, rx) = mpsc::channel();
         let irq_tx = Arc::new(Mutex::new(tx.clone()));
         let irq_wake = wake.clone();

@@ -12,6 +12,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use crate::layout::{Layout, PdSpec};
+use crate::scheduling::ChildSched;
 
 /// The memory regions of a running system. They live as long as the system, so
 /// a restarted PD finds them as its previous incarnation left them (as on seL4).
@@ -67,6 +68,8 @@ pub struct Extra {
     /// The uid and gid the PD runs as when the kernel runs as root (see
     /// `microkit::host::privilege`).
     pub uid: u32,
+    /// Its CPU and scheduling class (see `scheduling`).
+    pub sched: ChildSched,
 }
 
 /// PD `i` runs as uid and gid `UID_BASE + i` when the kernel is root: one of
@@ -115,6 +118,7 @@ pub fn spawn(
 
     let sources: Vec<i32> = std::iter::once(pd_end.as_raw_fd()).chain(map_fds.iter().map(|f| f.as_raw_fd())).collect();
     let parent_pid = std::process::id() as i32;
+    let sched = extra.sched;
     let mut command = Command::new(&spec.program);
     command
         .env_clear()
@@ -129,7 +133,8 @@ pub fn spawn(
         // which stops the system, not every PD at once.
         .process_group(0);
     // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe system calls (dup2, prctl, getppid, _exit).
+    // async-signal-safe system calls (dup2, prctl, getppid, _exit, and the
+    // scheduling calls of `ChildSched::apply`).
     unsafe {
         command.pre_exec(move || {
             for (i, &src) in sources.iter().enumerate() {
@@ -145,7 +150,7 @@ pub fn spawn(
             if libc::getppid() != parent_pid {
                 libc::_exit(1);
             }
-            Ok(())
+            sched.apply()
         });
     }
     let child = command.spawn().map_err(|e| io::Error::new(e.kind(), format!("cannot start PD {}: {e}", spec.name)))?;

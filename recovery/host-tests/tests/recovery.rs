@@ -19,9 +19,14 @@ fn boot(system: &str) -> (Machine, Receiver<Event>) {
         std::fs::write(bin_dir.join("ghost"), "not a program: ghost never starts\n").unwrap();
     }
     let (tx, rx) = mpsc::channel();
-    let machine =
-        Machine::boot(Config { system, bin_dir, echo: std::env::var_os("ECHO").is_some(), subscribers: vec![tx] })
-            .unwrap();
+    let machine = Machine::boot(Config {
+        system,
+        bin_dir,
+        echo: std::env::var_os("ECHO").is_some(),
+        subscribers: vec![tx],
+        scheduling: host_kernel::Scheduling::Free,
+    })
+    .unwrap();
     (machine, rx)
 }
 
