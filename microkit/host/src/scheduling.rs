@@ -70,8 +70,13 @@ pub const ENV_SCHEDULING: &str = "REINCARNATE_SCHEDULING";
 impl Scheduling {
     /// The mode [`ENV_SCHEDULING`] asks for; [`Scheduling::Sel4`] if unset.
     pub fn from_env() -> Result<Scheduling, String> {
+        Scheduling::from_env_or(Scheduling::Sel4 { cpu: None })
+    }
+
+    /// The mode [`ENV_SCHEDULING`] asks for; `default` if unset.
+    pub fn from_env_or(default: Scheduling) -> Result<Scheduling, String> {
         match std::env::var(ENV_SCHEDULING) {
-            Err(_) => Ok(Scheduling::Sel4 { cpu: None }),
+            Err(_) => Ok(default),
             Ok(v) => Scheduling::parse(&v),
         }
     }
