@@ -34,3 +34,14 @@ elif [ "$(id -u)" = 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc-web cargo-web rust-web-src >/dev/null
     echo "ci/setup.sh: using Debian's rustc-web with build-std for aarch64-unknown-none"
 fi
+
+# The host kernel schedules PDs of equal priority round-robin (SCHED_RR), as
+# seL4 does with turns of a budget; Linux's turns are 100 ms by default, long
+# enough for a driver that hangs to keep another driver of its priority off
+# the CPU until that driver's server complains about it. 8 ms is the drivers'
+# budget in system.xml. Only real-time round-robin threads use this setting.
+if [ "$(id -u)" = 0 ] && [ -w /proc/sys/kernel/sched_rr_timeslice_ms ]; then
+    if echo 8 2>/dev/null > /proc/sys/kernel/sched_rr_timeslice_ms; then
+        echo "ci/setup.sh: SCHED_RR turns of 8 ms (kernel.sched_rr_timeslice_ms)"
+    fi
+fi

@@ -302,9 +302,9 @@ pub fn execute(ws: &Workspace, opts: &Options) -> Result<Report, Error> {
             echo: false,
             subscribers: senders,
             // Free-running unless asked: scheduled as on seL4, the short
-            // campaign saw pong (priority 150, the drivers' own) restarted as
-            // hung while drivers hung, since Linux gives equal real-time
-            // priorities 100 ms turns where seL4 gives budget-sized ones.
+            // campaign (seed 1) saw pong, at the drivers' priority 150,
+            // restarted 5 times (with turns of 100 ms and of 8 ms alike), and
+            // hundreds of file rounds fail; not yet understood.
             // REINCARNATE_SCHEDULING=sel4 runs it scheduled as on seL4.
             scheduling: host_kernel::Scheduling::from_env_or(host_kernel::Scheduling::Free)?,
         },

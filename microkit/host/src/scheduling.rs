@@ -11,8 +11,11 @@
 //!   that boots several systems hands them the CPUs it may use in turn.
 //! - **Fixed priorities.** Each PD runs `SCHED_RR`: the highest runnable
 //!   priority runs, and PDs of equal priority take turns, as seL4 round-robins
-//!   threads of one priority (Linux's slice is `sched_rr_timeslice_ms`, 100 ms
-//!   by default, where seL4's is the budget). Linux has 99 real-time
+//!   threads of one priority (Linux's slice is `kernel.sched_rr_timeslice_ms`,
+//!   100 ms by default, where seL4's is the budget; `ci/setup.sh` makes it the
+//!   drivers' 8 ms, since with 100 ms a hung driver kept another driver of its
+//!   priority off the CPU until that one's server complained: an innocent
+//!   restart, seen in `drivers/tests/tests/hang.rs`). Linux has 99 real-time
 //!   levels and Microkit 255, so the distinct priorities of the system are
 //!   ranked: the lowest gets level 1, the next level 2, and so on. The order,
 //!   which is all fixed-priority scheduling depends on, is kept exactly. The
@@ -267,8 +270,11 @@ impl Scheduler {
         match set_policy(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, self.kernel_level) {
             Ok(()) => {
                 self.fifo = true;
+                let slice = std::fs::read_to_string("/proc/sys/kernel/sched_rr_timeslice_ms")
+                    .map_or_else(|_| "?".to_string(), |s| s.trim().to_string());
                 Some(format!(
-                    "scheduling as on seL4: every PD on CPU {cpu}, real-time by priority (SCHED_RR), budgets enforced"
+                    "scheduling as on seL4: every PD on CPU {cpu}, real-time by priority (SCHED_RR, equal \
+                     priorities in turns of {slice} ms: kernel.sched_rr_timeslice_ms), budgets enforced"
                 ))
             }
             Err(e) => Some(format!(
