@@ -122,13 +122,7 @@ fn boot(ws: &Workspace) -> Result<(Machine, Receiver<Event>), Error> {
     let system = ws.load_system()?;
     let bin_dir = ws.build_host(&system)?;
     let (tx, rx) = mpsc::channel();
-    let machine = Machine::boot(Config {
-        system,
-        bin_dir,
-        echo: false,
-        subscribers: vec![tx],
-        scheduling: host_kernel::Scheduling::from_env()?,
-    })?;
+    let machine = Machine::boot(Config::new(system, bin_dir, vec![tx], host_kernel::Scheduling::from_env()?))?;
     Ok((machine, rx))
 }
 
@@ -189,13 +183,7 @@ fn restart_latency(ws: &Workspace, restarts: usize) -> Result<(), Error> {
     let system = sdf::SystemDescription::load(ws.root.join(RESTART_SYSTEM)).map_err(|e| format!("{e}"))?;
     let (tx, rx) = mpsc::channel();
     let bin_dir = ws.root.join("target").join("release");
-    let machine = Machine::boot(Config {
-        system,
-        bin_dir,
-        echo: false,
-        subscribers: vec![tx],
-        scheduling: host_kernel::Scheduling::from_env()?,
-    })?;
+    let machine = Machine::boot(Config::new(system, bin_dir, vec![tx], host_kernel::Scheduling::from_env()?))?;
     let mut samples = Vec::with_capacity(restarts);
     for generation in 0..restarts as u64 {
         next(&rx, "victim up", |ev| match ev {

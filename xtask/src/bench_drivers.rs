@@ -115,16 +115,8 @@ pub fn run(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(), Er
         mac: Some(link.mac),
     };
     let (tx, rx) = mpsc::channel();
-    let machine = Machine::boot_with(
-        Config {
-            system,
-            bin_dir,
-            echo: false,
-            subscribers: vec![tx],
-            scheduling: host_kernel::Scheduling::from_env()?,
-        },
-        devices,
-    )?;
+    let machine =
+        Machine::boot_with(Config::new(system, bin_dir, vec![tx], host_kernel::Scheduling::from_env()?), devices)?;
     let mut console = Console::new(rx);
     println!("host kernel, virtio drivers through the kernel's device models:");
 

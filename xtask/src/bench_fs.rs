@@ -49,16 +49,8 @@ fn run_once(ws: &Workspace, crash_every: Option<Duration>) -> Result<(Vec<Round>
     crate::devices::make_fat_image(&disk)?;
     let devices = DeviceConfig { disk: Some(disk.clone()), net: NetIo::Discard, ..Default::default() };
     let (tx, rx) = std::sync::mpsc::channel();
-    let machine = Machine::boot_with(
-        Config {
-            system,
-            bin_dir,
-            echo: false,
-            subscribers: vec![tx],
-            scheduling: host_kernel::Scheduling::from_env()?,
-        },
-        devices,
-    )?;
+    let machine =
+        Machine::boot_with(Config::new(system, bin_dir, vec![tx], host_kernel::Scheduling::from_env()?), devices)?;
     let mut console = Console::new(rx);
     console.wait("vfs", "FAT volume mounted")?;
     let rounds = files::ROUNDS as usize;

@@ -234,16 +234,8 @@ pub fn run(ws: &Workspace, plan: &Plan) -> Result<(), Error> {
         DeviceConfig { disk: Some(disk.clone()), console: ConsoleIo::Discard, net: NetIo::Tap(tap.clone()), mac: None };
     let (tx, rx) = mpsc::channel();
     let booted = Instant::now();
-    let machine = Machine::boot_with(
-        Config {
-            system: sd,
-            bin_dir,
-            echo: false,
-            subscribers: vec![tx],
-            scheduling: host_kernel::Scheduling::from_env()?,
-        },
-        devices,
-    )?;
+    let machine =
+        Machine::boot_with(Config::new(sd, bin_dir, vec![tx], host_kernel::Scheduling::from_env()?), devices)?;
     let events = Events::collect(rx);
     let quiet = Duration::from_nanos(policy.window_ns) + Duration::from_millis(500);
     let result = measure(&machine, &events, &namespace, &tap, gateway, interface.prefix_len, addr, plan, quiet);

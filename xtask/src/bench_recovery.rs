@@ -40,13 +40,7 @@ pub fn run(ws: &Workspace, crashes: usize, hangs: usize) -> Result<(), Error> {
     let system = sdf::SystemDescription::load(&system_path).map_err(|e| format!("{e}"))?;
     let (tx, rx) = mpsc::channel();
     let bin_dir = ws.root.join("target").join("release");
-    let machine = Machine::boot(Config {
-        system,
-        bin_dir,
-        echo: false,
-        subscribers: vec![tx],
-        scheduling: host_kernel::Scheduling::from_env()?,
-    })?;
+    let machine = Machine::boot(Config::new(system, bin_dir, vec![tx], host_kernel::Scheduling::from_env()?))?;
     let mut console = Console::new(rx);
     console.wait("rs", "@status pd=victim state=up generation=0")?;
 

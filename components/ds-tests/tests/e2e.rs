@@ -16,14 +16,7 @@ fn boot() -> (Machine, Receiver<Event>) {
     let system = sdf::SystemDescription::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("system.xml")).unwrap();
     let bin_dir: PathBuf = Path::new(env!("CARGO_BIN_EXE_dstest_ds")).parent().unwrap().to_path_buf();
     let (tx, rx) = mpsc::channel();
-    let machine = Machine::boot(Config {
-        system,
-        bin_dir,
-        echo: false,
-        subscribers: vec![tx],
-        scheduling: host_kernel::Scheduling::Free,
-    })
-    .unwrap();
+    let machine = Machine::boot(Config::new(system, bin_dir, vec![tx], host_kernel::Scheduling::Free)).unwrap();
     (machine, rx)
 }
 

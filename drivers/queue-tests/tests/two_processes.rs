@@ -18,14 +18,7 @@ fn every_request_completes_exactly_once_across_driver_crashes_and_a_lie() {
     let system = sdf::SystemDescription::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("system.xml")).unwrap();
     let (tx, rx) = mpsc::channel();
     let start = Instant::now();
-    let machine = Machine::boot(Config {
-        system,
-        bin_dir: bin_dir(),
-        echo: false,
-        subscribers: vec![tx],
-        scheduling: host_kernel::Scheduling::Free,
-    })
-    .unwrap();
+    let machine = Machine::boot(Config::new(system, bin_dir(), vec![tx], host_kernel::Scheduling::Free)).unwrap();
     let deadline = start + Duration::from_secs(120);
     let mut lines = Vec::new();
     let done = loop {

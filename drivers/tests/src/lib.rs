@@ -55,7 +55,7 @@ pub fn boot_scheduled(devices: DeviceConfig, scheduling: Scheduling) -> (Machine
     let system = sdf::SystemDescription::load(root().join("system.xml")).unwrap();
     let bin_dir = bin_dir(&system);
     let (tx, rx) = mpsc::channel();
-    let config = Config { system, bin_dir, echo: false, subscribers: vec![tx], scheduling };
+    let config = Config::new(system, bin_dir, vec![tx], scheduling);
     let machine = Machine::boot_with(config, devices).unwrap();
     (machine, Watch { rx, seen: Vec::new() })
 }

@@ -25,14 +25,7 @@ fn boot_forging() -> (Machine, Receiver<Event>) {
 fn boot_system(file: &str) -> (Machine, Receiver<Event>) {
     let system = sdf::SystemDescription::load(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
     let (tx, rx) = mpsc::channel();
-    let machine = Machine::boot(Config {
-        system,
-        bin_dir: bin_dir(),
-        echo: false,
-        subscribers: vec![tx],
-        scheduling: host_kernel::Scheduling::Free,
-    })
-    .unwrap();
+    let machine = Machine::boot(Config::new(system, bin_dir(), vec![tx], host_kernel::Scheduling::Free)).unwrap();
     (machine, rx)
 }
 

@@ -21,7 +21,7 @@ fn boot(scheduling: Scheduling) -> (Machine, String, u32, u32) {
     let system = sdf::SystemDescription::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("sched.xml")).unwrap();
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_spinner")).parent().unwrap().to_path_buf();
     let (tx, rx) = mpsc::channel();
-    let machine = Machine::boot(Config { system, bin_dir, echo: false, subscribers: vec![tx], scheduling }).unwrap();
+    let machine = Machine::boot(Config::new(system, bin_dir, vec![tx], scheduling)).unwrap();
     let line = wait_spinning(&rx);
     let pid = |name: &str| machine.status().unwrap().into_iter().find(|s| s.name == name).unwrap().pid.unwrap();
     let (high, low) = (pid("high"), pid("low"));

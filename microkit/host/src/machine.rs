@@ -34,6 +34,18 @@ pub struct Config {
     pub scheduling: Scheduling,
 }
 
+impl Config {
+    /// A system that does not echo on the terminal.
+    pub fn new(
+        system: SystemDescription,
+        bin_dir: PathBuf,
+        subscribers: Vec<Sender<Event>>,
+        scheduling: Scheduling,
+    ) -> Config {
+        Config { system, bin_dir, echo: false, subscribers, scheduling }
+    }
+}
+
 /// Why a system could not run, or a command failed.
 #[derive(Debug)]
 pub enum MachineError {

@@ -13,14 +13,7 @@ fn the_recovery_test_system_passes_on_the_host_kernel() {
     let system = sdf::SystemDescription::load(dir.join("system.xml")).unwrap();
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_test_supervisor")).parent().unwrap().to_path_buf();
     let (tx, rx) = mpsc::channel();
-    let machine = Machine::boot(Config {
-        system,
-        bin_dir,
-        echo: false,
-        subscribers: vec![tx],
-        scheduling: host_kernel::Scheduling::Free,
-    })
-    .unwrap();
+    let machine = Machine::boot(Config::new(system, bin_dir, vec![tx], host_kernel::Scheduling::Free)).unwrap();
     // Only the supervisor's lines: one PD's output keeps its order on the host.
     let mut lines = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
