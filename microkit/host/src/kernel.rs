@@ -404,7 +404,10 @@ impl Kernel {
     fn kill(&mut self, i: usize) {
         self.arch_timer.reset_if_owner(i);
         if let Some(p) = self.pds[i].process.take()
-            && let Err(e) = process::kill(&p)
+            && let Err(e) = {
+                self.sched.dying(p.pid);
+                process::kill(&p)
+            }
         {
             self.bus.log(format!("cannot kill {}: {e}", self.name(i)));
         }

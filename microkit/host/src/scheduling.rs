@@ -304,6 +304,18 @@ impl Scheduler {
         ChildSched { cpu, class }
     }
 
+    /// The kernel is about to kill the process `pid` and wait for it: it is
+    /// raised to the kernel's level first, since a process dies only when it
+    /// runs, and one out of budget (`SCHED_IDLE`) on a CPU that spinning PDs
+    /// keep busy would not run until its window ends. Seen: the kernel thread
+    /// waited 360 ms for a hung driver to die, the timer's ticks stopped
+    /// meanwhile, and RS took pong, which it had not pinged since, for hung.
+    pub fn dying(&self, pid: u32) {
+        if self.fifo {
+            let _ = set_policy(pid as i32, libc::SCHED_FIFO, self.kernel_level);
+        }
+    }
+
     /// When the kernel must call [`Scheduler::tick`] next, if budgets apply.
     pub fn due_in(&self, now: Instant) -> Option<Duration> {
         (self.fifo && !self.budgets.is_empty()).then(|| self.next_tick.saturating_duration_since(now))
