@@ -172,6 +172,7 @@ impl Kernel {
         });
         match spawned {
             Ok(p) => {
+                self.sched.started(i, p.pid);
                 self.irq_lines.reset_pd(i);
                 self.ipc.callee_back(i);
                 let pd = &mut self.pds[i];

@@ -120,15 +120,24 @@ enum Class {
 impl ChildSched {
     /// Applies it to the calling process. Called between fork and exec: only
     /// async-signal-safe system calls.
+    /// The class first, the CPU then: moved first to a CPU that a PD keeps
+    /// busy, it would not run to set its class.
     pub fn apply(&self) -> std::io::Result<()> {
+        self.apply_class()?;
         if let Some(set) = &self.cpu {
             // SAFETY: `set` is a valid cpu_set_t of the size given.
             if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) } < 0 {
                 return Err(std::io::Error::last_os_error());
             }
         }
+        Ok(())
+    }
+
+    fn apply_class(&self) -> std::io::Result<()> {
         match self.class {
-            Class::Fifo(level) => set_policy(0, libc::SCHED_RR, level),
+            // Started at the kernel's level; the kernel gives it its own
+            // once `exec` is done (`Scheduler::started`).
+            Class::Fifo(kernel_level) => set_policy(0, libc::SCHED_FIFO, kernel_level),
             Class::Nice(nice) => {
                 // SAFETY: plain system call on this process.
                 if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } < 0 {
@@ -298,10 +307,22 @@ impl Scheduler {
         });
         let class = match self.mode {
             Scheduling::Free => Class::Inherit,
-            Scheduling::Sel4 { .. } if self.fifo => Class::Fifo(self.levels[pd]),
+            Scheduling::Sel4 { .. } if self.fifo => Class::Fifo(self.kernel_level),
             Scheduling::Sel4 { .. } => Class::Nice(self.nices[pd]),
         };
         ChildSched { cpu, class }
+    }
+
+    /// PD `pd`'s process `pid` has been started (its `exec` is done): it gets
+    /// its own level. Until then it runs at the kernel's: pinned to a CPU that
+    /// a PD above it keeps busy, it would not get to `exec`, and the kernel
+    /// thread, which waits for that, would stop (seen in CI: a spinner at 150
+    /// kept the next PD's fork from exec for minutes). As on seL4, where every
+    /// PD is set up before any runs.
+    pub fn started(&self, pd: usize, pid: u32) {
+        if self.fifo {
+            let _ = set_policy(pid as i32, libc::SCHED_RR, self.levels[pd]);
+        }
     }
 
     /// The kernel is about to kill the process `pid` and wait for it: it is
