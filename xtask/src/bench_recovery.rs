@@ -169,7 +169,7 @@ pub fn run_qemu(ws: &Workspace, crashes: usize, hangs: usize) -> Result<(), Erro
 /// network namespace can be made), `faults_per_driver` crashes and hangs into
 /// each driver. Beside RS's view (fault -> restart, fault -> "up") it times
 /// what an application waits for: fault -> serving again, the driver's client
-/// (net, vfs, shell) getting its first completion from the fresh copy.
+/// (net, and vfs for both the block and the console driver) getting its first completion from the fresh copy.
 /// Times are when the lines reached the launcher, as above.
 pub fn drivers(ws: &Workspace, faults_per_driver: u64) -> Result<(), Error> {
     use crate::campaign::{self, FaultType};

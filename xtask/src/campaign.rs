@@ -44,7 +44,8 @@ const DOWN_LIMIT: Duration = Duration::from_secs(10);
 /// from the fresh copy before the restart counts as not serving again.
 const SERVING_LIMIT: Duration = Duration::from_secs(5);
 /// What a queue client prints on the fresh copy's first completion
-/// (`drivers/queue`'s `QueueClient`).
+/// (`drivers/queue`'s `QueueClient`, named `<client> on <driver>`: vfs is the
+/// client of two drivers).
 const SERVING_AGAIN: &str = ": serving again: ";
 /// Restarts kept free in a driver's policy budget.
 const BUDGET_MARGIN: u64 = 4;
@@ -647,7 +648,7 @@ impl Injector<'_> {
         };
         if let Event::Output { pd, line, at } = &ev
             && *pd == self.client
-            && line.contains(SERVING_AGAIN)
+            && line.contains(&format!(" on {}{SERVING_AGAIN}", self.driver))
         {
             self.serving = Some(*at);
         }

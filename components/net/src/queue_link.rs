@@ -63,7 +63,7 @@ impl<M: SharedMem + Clone, N: Notify> QueueLink<M, N> {
     /// Takes the queues (`queues`, `data`) toward the driver (`driver` notifies
     /// it), posts every receive buffer and asks for the MAC address.
     pub fn new(queues: M, data: M, driver: N) -> Result<Self, QueueError> {
-        let queues = QueueClient::new("net", queues, data, &QUEUES, driver)?;
+        let queues = QueueClient::new("net on virtio_net", queues, data, &QUEUES, driver)?;
         let free_tx = (0..BUFS).map(|i| TX_BASE + i * BUF).collect();
         let rx_unposted = (0..BUFS).map(|i| RX_BASE + i * BUF).collect();
         let mut link = QueueLink {

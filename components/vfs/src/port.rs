@@ -249,7 +249,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
     /// Takes the queues (`queues`, `data`) toward the driver (`driver` notifies
     /// it) and asks for the disk's capacity.
     pub fn new(queues: M, data: M, driver: N, limits: Limits) -> Result<Self, QueueError> {
-        let queues = QueueClient::new("vfs", queues, data, &QUEUES, driver)?;
+        let queues = QueueClient::new("vfs on virtio_blk", queues, data, &QUEUES, driver)?;
         let free = (0..BUFFERS as u64).rev().map(|i| i * CHUNK as u64).collect();
         let mut port = Port {
             queues,
