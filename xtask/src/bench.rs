@@ -26,7 +26,7 @@ pub enum Bench {
     },
     /// Driver throughput on the host kernel: net frames/s and MB/s (UDP echo through
     /// virtio_net, the network server and echo), console bytes/s (echo through
-    /// virtio_console and the shell's echo command).
+    /// virtio_console, vfs's /dev/console and the shell's echo command).
     Drivers {
         /// UDP echo round trips.
         #[arg(long, default_value_t = 20000)]

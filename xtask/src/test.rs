@@ -63,7 +63,7 @@ fn qemu_tests(ws: &Workspace) -> Result<(), Error> {
 /// On seL4 (one core, fixed priorities) a spinning driver at 150 starved the
 /// PDs below it until RS restarted them as hung; with the drivers' MCS budget
 /// in system.xml only the hung driver is restarted. Hangs each driver of the
-/// main system in turn (virtio_console's client, the shell, sends nothing
+/// main system in turn (virtio_console's client, vfs for the shell, sends nothing
 /// while nobody types, so only heartbeats can tell; virtio_blk's and
 /// virtio_net's servers may complain first) and watches RS's verdicts for 3 s
 /// after it is restarted: every failure RS found is the hung driver's.

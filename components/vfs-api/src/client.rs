@@ -2,11 +2,15 @@
 //! channel and its data region. Each request is started by one PPC and its
 //! result taken by another ([`protocol`](crate::protocol)); paths go at the
 //! start of the region, data after them, at most the region's size per call.
+//! Requests on a device (`/dev/console`) are answered in their one call; their
+//! bytes go through the last [`DEVICE_BYTES`] of the region, which a client
+//! made [`VfsClient::with_devices`] keeps out of its file transfers, so a
+//! file read completing meanwhile cannot meet them.
 
 use microkit::reply;
 use microkit::{Channel, MessageInfo, Region, get_mr, set_mr};
 
-use crate::protocol::{REQUEST_MRS, RESULT_MRS, Request, Span, kind_of};
+use crate::protocol::{DEVICE_BYTES, REQUEST_MRS, RESULT_MRS, Request, Span, kind_of};
 use crate::{Handle, Kind, MAX_PATH, OpenFlags, Stat, VfsError, Whence};
 
 /// An application's handle on the file system server.
@@ -14,6 +18,8 @@ use crate::{Handle, Kind, MAX_PATH, OpenFlags, Stat, VfsError, Whence};
 pub struct VfsClient {
     server: Channel,
     region: Region,
+    /// Bytes at the region's end kept for device requests.
+    device_bytes: usize,
 }
 
 /// One directory entry, from [`VfsClient::take_entry`].
@@ -31,7 +37,14 @@ impl VfsClient {
     /// The server is on `server` (the application may call it there); `region`
     /// is the data region the two share (checked at build time by `vfs-build`).
     pub const fn new(server: Channel, region: Region) -> Self {
-        VfsClient { server, region }
+        VfsClient { server, region, device_bytes: 0 }
+    }
+
+    /// The same client, which also uses devices: file reads and writes move
+    /// at most the region's size less [`DEVICE_BYTES`], which device requests
+    /// use.
+    pub const fn with_devices(self) -> Self {
+        VfsClient { device_bytes: DEVICE_BYTES, ..self }
     }
 
     /// The channel on which the server notifies completions.
@@ -41,7 +54,7 @@ impl VfsClient {
 
     /// The most bytes one read or write moves.
     pub const fn max_transfer(&self) -> usize {
-        self.region.size()
+        self.region.size().saturating_sub(self.device_bytes)
     }
 
     fn call(&self, request: Request) -> Result<(usize, [u64; RESULT_MRS]), VfsError> {
@@ -84,13 +97,13 @@ impl VfsClient {
 
     /// Starts reading up to `len` bytes (at most the region's size).
     pub fn start_read(&self, handle: Handle, len: usize) -> Result<(), VfsError> {
-        self.start(Request::Read { handle, to: Span { offset: 0, len: len.min(self.region.size()) } })
+        self.start(Request::Read { handle, to: Span { offset: 0, len: len.min(self.max_transfer()) } })
     }
 
     /// Starts writing `data` (at most the region's size: the bytes written
     /// are `data[..n]` of the result).
     pub fn start_write(&self, handle: Handle, data: &[u8]) -> Result<(), VfsError> {
-        let len = data.len().min(self.region.size());
+        let len = data.len().min(self.max_transfer());
         self.region.write_bytes(0, &data[..len]).map_err(|_| VfsError::Protocol)?;
         self.start(Request::Write { handle, from: Span { offset: 0, len } })
     }
@@ -135,6 +148,60 @@ impl VfsClient {
     pub fn start_unlink(&self, path: &str) -> Result<(), VfsError> {
         let path = self.put_path(0, path)?;
         self.start(Request::Unlink(path))
+    }
+
+    /// Where device bytes go: the region's last [`DEVICE_BYTES`].
+    fn device_span(&self, len: usize) -> Span {
+        let offset = self.region.size().saturating_sub(DEVICE_BYTES);
+        Span { offset, len: len.min(self.region.size() - offset) }
+    }
+
+    /// Opens the device at `path` (`/dev/console`); answered in the call.
+    pub fn open_device(&self, path: &str, flags: OpenFlags) -> Result<Handle, VfsError> {
+        let path = self.put_path(0, path)?;
+        match self.call(Request::Open { flags, path })? {
+            (1, mrs) => Ok(Handle(mrs[0])),
+            _ => Err(VfsError::Protocol),
+        }
+    }
+
+    /// Takes what the device has for `buf` now (at most [`DEVICE_BYTES`]);
+    /// answered in the call. [`VfsError::WouldBlock`]: nothing now, the server
+    /// notifies when there is; [`VfsError::Io`]: the stream broke (close,
+    /// open again).
+    pub fn read_device(&self, handle: Handle, buf: &mut [u8]) -> Result<usize, VfsError> {
+        let to = self.device_span(buf.len());
+        let n = match self.call(Request::Read { handle, to })? {
+            (1, mrs) => usize::try_from(mrs[0]).map_err(|_| VfsError::Protocol)?,
+            _ => return Err(VfsError::Protocol),
+        };
+        if n > to.len {
+            return Err(VfsError::Protocol);
+        }
+        self.region.read_bytes(to.offset, &mut buf[..n]).map_err(|_| VfsError::Protocol)?;
+        Ok(n)
+    }
+
+    /// Gives the device what it takes of `data` now (at most
+    /// [`DEVICE_BYTES`]): how many bytes; answered in the call.
+    /// [`VfsError::WouldBlock`]: no room now, the server notifies when there
+    /// is; [`VfsError::Io`]: the stream broke, and output written before may
+    /// not have been sent.
+    pub fn write_device(&self, handle: Handle, data: &[u8]) -> Result<usize, VfsError> {
+        let from = self.device_span(data.len());
+        self.region.write_bytes(from.offset, &data[..from.len]).map_err(|_| VfsError::Protocol)?;
+        match self.call(Request::Write { handle, from })? {
+            (1, mrs) if mrs[0] <= from.len as u64 => Ok(mrs[0] as usize),
+            _ => Err(VfsError::Protocol),
+        }
+    }
+
+    /// Closes a device handle; answered in the call.
+    pub fn close_device(&self, handle: Handle) -> Result<(), VfsError> {
+        match self.call(Request::Close(handle))? {
+            (0, _) => Ok(()),
+            _ => Err(VfsError::Protocol),
+        }
     }
 
     /// The raw result of the request in flight: its MRs.

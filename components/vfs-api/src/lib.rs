@@ -15,6 +15,11 @@
 //! when it is done; the client then takes the result
 //! ([`protocol::label::RESULT`]). One request per client is in flight at a time.
 //!
+//! `/dev/console` is the console as a stream of bytes, for the clients
+//! `vfs.toml` gives it to; its requests are answered in the call, and a
+//! console driver restart breaks the stream: EIO, then open again
+//! ([`protocol`], "Character devices").
+//!
 //! Failures of the block driver are the server's business: a request the
 //! driver held when it died is given to its fresh copy, so the application
 //! sees its read or write complete as if nothing had happened. Only a driver

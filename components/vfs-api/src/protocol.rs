@@ -71,6 +71,43 @@
 //! server restart, say): on each, the application calls `RESULT`, and goes
 //! on waiting on `WouldBlock`.
 //!
+//! # Character devices
+//!
+//! Paths under `/dev/` name devices; the one there is is `/dev/console`, the
+//! console (virtio_console), open to one handle at a time, for a client whose
+//! entry in `vfs.toml` lists it (others get `Denied`; the handle does not count
+//! against the client's limit). A device waits for no disk, so its requests
+//! are *answered in the call* and never go in flight: they do not count as the
+//! client's request in flight, and a client may use the console while a file
+//! request of its own is in flight. The labels and MRs are those of the table;
+//! the answer carries the result MRs at once:
+//!
+//! | request on a device | answer (label `OK`) | otherwise |
+//! | --- | --- | --- |
+//! | `OPEN` of `/dev/console`, flags `READ` and/or `WRITE` only | handle | `InUse`, `Denied`, `NotFound` (another `/dev/` path), `BadRequest` (other flags) |
+//! | `READ` | len, at least 1: the bytes typed so far, in the span | `WouldBlock`: none now, a notification follows when some come |
+//! | `WRITE` | len taken (what fits in the server's output buffer) | `WouldBlock`: no room now, a notification follows when there is |
+//! | `CLOSE` | (none) | |
+//! | `SEEK`, `FSYNC` | | `Denied`: a stream has no position |
+//!
+//! **A console driver restart breaks the stream** (the seed's Sec. 6.2: a
+//! character stream cannot be replayed, so the error goes up). The owner of a
+//! handle is notified, and every `READ` and `WRITE` on the handle answers
+//! `Io` (EIO) from then on: a read waiting for input learns it at once, and a
+//! writer learns that output it wrote may not have been sent (what the dead
+//! driver held and what waited for it is dropped, not given to the fresh
+//! copy). Closing the handle and opening `/dev/console` again gives a handle
+//! on the fresh driver; input typed before that open is not kept. The client
+//! stub ([`VfsClient`](crate::VfsClient)) puts device bytes in the last
+//! [`DEVICE_BYTES`] of the region.
+//!
+//! Console bytes are copied: typed, by the driver from its DMA buffer into the
+//! console data region (copy 1), by the server into its input buffer (copy 2)
+//! and, on `READ`, into the client's region (copy 3); written, by the client
+//! into its region (copy 1), by the server into its output buffer (copy 2),
+//! into the console data region (copy 3), and by the driver to the device
+//! (copy 4).
+//!
 //! # Every copy of a byte
 //!
 //! Written: the application writes into its region (copy 1); the server copies
@@ -104,6 +141,10 @@ pub mod label {
     pub const UNLINK: u64 = 11;
     pub const RESULT: u64 = 12;
 }
+
+/// Bytes at the end of a client's region that device requests use (the client
+/// stub keeps its file transfers out of them: `VfsClient::with_devices`).
+pub const DEVICE_BYTES: usize = 1024;
 
 /// The most MRs a request has.
 pub const REQUEST_MRS: usize = 5;

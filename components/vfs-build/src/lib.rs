@@ -6,7 +6,12 @@
 //! [[client]]
 //! pd = "files"          # an application PD
 //! max_open = 8          # handles it may hold at once (1..=64)
+//! devices = ["console"] # optional: the devices under /dev it may open
 //! ```
+//!
+//! The one device is `console` (`/dev/console`, on the virtio_console
+//! driver's queues, which the server maps); one handle on it may be open at a
+//! time, and it does not count against `max_open`.
 //!
 //! The build stops, naming `vfs.toml` and what to change, unless: exactly one
 //! PD runs the server's program; every client is a PD with one channel to it,
@@ -37,6 +42,8 @@ struct File {
 struct RawClient {
     pd: String,
     max_open: usize,
+    #[serde(default)]
+    devices: Vec<String>,
 }
 
 /// A client, checked.
@@ -46,10 +53,15 @@ pub struct Client {
     /// The server's channel id to it.
     pub channel: u8,
     pub max_open: usize,
+    /// Whether it may open `/dev/console`.
+    pub console: bool,
     /// The data region they share, and the server's accessor for it.
     pub region: String,
     pub region_fn: String,
 }
+
+/// The devices a client may be given.
+pub const DEVICES: &[&str] = &["console"];
 
 /// The most handles a client may hold.
 pub const MAX_OPEN: usize = 64;
@@ -92,6 +104,11 @@ pub fn load_str(text: &str, sd: &SystemDescription, server: &str) -> Result<Vec<
         if !(1..=MAX_OPEN).contains(&c.max_open) {
             errors.push(format!("{at}: max_open must be 1..={MAX_OPEN}, not {}", c.max_open));
         }
+        for d in &c.devices {
+            if !DEVICES.contains(&d.as_str()) {
+                errors.push(format!("{at}: no device {d:?} (there is: {})", DEVICES.join(", ")));
+            }
+        }
         let Some(server) = server_pd.as_deref() else { continue };
         let Some(channel) = net_build::owner_channel(sd, server, &c.pd, &at, &mut errors) else { continue };
         let Some(region) = net_build::data_region(sd, server, &c.pd, channel, "vfs-api", &mut errors) else { continue };
@@ -106,6 +123,7 @@ pub fn load_str(text: &str, sd: &SystemDescription, server: &str) -> Result<Vec<
             pd: c.pd.clone(),
             channel,
             max_open: c.max_open,
+            console: c.devices.iter().any(|d| d == "console"),
             region: region.region,
             region_fn: region.region_fn,
         });
@@ -119,9 +137,10 @@ pub fn render(clients: &[Client]) -> String {
     let mut s = String::from(
         "/// The file system server's clients, from vfs.toml beside the system description.\n#[allow(dead_code)]\npub mod vfs_config {\n",
     );
-    s.push_str("    /// (the server's channel id, client PD name, handles it may hold).\n");
-    let list: Vec<String> = clients.iter().map(|c| format!("({}, {:?}, {})", c.channel, c.pd, c.max_open)).collect();
-    let _ = writeln!(s, "    pub const CLIENTS: &[(u8, &str, usize)] = &[{}];", list.join(", "));
+    s.push_str("    /// (the server's channel id, client PD name, handles it may hold, may open /dev/console).\n");
+    let list: Vec<String> =
+        clients.iter().map(|c| format!("({}, {:?}, {}, {})", c.channel, c.pd, c.max_open, c.console)).collect();
+    let _ = writeln!(s, "    pub const CLIENTS: &[(u8, &str, usize, bool)] = &[{}];", list.join(", "));
     s.push_str("    /// The data region of the client on the server's channel `channel`.\n");
     s.push_str("    #[allow(clippy::match_single_binding)] // a server without clients\n");
     s.push_str("    pub fn client_region(channel: u8) -> Option<::microkit::Region> {\n        match channel {\n");

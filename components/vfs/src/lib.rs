@@ -1,5 +1,5 @@
 //! The file system server's core: FAT32/FAT16 (`hadris-fat`) over the
-//! virtio_blk driver's queues, a block cache with write-back, and the clients'
+//! virtio_blk driver's queues, `/dev/console` over virtio_console's, a block cache with write-back, and the clients'
 //! handles and requests (`vfs-api`). `no_std` with `alloc`, no `unsafe`;
 //! `cargo test` runs it on the host against the real queue code and a driver
 //! that can be slow, fail and restart (`tests/`).
@@ -32,11 +32,16 @@
 //!   waker; the shell polls after every event.
 //! - [`server::Vfs`] holds the clients, their handles and their requests; one
 //!   file system operation runs at a time, the others wait in order.
+//! - [`device`] serves `/dev/console`, [`console::Console`] on the console
+//!   driver's queues: a stream that a driver restart breaks (EIO), answered
+//!   in the call.
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod console;
+pub mod device;
 pub mod exec;
 pub mod port;
 pub mod server;

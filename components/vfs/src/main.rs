@@ -18,6 +18,9 @@
 //!   per copy (virtio disks do not fail requests; a driver that does is
 //!   broken). When its fresh copy attaches, the volume is mounted afresh: the
 //!   file system turned itself read-only when the disk refused a write.
+//! * A notification from the console driver: `/dev/console`'s events (the
+//!   restart protocol, input, output done); its owner is notified if they
+//!   concern it.
 //! * After every poll, each client whose request completed is notified.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
@@ -29,6 +32,7 @@ use alloc::vec::Vec;
 use microkit::reply::ApiError;
 use microkit::{Channel, Handler, MessageInfo, arch_timer, debug_println, get_mr, set_mr};
 use timer_api::TimerClient;
+use vfs::console::Console;
 use vfs::{ClientSpec, Limits, Port, Vfs};
 use vfs_api::VfsError;
 use vfs_api::protocol::REQUEST_MRS;
@@ -37,6 +41,7 @@ microkit::include_system!("vfs");
 include!(concat!(env!("OUT_DIR"), "/vfs.vfs_config.rs"));
 
 const DRIVER: Channel = channel::VIRTIO_BLK;
+const CONSOLE: Channel = channel::VIRTIO_CONSOLE;
 const TIMER: Channel = channel::TIMER;
 // The service channel to RS (61 is supervision, which the runtime answers).
 const RS: Channel = channel::RS_1;
@@ -186,6 +191,8 @@ impl Handler for VfsPd {
     fn notified(&mut self, channel: Channel) {
         if channel == TIMER {
             self.armed = None;
+        } else if channel == CONSOLE {
+            self.vfs.console_notified();
         }
         self.pump();
     }
@@ -215,14 +222,20 @@ fn init() -> VfsPd {
         Err(e) => panic!("vfs: the driver's queues: {e}"),
     };
     let mut clients = Vec::new();
-    for &(ch, name, max_open) in vfs_config::CLIENTS {
+    for &(ch, name, max_open, console) in vfs_config::CLIENTS {
         if let Some(region) = vfs_config::client_region(ch) {
-            debug_println!("vfs: client {name}, up to {max_open} open files");
-            clients.push(ClientSpec { channel: ch, max_open, region });
+            let dev = if console { ", may open /dev/console" } else { "" };
+            debug_println!("vfs: client {name}, up to {max_open} open files{dev}");
+            clients.push(ClientSpec { channel: ch, max_open, region, console });
         }
     }
+    let console = match Console::new("vfs on virtio_console", region::console_queues(), region::console_data(), CONSOLE)
+    {
+        Ok(c) => c,
+        Err(e) => panic!("vfs: the console driver's queues: {e}"),
+    };
     let mut pd = VfsPd {
-        vfs: Vfs::new(port, clients),
+        vfs: Vfs::new(port, clients).with_console(console),
         timer: TimerClient::new(TIMER),
         armed: None,
         complained: None,
@@ -234,6 +247,14 @@ fn init() -> VfsPd {
         remount: false,
     };
     pd.pump();
+    // A client that may open the console is told once that the server is
+    // here (the protocol allows a spurious notification): one that found it
+    // gone while it restarted opens the console again now.
+    for &(ch, _, _, console) in vfs_config::CLIENTS {
+        if console {
+            Channel::new(ch).notify();
+        }
+    }
     pd
 }
 

@@ -25,6 +25,7 @@ use microkit::reply::{self, ApiError};
 use vfs_api::protocol::{Request, Span, check_path, kind_mr};
 use vfs_api::{Handle, Kind, OpenFlags, VfsError, Whence};
 
+use crate::device::{self, Caller, ConsoleDevice};
 use crate::exec::Task;
 use crate::port::{Dev, Port};
 
@@ -39,6 +40,8 @@ pub struct ClientSpec<M> {
     pub channel: u8,
     pub max_open: usize,
     pub region: M,
+    /// Whether it may open `/dev/console`.
+    pub console: bool,
 }
 
 /// An answer to a call: label and MRs.
@@ -50,12 +53,12 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn ok(mrs: &[u64]) -> Reply {
+    pub(crate) fn ok(mrs: &[u64]) -> Reply {
         let mut r = Reply { label: reply::OK, mrs: [0; 4], count: mrs.len() };
         r.mrs[..mrs.len()].copy_from_slice(mrs);
         r
     }
-    fn err(e: VfsError) -> Reply {
+    pub(crate) fn err(e: VfsError) -> Reply {
         Reply { label: e.code(), mrs: [0; 4], count: 0 }
     }
 }
@@ -88,6 +91,7 @@ struct Client<M> {
     channel: u8,
     max_open: usize,
     region: M,
+    console: bool,
     open: usize,
     req: ReqState,
 }
@@ -137,6 +141,7 @@ pub struct Vfs<M: SharedMem + Clone + 'static, N: Notify + 'static> {
     now_ms: u64,
     /// When the volume last changed, if it changed since the last sync.
     unsynced: Option<u64>,
+    console: Option<ConsoleDevice<M, N>>,
 }
 
 /// A volume that changed and then rests this long is synced (FSInfo, the
@@ -162,6 +167,7 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
                     channel: c.channel,
                     max_open: c.max_open,
                     region: c.region,
+                    console: c.console,
                     open: 0,
                     req: ReqState::Idle,
                 })
@@ -172,6 +178,26 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
             mount_error: None,
             now_ms: 0,
             unsynced: None,
+            console: None,
+        }
+    }
+
+    /// The server with `/dev/console` on `console`'s driver.
+    pub fn with_console(mut self, console: crate::console::Console<M, N>) -> Self {
+        self.console = Some(ConsoleDevice::new(console));
+        self
+    }
+
+    /// `/dev/console`, if the server has one.
+    pub fn console(&self) -> Option<&crate::console::Console<M, N>> {
+        self.console.as_ref().map(ConsoleDevice::console)
+    }
+
+    /// The console driver notified: its events, and the owner of
+    /// `/dev/console` notified (at the next [`Vfs::poll`]) if they concern it.
+    pub fn console_notified(&mut self) {
+        if let Some(ci) = self.console.as_mut().and_then(ConsoleDevice::on_driver_notify) {
+            self.notify.push(self.clients[ci].channel);
         }
     }
 
@@ -238,6 +264,9 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
         let Some(request) = Request::decode(label, mrs, region_size) else {
             return Reply::err(VfsError::BadRequest);
         };
+        if let Some(reply) = self.device_call(ci, request) {
+            return reply;
+        }
         if request == Request::Result {
             let client = &mut self.clients[ci];
             return match core::mem::replace(&mut client.req, ReqState::Idle) {
@@ -263,6 +292,39 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
             }
             Err(e) => Reply::err(e),
         }
+    }
+
+    /// A request for a device, answered at once; `None`: a file request.
+    fn device_call(&mut self, ci: usize, request: Request) -> Option<Reply> {
+        let handle = match request {
+            Request::Open { flags, path } => {
+                let path = match self.path(ci, path) {
+                    Ok(p) if device::is_device_path(&p) => p,
+                    _ => return None,
+                };
+                let client = &self.clients[ci];
+                let caller = Caller { index: ci, region: &client.region, console: client.console };
+                return Some(match self.console.as_mut() {
+                    Some(dev) => dev.open(&caller, &path, flags),
+                    None => Reply::err(VfsError::NotFound),
+                });
+            }
+            Request::Read { handle, .. }
+            | Request::Write { handle, .. }
+            | Request::Close(handle)
+            | Request::Seek { handle, .. }
+            | Request::Fsync(handle) => handle,
+            _ => return None,
+        };
+        if !device::is_device_handle(handle) {
+            return None;
+        }
+        let client = &self.clients[ci];
+        let caller = Caller { index: ci, region: &client.region, console: client.console };
+        Some(match self.console.as_mut() {
+            Some(dev) => dev.serve(&caller, request),
+            None => Reply::err(VfsError::BadHandle),
+        })
     }
 
     fn path(&self, ci: usize, span: Span) -> Result<String, VfsError> {

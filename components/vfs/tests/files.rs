@@ -369,7 +369,7 @@ fn a_request_made_before_the_volume_is_mounted_waits_for_it() {
     let data = leak(virtio_blk::protocol::DATA_BYTES as usize);
     let port = vfs::Port::new(queues, data, NoBell, vfs::Limits::default()).unwrap();
     let region = m.region(CLIENT);
-    m.vfs = vfs::Vfs::new(port, vec![vfs::ClientSpec { channel: CLIENT, max_open: 4, region }]);
+    m.vfs = vfs::Vfs::new(port, vec![vfs::ClientSpec { channel: CLIENT, max_open: 4, region, console: false }]);
     region.write_bytes(0, b"/early").unwrap();
     assert_eq!(m.raw_call(CLIENT, vfs_api::protocol::label::MKDIR, &[0, 6]).0, 0);
     let disk = std::mem::take(&mut m.driver.disk);

@@ -386,7 +386,10 @@ mod tests {
         c.received(answer(&a).as_bytes(), &p);
         assert!(p.take().0.is_empty());
         // b's answer lost, d's comes in two pieces, a notice between.
-        c.received(b"shell: the console driver was restarted (epoch 2); keys typed meanwhile may be lost\r\n", &p);
+        c.received(
+            b"shell: /dev/console: I/O error: the console driver was restarted; opened it again (keys typed meanwhile may be lost)\r\n",
+            &p,
+        );
         let echo = answer(&d);
         let (x, y) = echo.split_at(5);
         c.received(x.as_bytes(), &p);

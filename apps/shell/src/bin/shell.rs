@@ -1,12 +1,13 @@
-//! The shell PD: the server end of the console driver's queues (as
-//! `console_client` was), a line editor on what the terminal sends, and the
-//! commands of `shell::command`. Component commands are calls on the admin
-//! channel to RS (answered at once), `net` calls on the network server's
-//! report (`net_api::report`, answered at once); file commands are requests to VFS, run
-//! one at a time as a [`Job`] that goes on each time VFS notifies (lines typed
-//! meanwhile wait their turn). When the console driver restarts, the shell
-//! says so on the fresh copy and goes on; output the dead copy held is given
-//! to the fresh one again by the queue client.
+//! The shell PD: `/dev/console` opened through VFS, a line editor on what the
+//! terminal sends, and the commands of `shell::command`. Component commands
+//! are calls on the admin channel to RS (answered at once), `net` calls on the
+//! network server's report (`net_api::report`, answered at once); file
+//! commands are requests to VFS, run one at a time as a [`Job`] that goes on
+//! each time VFS notifies (lines typed meanwhile wait their turn). Console
+//! reads and writes are answered in their call, so keys are echoed while a job
+//! runs. When the console driver restarts, VFS answers EIO (the stream broke,
+//! as a terminal hangs up): the shell closes the console, opens it again, says
+//! so on the fresh driver and goes on.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -18,23 +19,21 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use driver_queue::{Completion, Desc, QueueClient, status};
-use microkit::{Channel, Handler, Region, debug_println};
+use microkit::{Channel, Handler, debug_println};
 use net_api::SocketId;
 use net_api::report::NetReport;
 use rs_api::RsAdmin;
 use shell::command::{self, Command, Service};
 use shell::editor::{Edit, Editor};
 use shell::{GREETING, PROMPT, format as show};
+use vfs_api::protocol::DEVICE_BYTES;
 use vfs_api::{Handle, Kind, OpenFlags, VfsClient, VfsError};
-use virtio_console::protocol::{BUF, BUFS, QUEUES, RX, RX_BASE, TX, TX_BASE};
 
 microkit::include_system!("shell");
 include!(concat!(env!("OUT_DIR"), "/shell.net_report.rs"));
 
-const DRIVER: Channel = channel::VIRTIO_CONSOLE;
-
-type Queues = QueueClient<Region, Channel>;
+/// The console, through VFS.
+const CONSOLE: &str = "/dev/console";
 
 /// Lines typed while a job runs, kept at most.
 const QUEUED_MAX: usize = 16;
@@ -83,19 +82,18 @@ enum Job {
 }
 
 struct Shell {
-    queues: Queues,
-    /// Bytes waiting to be sent.
+    /// The console's handle, while it is open.
+    console: Option<Handle>,
+    /// Bytes waiting to be written to the console.
     out: VecDeque<u8>,
-    /// Output buffers not in flight.
-    free_tx: Vec<u64>,
     editor: Editor,
     rs: RsAdmin,
     vfs: VfsClient,
     net: NetReport,
     job: Option<Job>,
     queued: VecDeque<String>,
-    /// The console driver's copy the shell last wrote through.
-    epoch: u64,
+    /// Times the console was opened again after a broken stream.
+    reopened: u64,
     /// Output dropped because the console took none.
     dropped: u64,
 }
@@ -129,37 +127,97 @@ impl Shell {
         self.print(&line);
     }
 
+    /// Writes what the console takes of the output (the rest waits for
+    /// VFS's next notification).
     fn send_more(&mut self) {
+        let mut chunk = [0u8; DEVICE_BYTES];
         while !self.out.is_empty() {
-            let Some(offset) = self.free_tx.pop() else { return };
-            let n = self.out.len().min(BUF as usize);
-            let chunk: Vec<u8> = self.out.drain(..n).collect();
-            if let Err(e) = self.queues.data().write_bytes(offset as usize, &chunk) {
-                panic!("shell: the console data region: {e}");
+            let Some(handle) = self.console else { return };
+            let n = self.out.len().min(chunk.len());
+            for (slot, &b) in chunk.iter_mut().zip(self.out.iter()) {
+                *slot = b;
             }
-            self.submit(TX, Desc::new(offset, n as u32));
+            match self.vfs.write_device(handle, &chunk[..n]) {
+                Ok(0) | Err(VfsError::WouldBlock) => return,
+                Ok(taken) => {
+                    self.out.drain(..taken);
+                }
+                Err(e) => {
+                    // Output already taken may not have reached the screen:
+                    // the stream broke. The rest goes to the fresh one.
+                    self.console_failed(e);
+                }
+            }
         }
     }
 
-    fn submit(&mut self, pair: usize, d: Desc) {
-        if let Err(e) = self.queues.submit(pair, d) {
-            // Our own bookkeeping is wrong if this fails: a fault for RS.
-            panic!("shell: cannot submit to the console driver: {e}");
+    /// Takes every key typed so far.
+    fn read_keys(&mut self) {
+        let mut buf = [0u8; DEVICE_BYTES];
+        for _ in 0..64 {
+            let Some(handle) = self.console else { return };
+            match self.vfs.read_device(handle, &mut buf) {
+                Ok(n) => {
+                    for &b in &buf[..n] {
+                        self.key(b);
+                    }
+                }
+                Err(VfsError::WouldBlock) => return,
+                Err(e) => self.console_failed(e),
+            }
         }
     }
 
-    fn completed(&mut self, pair: usize, c: Completion) {
-        if pair == TX {
-            self.free_tx.push(c.request.offset);
+    /// A console call failed: the stream broke (EIO: the driver restarted),
+    /// or VFS lost the handle (it restarted). Closes the console and opens it
+    /// again; says so on the fresh stream.
+    fn console_failed(&mut self, e: VfsError) {
+        if let Some(handle) = self.console.take() {
+            let _ = self.vfs.close_device(handle);
+        }
+        if !self.open_console() {
+            debug_println!("shell: {CONSOLE}: {e}; opening it again failed too; trying at VFS's next notification");
             return;
         }
-        let mut bytes = vec![0u8; c.len.min(BUF as u32) as usize];
-        if c.status == status::OK && self.queues.data().read_bytes(c.request.offset as usize, &mut bytes).is_ok() {
-            for b in bytes {
-                self.key(b);
+        self.reopened += 1;
+        let why = match e {
+            VfsError::Io => "the console driver was restarted",
+            _ => "the file system server lost the handle",
+        };
+        debug_println!("shell: {CONSOLE}: {e} ({why}); opened it again, going on");
+        self.editor = Editor::new();
+        let line = format!("\r\nshell: {CONSOLE}: {e}: {why}; opened it again (keys typed meanwhile may be lost)\r\n");
+        self.print(&line);
+        self.prompt();
+    }
+
+    /// Opens the console; whether it is open.
+    fn open_console(&mut self) -> bool {
+        match self.vfs.open_device(CONSOLE, OpenFlags::READ | OpenFlags::WRITE) {
+            Ok(h) => {
+                self.console = Some(h);
+                true
+            }
+            Err(e) => {
+                debug_println!("shell: cannot open {CONSOLE}: {e}");
+                false
             }
         }
-        self.submit(RX, Desc::new(c.request.offset, BUF as u32));
+    }
+
+    /// VFS notified: the console (keys, room for output, a broken stream),
+    /// and the file job.
+    fn vfs_notified(&mut self) {
+        if self.console.is_none() && self.open_console() {
+            self.print("\r\nshell: the console is back\r\n");
+            self.prompt();
+        }
+        self.read_keys();
+        self.step();
+        if self.dropped > 0 {
+            debug_println!("shell: {} bytes of output dropped: the console took none", self.dropped);
+            self.dropped = 0;
+        }
     }
 
     fn key(&mut self, b: u8) {
@@ -485,31 +543,6 @@ impl Shell {
             }
         }
     }
-
-    /// The console driver notified: its restart protocol and completions,
-    /// then, if a fresh copy attached, the notice.
-    fn driver_notified(&mut self) {
-        while let Some((pair, c)) = self.queues.next_completion(|_, _| {}) {
-            self.completed(pair, c);
-        }
-        let epoch = self.queues.epoch();
-        if epoch != self.epoch {
-            let first = self.epoch == 0;
-            self.epoch = epoch;
-            if !first {
-                debug_println!("shell: the console driver restarted (epoch {epoch}); going on");
-                let line = format!(
-                    "\r\nshell: the console driver was restarted (epoch {epoch}); keys typed meanwhile may be lost\r\n"
-                );
-                self.print(&line);
-                self.prompt();
-            }
-        }
-        if self.dropped > 0 {
-            debug_println!("shell: {} bytes of output dropped: the console took none", self.dropped);
-            self.dropped = 0;
-        }
-    }
 }
 
 fn job_name(job: &Job) -> (&'static str, &str) {
@@ -523,41 +556,33 @@ fn job_name(job: &Job) -> (&'static str, &str) {
 
 impl Handler for Shell {
     fn notified(&mut self, ch: Channel) {
-        if ch == DRIVER {
-            self.driver_notified();
-        } else if ch == self.vfs.channel() {
-            self.step();
+        if ch == self.vfs.channel() {
+            self.vfs_notified();
         }
         self.send_more();
     }
 }
 
 fn init() -> Shell {
-    let queues = match QueueClient::new("shell", region::console_queues(), region::console_data(), &QUEUES, DRIVER) {
-        Ok(q) => q,
-        Err(e) => panic!("shell: the console driver's queues: {e}"),
-    };
     let mut shell = Shell {
-        queues,
+        console: None,
         out: VecDeque::new(),
-        free_tx: (0..BUFS).map(|i| TX_BASE + i * BUF).collect(),
         editor: Editor::new(),
         rs: RsAdmin::new(channel::RS_60),
-        vfs: VfsClient::new(channel::VFS, region::vfs_shell_data()),
+        vfs: VfsClient::new(channel::VFS, region::vfs_shell_data()).with_devices(),
         net: NetReport::new(channel::NET),
         job: None,
         queued: VecDeque::new(),
-        epoch: 0,
+        reopened: 0,
         dropped: 0,
     };
-    for i in 0..BUFS {
-        shell.submit(RX, Desc::new(RX_BASE + i * BUF, BUF as u32));
-    }
+    // VFS runs above the shell: its init is done before the shell's call.
+    shell.open_console();
     shell.print(GREETING);
     shell.print("\r\n");
     shell.prompt();
     shell.send_more();
-    debug_println!("shell: on the console");
+    debug_println!("shell: on {CONSOLE}");
     shell
 }
 

@@ -204,7 +204,10 @@ impl Machine {
         let data = leak(DATA_BYTES as usize);
         let port = Port::new(queues, data, NoBell, limits).expect("port");
         let regions = vec![(CLIENT, leak(REGION)), (OTHER, leak(REGION))];
-        let clients = regions.iter().map(|&(channel, region)| ClientSpec { channel, max_open: 4, region }).collect();
+        let clients = regions
+            .iter()
+            .map(|&(channel, region)| ClientSpec { channel, max_open: 4, region, console: false })
+            .collect();
         let vfs = Vfs::new(port, clients);
         let driver = BlkDriver::new(queues, data, disk);
         let mut m = Machine { vfs, driver, regions, now_ms: 0, notified: Vec::new(), steps: 0 };

@@ -22,7 +22,7 @@ use virtio_hal::{DeviceMaps, DmaHal, PdTransport};
 microkit::include_system!("virtio_console");
 
 const DEVICE_IRQ: Channel = irq::IRQ_56;
-const CLIENT: Channel = channel::SHELL;
+const CLIENT: Channel = channel::VFS;
 /// Input kept while the client has no buffer posted; older bytes are dropped past this.
 const BACKLOG: usize = 1 << 16;
 
