@@ -112,8 +112,12 @@ pub struct ChildSched {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Class {
-    Fifo(i32),
+    /// Real-time, started at the kernel thread's level (this one): the
+    /// kernel gives the process its own level once `exec` is done.
+    StartAtKernelLevel(i32),
+    /// The fallback: a nice level.
     Nice(i32),
+    /// Free-running: as the kernel's parent process.
     Inherit,
 }
 
@@ -137,7 +141,7 @@ impl ChildSched {
         match self.class {
             // Started at the kernel's level; the kernel gives it its own
             // once `exec` is done (`Scheduler::started`).
-            Class::Fifo(kernel_level) => set_policy(0, libc::SCHED_FIFO, kernel_level),
+            Class::StartAtKernelLevel(kernel_level) => set_policy(0, libc::SCHED_FIFO, kernel_level),
             Class::Nice(nice) => {
                 // SAFETY: plain system call on this process.
                 if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } < 0 {
@@ -223,8 +227,6 @@ pub struct Scheduler {
     fifo: bool,
     budgets: Vec<Budget>,
     next_tick: Instant,
-    /// Times a PD ran out of budget.
-    pub depletions: u64,
 }
 
 impl Scheduler {
@@ -267,7 +269,7 @@ impl Scheduler {
                 depleted: false,
             })
             .collect();
-        Scheduler { mode, cpu, levels, kernel_level, nices, fifo: false, budgets, next_tick: now, depletions: 0 }
+        Scheduler { mode, cpu, levels, kernel_level, nices, fifo: false, budgets, next_tick: now }
     }
 
     /// Called on the kernel's thread before it starts any PD: raises it above
@@ -307,7 +309,7 @@ impl Scheduler {
         });
         let class = match self.mode {
             Scheduling::Free => Class::Inherit,
-            Scheduling::Sel4 { .. } if self.fifo => Class::Fifo(self.kernel_level),
+            Scheduling::Sel4 { .. } if self.fifo => Class::StartAtKernelLevel(self.kernel_level),
             Scheduling::Sel4 { .. } => Class::Nice(self.nices[pd]),
         };
         ChildSched { cpu, class }
@@ -374,7 +376,6 @@ impl Scheduler {
                 // SAFETY: `idle` is a valid sched_param; `pid` is unreaped.
                 if unsafe { libc::sched_setscheduler(pid as i32, libc::SCHED_IDLE, &idle) } == 0 {
                     b.depleted = true;
-                    self.depletions += 1;
                 }
             }
             let left = b.budget.saturating_sub(used.saturating_sub(b.cpu_at_start));
