@@ -159,22 +159,32 @@ impl Drop for Qemu {
 
 /// Whether a PD printed `needle` on a seL4 console, where a line of a PD is
 /// cut by the lines of PDs that preempt it (each character is its own
-/// `seL4_DebugPutChar`, and a higher priority PD runs between two): from an
-/// exact start (the needle's first 12 bytes), its characters in order within a
-/// window of the console text, with every number in it (a word with a digit)
-/// whole in the window, so that a checksum cannot be pieced together from
-/// other lines' digits.
+/// `seL4_DebugPutChar`, and a PD of higher or equal priority may run between
+/// two): from a start where the needle's first 12 bytes come in order within
+/// 36 (seen: "peing: pong", ping's first letter then echo's line), its
+/// characters in order within a window of the console text, with every number
+/// in it (a word with a digit) whole in the window, so that a checksum cannot
+/// be pieced together from other lines' digits.
 pub fn printed_interleaved(console: &str, needle: &str) -> bool {
+    let Some(first) = needle.chars().next() else { return true };
     let anchor = &needle[..needle.len().min(12)];
     let words: Vec<&str> = needle.split_whitespace().filter(|w| w.bytes().any(|b| b.is_ascii_digit())).collect();
-    console.match_indices(anchor).any(|(at, _)| {
-        let mut end = (at + 4 * needle.len() + 400).min(console.len());
+    let upto = |at: usize, len: usize| {
+        let mut end = (at + len).min(console.len());
         while !console.is_char_boundary(end) {
             end -= 1;
         }
-        let window = &console[at..end];
-        let mut rest = window.chars();
-        needle.chars().all(|c| rest.any(|w| w == c)) && words.iter().all(|w| window.contains(w))
+        &console[at..end]
+    };
+    let in_order = |text: &str, wanted: &str| {
+        let mut rest = text.chars();
+        wanted.chars().all(|c| rest.any(|w| w == c))
+    };
+    console.match_indices(first).any(|(at, _)| {
+        let window = upto(at, 4 * needle.len() + 400);
+        in_order(upto(at, 3 * anchor.len()), anchor)
+            && in_order(window, needle)
+            && words.iter().all(|w| window.contains(w))
     })
 }
 
@@ -196,6 +206,9 @@ mod tests {
                    @status pd=ping state=up\n1462 (cofiles: 11 files\nrrect)\n";
         assert!(printed_interleaved(cut, needle));
         assert!(printed_interleaved(&format!("x\n{needle}\ny"), needle));
+        // Cut after its first letter (seen on seL4: ping and echo at 100).
+        let early = "peing: pong answered label 0 checksum 1462 (correct)\nfiles: 11 files\ncho: serving\n";
+        assert!(printed_interleaved(early, needle));
         // A wrong checksum, or a verdict nowhere whole, is not the line.
         let wrong = cut.replace("1462", "1463 2");
         assert!(!printed_interleaved(&wrong, needle));
