@@ -216,21 +216,24 @@ fn measure(
         }
     };
     // RS's clock: its first @status lines come as it starts; http's "up" line says
-    // how far RS's clock was when http served.
-    let status: Vec<(String, u64)> = qemu
+    // how far RS's clock was when it printed it, and its arrival when that was
+    // here. (Not the first answer through hostfwd: that came seconds after http
+    // was up, when slirp's first connection to the guest waited for a
+    // retransmission, and shifted every window off its failures.)
+    let status: Vec<(String, u64, Duration)> = qemu
         .console
         .iter()
-        .filter_map(|l| StatusLine::parse(&l.text).and_then(Result::ok))
-        .filter_map(|s| Some((s.pd.to_string(), s.at?)))
+        .filter_map(|l| Some((StatusLine::parse(&l.text)?.ok()?, l.at)))
+        .filter_map(|(s, arrived)| Some((s.pd.to_string(), s.at?, arrived)))
         .collect();
     let rs_start = status.iter().map(|s| s.1).min();
-    let http_up = status.iter().filter(|s| s.0 == "http").map(|s| s.1).max();
-    let serving_rs = match (rs_start, http_up) {
-        (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
-        _ => Duration::ZERO,
+    let http_up = status.iter().filter(|s| s.0 == "http").max_by_key(|s| s.1);
+    let (up_rs, up_here) = match (rs_start, http_up) {
+        (Some(a), Some(&(_, b, arrived))) => (Duration::from_nanos(b.saturating_sub(a)), spawned + arrived),
+        _ => (Duration::ZERO, serving),
     };
     // RS's `t` s as an instant of this machine.
-    let at = |t: f64| (serving + Duration::from_secs_f64(t)).checked_sub(serving_rs).unwrap_or(serving);
+    let at = |t: f64| (up_here + Duration::from_secs_f64(t)).checked_sub(up_rs).unwrap_or(up_here);
     let first_failure = schedule.injections().first().map_or(0.0, |i| i.at.as_secs_f64());
     if at(first_failure) < Instant::now() + Duration::from_secs(1) {
         return Err("the system served too late for its compiled-in schedule".into());
