@@ -112,6 +112,17 @@ fn free_port() -> Result<u16, Error> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
 }
 
+/// Whether `GET /bytes/64` on a fresh connection is answered within 1 s.
+fn probe(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let second = Duration::from_secs(1);
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, second) else { return false };
+    let _ = s.set_read_timeout(Some(second));
+    let request = format!("GET {SMALL_GET} HTTP/1.1\r\nHost: reincarnate\r\nConnection: close\r\n\r\n");
+    let mut head = [0u8; 12];
+    s.write_all(request.as_bytes()).is_ok() && s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
 /// The part of `trace` within `from..to` (since its start) as a trace of its own.
 fn slice(trace: &Trace, from: Duration, to: Duration) -> Trace {
     let before = trace.points.iter().take_while(|p| p.0 < from).last().map_or(0, |p| p.1);
@@ -203,18 +214,32 @@ fn measure(
     schedule: &Schedule,
     short: bool,
 ) -> Result<Measured, Error> {
-    // Serving: the first small GET answered through hostfwd (console lines
-    // of different PDs interleave on seL4's debug console; no line is trusted).
-    let small = client::pattern(64);
+    // Serving: http's up line on the console (RS's @status, printed whole
+    // at RS's priority), then the first small GET answered through hostfwd,
+    // each try on a fresh connection given 1 s. A connection made before the
+    // guest listened waited for slirp's SYN retransmission, seconds.
+    let http_up = |l: &crate::qemu::Line| {
+        StatusLine::parse(&l.text)
+            .and_then(Result::ok)
+            .is_some_and(|s| s.pd == "http" && s.state == microkit::status::ComponentState::Up)
+    };
+    let limit = spawned.elapsed() + Duration::from_secs(300);
+    if !qemu.console.iter().any(|l| http_up(l)) && qemu.run_until(limit, |l| http_up(l)) != qemu::Outcome::Done {
+        return Err("http never came up on the console".into());
+    }
     let serving = loop {
-        qemu.run_until(spawned.elapsed() + Duration::from_millis(250), |_| false);
-        if client::download(addr, Duration::ZERO, &small).is_ok() {
+        qemu.run_until(spawned.elapsed() + Duration::from_millis(50), |_| false);
+        if probe(addr) {
             break Instant::now();
         }
         if spawned.elapsed() > Duration::from_secs(300) {
             return Err("http never answered through QEMU's hostfwd".into());
         }
     };
+    println!(
+        "[bench net] QEMU: http answered through hostfwd {:.2} s after QEMU started",
+        serving.duration_since(spawned).as_secs_f64()
+    );
     // RS's clock: its first @status lines come as it starts; http's "up" line says
     // how far RS's clock was when it printed it, and its arrival when that was
     // here. (Not the first answer through hostfwd: that came seconds after http
