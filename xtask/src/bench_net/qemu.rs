@@ -297,8 +297,18 @@ fn measure(
     let (mut runs, mut hangs) = (Vec::new(), Vec::new());
     for w in &schedule.windows {
         let Some((trace, cut)) = traces.get(w.phase) else { continue };
-        let from = at(w.from).max(trace.start).saturating_duration_since(trace.start);
-        let to = at(w.to).saturating_duration_since(trace.start);
+        // RS's clock is placed here within tens of ms, and a window with
+        // failures starts with one: the failures seen decide the edges (a
+        // window without any ends at the next one seen; one with failures
+        // starts at its first, if that came a little early).
+        let (mut from, mut to) = (at(w.from), at(w.to));
+        let next_failure = |after: Instant| injected.iter().copied().filter(|i| *i >= after).min();
+        match w.failures {
+            None => to = next_failure(from).map_or(to, |i| i.min(to)),
+            Some(_) => from = next_failure(from - Duration::from_millis(500)).map_or(from, |i| i.min(from)),
+        }
+        let from = from.max(trace.start).saturating_duration_since(trace.start);
+        let to = to.saturating_duration_since(trace.start);
         if cut.is_some_and(|c| to > c) {
             continue;
         }
