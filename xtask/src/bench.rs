@@ -275,6 +275,9 @@ pub fn run_qemu(ws: &Workspace, what: Bench) -> Result<(), Error> {
     if let Bench::Recovery { crashes, hangs, .. } = what {
         return crate::bench_recovery::run_qemu(ws, crashes, hangs);
     }
+    if let Bench::Fs { quick } = what {
+        return crate::bench_fs::run_qemu(ws, quick);
+    }
     sel4::require_sdk("cargo xtask bench --target qemu")?;
     let bench_ws = Workspace { root: ws.root.clone(), system: bench_system(ws) };
     let sd = bench_ws.load_system()?;

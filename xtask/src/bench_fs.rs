@@ -6,6 +6,11 @@
 //! crash figures are given as % of the others. The disk is a fresh 64 MiB
 //! FAT32 image (`mkfs.fat`) each run. `--short` runs the same, once each:
 //! only a check that it still works.
+//!
+//! `--target qemu`: the same on seL4, the crashes a schedule compiled into the
+//! PDs (one every second from 3 s after boot, carried out by RS), the rounds
+//! read from the debug console. A round line that another PD's line cut there
+//! is left out, and said so.
 
 use std::time::{Duration, Instant};
 
@@ -85,6 +90,93 @@ fn run_once(ws: &Workspace, crash_every: Option<Duration>) -> Result<(Vec<Round>
     Ok((out, crashes))
 }
 
+/// Boots the seL4 image on QEMU on a fresh image, with a virtio_blk crash
+/// every `crash_every` compiled in (if any), and returns the rounds `files`
+/// printed after the first, the crashes RS injected, and the round lines cut
+/// by other PDs' output.
+fn qemu_once(ws: &Workspace, crash_every: Option<Duration>) -> Result<(Vec<Round>, u64, usize), Error> {
+    use crate::sel4;
+    let sd = ws.load_system()?;
+    let inject: Vec<crate::inject::Injection> = match crash_every {
+        None => Vec::new(),
+        Some(every) => (0..60u32)
+            .map(|i| crate::inject::Injection {
+                pd: "virtio_blk".into(),
+                kind: InjectKind::Crash,
+                at: Duration::from_secs(3) + every * i,
+            })
+            .collect(),
+    };
+    let image = sel4::image(ws, &sd, &sel4::Options { config: sel4::KernelConfig::Debug, inject })?;
+    let disk = ws.root.join("target").join("bench-fs-qemu.img");
+    let _ = std::fs::remove_file(&disk);
+    crate::devices::make_fat_image(&disk)?;
+    let devices = crate::devices::DeviceArgs {
+        disk: Some(disk.clone()),
+        console: "none".into(),
+        no_net: true,
+        ..Default::default()
+    };
+    devices.write_qemu_args(&ws.root, &sd, &image)?;
+    let mut qemu = crate::qemu::Qemu::spawn(&image, false)?;
+    let outcome =
+        qemu.run_until(Duration::from_secs(600), |l| l.text.contains("files: done") || l.text.contains("files: ERROR"));
+    qemu.stop();
+    let _ = std::fs::remove_file(&disk);
+    if let Some(l) = qemu.console.iter().find(|l| l.text.contains("files: ERROR")) {
+        return Err(format!(
+            "{}
+the console:
+{}",
+            l.text,
+            qemu.console_text()
+        )
+        .into());
+    }
+    if outcome != crate::qemu::Outcome::Done {
+        return Err(format!(
+            "files did not finish ({outcome:?}); the console:
+{}",
+            qemu.console_text()
+        )
+        .into());
+    }
+    let (mut out, mut cut) = (Vec::new(), 0);
+    for r in 1..files::ROUNDS {
+        let text = format!("files: round {r}:");
+        match qemu.console.iter().find(|l| l.text.contains(&text)).and_then(|l| parse(&l.text)) {
+            Some(round) => out.push(round),
+            None => cut += 1,
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "no round of files could be read; the console:
+{}",
+            qemu.console_text()
+        )
+        .into());
+    }
+    let crashes = qemu.console.iter().filter(|l| l.text.contains("rs: injecting crash into virtio_blk")).count();
+    Ok((out, crashes as u64, cut))
+}
+
+/// `cargo xtask bench fs --target qemu`.
+pub fn run_qemu(ws: &Workspace, short: bool) -> Result<(), Error> {
+    crate::sel4::require_sdk("cargo xtask bench fs --target qemu")?;
+    let (clean, _, cut0) = qemu_once(ws, None)?;
+    let (crashed, crashes, cut1) = qemu_once(ws, Some(Duration::from_secs(1)))?;
+    let title = format!(
+        "seL4 on QEMU (debug config, {}; software emulation, not hardware)",
+        crate::qemu::version().unwrap_or_else(|| crate::qemu::QEMU.to_string())
+    );
+    report(ws, &title, "fs-qemu.svg", short, &clean, &crashed, crashes)?;
+    if cut0 + cut1 > 0 {
+        println!("  ({} round lines cut by other PDs' output on the debug console were left out)", cut0 + cut1);
+    }
+    Ok(())
+}
+
 fn summary(rounds: &[Round]) -> Round {
     let n = rounds.len().max(1) as f64;
     let mut s = Round::default();
@@ -101,10 +193,23 @@ fn summary(rounds: &[Round]) -> Round {
 pub fn run(ws: &Workspace, short: bool) -> Result<(), Error> {
     let (clean, _) = run_once(ws, None)?;
     let (crashed, crashes) = run_once(ws, Some(Duration::from_secs(1)))?;
-    let (c, k) = (summary(&clean), summary(&crashed));
+    report(ws, "host kernel", "fs.svg", short, &clean, &crashed, crashes)
+}
+
+/// Prints the figures of `clean` and `crashed` rounds and plots them.
+fn report(
+    ws: &Workspace,
+    kernel: &str,
+    plot: &str,
+    short: bool,
+    clean: &[Round],
+    crashed: &[Round],
+    crashes: u64,
+) -> Result<(), Error> {
+    let (c, k) = (summary(clean), summary(crashed));
     let files = files::FILES.len() as f64;
     println!(
-        "host kernel, files through vfs (FAT32 on virtio_blk), {} rounds of {} files (1 B .. 3 MiB, {:.1} MB) after a warm-up round{}:",
+        "{kernel}, files through vfs (FAT32 on virtio_blk), {} rounds of {} files (1 B .. 3 MiB, {:.1} MB) after a warm-up round{}:",
         clean.len(),
         files::FILES.len(),
         c.bytes / clean.len().max(1) as f64 / 1e6,
@@ -135,15 +240,15 @@ pub fn run(ws: &Workspace, short: bool) -> Result<(), Error> {
         k.fsync_mean_ns / 1e6,
         k.fsync_max_ns / 1e6
     );
-    let svg = ws.root.join("target/bench/fs.svg");
+    let svg = ws.root.join("target/bench").join(plot);
     crate::bench_net::plot::throughput(
         &svg,
-        "files through vfs, per round (host kernel)",
+        &format!("files through vfs, per round ({kernel})"),
         &[
-            panel("write, no failures", &clean, |r| r.write_ns),
-            panel("write, a virtio_blk crash every 1 s", &crashed, |r| r.write_ns),
-            panel("read back, no failures", &clean, |r| r.read_ns),
-            panel("read back, a virtio_blk crash every 1 s", &crashed, |r| r.read_ns),
+            panel("write, no failures", clean, |r| r.write_ns),
+            panel("write, a virtio_blk crash every 1 s", crashed, |r| r.write_ns),
+            panel("read back, no failures", clean, |r| r.read_ns),
+            panel("read back, a virtio_blk crash every 1 s", crashed, |r| r.read_ns),
         ],
     )?;
     println!("  plot (MB/s of each round over the run's time): {}", svg.display());

@@ -50,7 +50,7 @@ fn qemu_tests(ws: &Workspace) -> Result<(), Error> {
     boot_main_system(ws)?;
     hung_driver_restarts_alone(ws)?;
     recovery_test_system(ws)?;
-    for what in ["ipc", "drivers", "recovery", "net"] {
+    for what in ["ipc", "drivers", "recovery", "net", "fs"] {
         step(
             ws,
             &format!("benchmark {what} on QEMU (short)"),
