@@ -123,6 +123,11 @@ fn qemu_once(ws: &Workspace, crash_every: Option<Duration>) -> Result<(Vec<Round
         qemu.run_until(Duration::from_secs(600), |l| l.text.contains("files: done") || l.text.contains("files: ERROR"));
     qemu.stop();
     let _ = std::fs::remove_file(&disk);
+    let name = if crash_every.is_some() { "fs-console-qemu-crashes.log" } else { "fs-console-qemu.log" };
+    let log = ws.root.join("target/bench").join(name);
+    std::fs::create_dir_all(ws.root.join("target/bench"))?;
+    let text: String = qemu.console.iter().map(|l| format!("{:10.4} {}\n", l.at.as_secs_f64(), l.text)).collect();
+    std::fs::write(&log, text)?;
     if let Some(l) = qemu.console.iter().find(|l| l.text.contains("files: ERROR")) {
         return Err(format!(
             "{}
@@ -171,6 +176,7 @@ pub fn run_qemu(ws: &Workspace, short: bool) -> Result<(), Error> {
         crate::qemu::version().unwrap_or_else(|| crate::qemu::QEMU.to_string())
     );
     report(ws, &title, "fs-qemu.svg", short, &clean, &crashed, crashes)?;
+    println!("  consoles: target/bench/fs-console-qemu.log, fs-console-qemu-crashes.log");
     if cut0 + cut1 > 0 {
         println!("  ({} round lines cut by other PDs' output on the debug console were left out)", cut0 + cut1);
     }
