@@ -224,7 +224,7 @@ fn measure(
             .is_some_and(|s| s.pd == "http" && s.state == microkit::status::ComponentState::Up)
     };
     let limit = spawned.elapsed() + Duration::from_secs(300);
-    if !qemu.console.iter().any(|l| http_up(l)) && qemu.run_until(limit, |l| http_up(l)) != qemu::Outcome::Done {
+    if !qemu.console.iter().any(&http_up) && qemu.run_until(limit, &http_up) != qemu::Outcome::Done {
         return Err("http never came up on the console".into());
     }
     let serving = loop {
