@@ -124,27 +124,12 @@ fn qemu_once(ws: &Workspace, crash_every: Option<Duration>) -> Result<(Vec<Round
     qemu.stop();
     let _ = std::fs::remove_file(&disk);
     let name = if crash_every.is_some() { "fs-console-qemu-crashes.log" } else { "fs-console-qemu.log" };
-    let log = ws.root.join("target/bench").join(name);
-    std::fs::create_dir_all(ws.root.join("target/bench"))?;
-    let text: String = qemu.console.iter().map(|l| format!("{:10.4} {}\n", l.at.as_secs_f64(), l.text)).collect();
-    std::fs::write(&log, text)?;
+    qemu.save_console(&ws.root.join(crate::bench_net::PLOTS).join(name))?;
     if let Some(l) = qemu.console.iter().find(|l| l.text.contains("files: ERROR")) {
-        return Err(format!(
-            "{}
-the console:
-{}",
-            l.text,
-            qemu.console_text()
-        )
-        .into());
+        return Err(format!("{}\nthe console:\n{}", l.text, qemu.console_text()).into());
     }
     if outcome != crate::qemu::Outcome::Done {
-        return Err(format!(
-            "files did not finish ({outcome:?}); the console:
-{}",
-            qemu.console_text()
-        )
-        .into());
+        return Err(format!("files did not finish ({outcome:?}); the console:\n{}", qemu.console_text()).into());
     }
     let (mut out, mut cut) = (Vec::new(), 0);
     for r in 1..files::ROUNDS {
@@ -155,12 +140,7 @@ the console:
         }
     }
     if out.is_empty() {
-        return Err(format!(
-            "no round of files could be read; the console:
-{}",
-            qemu.console_text()
-        )
-        .into());
+        return Err(format!("no round of files could be read; the console:\n{}", qemu.console_text()).into());
     }
     let crashes = qemu.console.iter().filter(|l| l.text.contains("rs: injecting crash into virtio_blk")).count();
     Ok((out, crashes as u64, cut))
@@ -246,7 +226,7 @@ fn report(
         k.fsync_mean_ns / 1e6,
         k.fsync_max_ns / 1e6
     );
-    let svg = ws.root.join("target/bench").join(plot);
+    let svg = ws.root.join(crate::bench_net::PLOTS).join(plot);
     crate::bench_net::plot::throughput(
         &svg,
         &format!("files through vfs, per round ({kernel})"),

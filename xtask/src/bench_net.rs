@@ -43,7 +43,7 @@ const DRIVER: &str = "virtio_net";
 /// The PDs that must never restart while the driver does.
 const MUST_SURVIVE: [&str; 2] = ["net", "http"];
 /// Where the plots go, under the workspace.
-const PLOTS: &str = "target/bench";
+pub(crate) const PLOTS: &str = "target/bench";
 /// The console of the host kernel's run, beside the plot.
 const CONSOLE_LOG: &str = "net-console.log";
 /// Bins of the plot.

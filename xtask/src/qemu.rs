@@ -144,6 +144,16 @@ impl Qemu {
         self.console.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
     }
 
+    /// Writes the console to `path`, each line with its arrival (s since QEMU
+    /// started), making the directory if needed.
+    pub fn save_console(&self, path: &std::path::Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let text: String = self.console.iter().map(|l| format!("{:10.4} {}\n", l.at.as_secs_f64(), l.text)).collect();
+        std::fs::write(path, text)
+    }
+
     /// Stops QEMU.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

@@ -217,6 +217,15 @@ impl Request {
         })
     }
 
+    /// The handle the request is on, if it is on one.
+    pub fn handle(&self) -> Option<Handle> {
+        match *self {
+            Request::Close(h) | Request::Fsync(h) => Some(h),
+            Request::Read { handle, .. } | Request::Write { handle, .. } | Request::Seek { handle, .. } => Some(handle),
+            _ => None,
+        }
+    }
+
     /// The call's label and MRs (the client side of [`Request::decode`]).
     pub fn encode(&self, mrs: &mut [u64; REQUEST_MRS]) -> (u64, usize) {
         let s = |s: &Span| [s.offset as u64, s.len as u64];

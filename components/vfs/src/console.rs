@@ -149,11 +149,16 @@ impl<M: SharedMem + Clone, N: Notify> Console<M, N> {
                     changes.space = true;
                 }
                 Event::Reclaimed(r) => {
-                    if self.queues.resubmit(r).is_err() && r.pair == TX {
-                        // The fresh copy corrupted its ring (reported): the
-                        // chunk is lost with the stream it was in.
-                        self.counters.output_lost += u64::from(r.request.len);
-                        self.free_tx.push(r.request.offset);
+                    // Refused when the fresh copy corrupted its ring (reported):
+                    // an output chunk is lost with the stream it was in, an
+                    // input buffer is held until the pair works again.
+                    if self.queues.resubmit(r).is_err() {
+                        if r.pair == TX {
+                            self.counters.output_lost += u64::from(r.request.len);
+                            self.free_tx.push(r.request.offset);
+                        } else {
+                            self.held_rx.push(r.request.offset);
+                        }
                     }
                 }
                 Event::Completed { pair, completion: c } if pair == TX => {
@@ -211,8 +216,8 @@ impl<M: SharedMem + Clone, N: Notify> Console<M, N> {
         while !self.output.is_empty() {
             let Some(offset) = self.free_tx.pop() else { return };
             let n = self.output.len().min(BUF as usize);
-            let chunk: Vec<u8> = self.output.iter().take(n).copied().collect();
-            let sent = self.queues.data().write_bytes(offset as usize, &chunk).is_ok()
+            let chunk = &self.output.make_contiguous()[..n];
+            let sent = self.queues.data().write_bytes(offset as usize, chunk).is_ok()
                 && self.queues.submit(TX, Desc::new(offset, n as u32)).is_ok();
             if !sent {
                 // The pair is stopped until the driver attaches again: the

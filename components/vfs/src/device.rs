@@ -22,10 +22,8 @@ pub const CONSOLE_PATH: &str = "/dev/console";
 /// sum of the clients' limits, at most a few hundred).
 pub const CONSOLE_SLOT: u16 = u16::MAX;
 
-/// Whether `path` names a device (is under `/dev/`).
-pub fn is_device_path(path: &str) -> bool {
-    path.starts_with("/dev/")
-}
+/// The directory of the devices: a path under it names one.
+pub const DEV: &str = "/dev/";
 
 /// Whether a request on `handle` is a device's.
 pub fn is_device_handle(handle: Handle) -> bool {
@@ -69,11 +67,6 @@ impl<M: SharedMem + Clone, N: Notify> ConsoleDevice<M, N> {
         &self.console
     }
 
-    /// The client index that holds the console open, if any.
-    pub fn owner(&self) -> Option<usize> {
-        self.open.map(|o| o.owner)
-    }
-
     /// Opens the device at `path` for `caller`.
     pub fn open(&mut self, caller: &Caller<'_, M>, path: &str, flags: OpenFlags) -> Reply {
         if path != CONSOLE_PATH {
@@ -104,14 +97,7 @@ impl<M: SharedMem + Clone, N: Notify> ConsoleDevice<M, N> {
 
     /// Serves a request on a console handle (`is_device_handle`).
     pub fn serve(&mut self, caller: &Caller<'_, M>, request: Request) -> Reply {
-        let handle = match request {
-            Request::Read { handle, .. }
-            | Request::Write { handle, .. }
-            | Request::Close(handle)
-            | Request::Seek { handle, .. }
-            | Request::Fsync(handle) => handle,
-            _ => return Reply::err(VfsError::BadRequest),
-        };
+        let Some(handle) = request.handle() else { return Reply::err(VfsError::BadRequest) };
         let opened = match self.open {
             Some(o) if o.generation == handle.generation() && handle.slot() == CONSOLE_SLOT => o,
             _ => return Reply::err(VfsError::BadHandle),

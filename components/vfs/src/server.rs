@@ -296,35 +296,30 @@ impl<M: SharedMem + Clone + 'static, N: Notify + 'static> Vfs<M, N> {
 
     /// A request for a device, answered at once; `None`: a file request.
     fn device_call(&mut self, ci: usize, request: Request) -> Option<Reply> {
-        let handle = match request {
-            Request::Open { flags, path } => {
-                let path = match self.path(ci, path) {
-                    Ok(p) if device::is_device_path(&p) => p,
-                    _ => return None,
-                };
-                let client = &self.clients[ci];
-                let caller = Caller { index: ci, region: &client.region, console: client.console };
-                return Some(match self.console.as_mut() {
-                    Some(dev) => dev.open(&caller, &path, flags),
-                    None => Reply::err(VfsError::NotFound),
-                });
-            }
-            Request::Read { handle, .. }
-            | Request::Write { handle, .. }
-            | Request::Close(handle)
-            | Request::Seek { handle, .. }
-            | Request::Fsync(handle) => handle,
+        let open = match request {
+            // Only the prefix is read here: a file's path is read once, when
+            // its open is accepted.
+            Request::Open { flags, path } if self.under_dev(ci, path) => Some((flags, self.path(ci, path))),
+            _ if request.handle().is_some_and(device::is_device_handle) => None,
             _ => return None,
         };
-        if !device::is_device_handle(handle) {
-            return None;
-        }
         let client = &self.clients[ci];
         let caller = Caller { index: ci, region: &client.region, console: client.console };
-        Some(match self.console.as_mut() {
-            Some(dev) => dev.serve(&caller, request),
-            None => Reply::err(VfsError::BadHandle),
+        Some(match (self.console.as_mut(), open) {
+            (_, Some((_, Err(e)))) => Reply::err(e),
+            (Some(dev), Some((flags, Ok(path)))) => dev.open(&caller, &path, flags),
+            (None, Some(_)) => Reply::err(VfsError::NotFound),
+            (Some(dev), None) => dev.serve(&caller, request),
+            (None, None) => Reply::err(VfsError::BadHandle),
         })
+    }
+
+    /// Whether the path in `span` of `ci`'s region starts with `/dev/`.
+    fn under_dev(&self, ci: usize, span: Span) -> bool {
+        let mut prefix = [0u8; device::DEV.len()];
+        span.len > prefix.len()
+            && self.clients[ci].region.read_bytes(span.offset, &mut prefix).is_ok()
+            && prefix == *device::DEV.as_bytes()
     }
 
     fn path(&self, ci: usize, span: Span) -> Result<String, VfsError> {

@@ -404,13 +404,11 @@ impl Kernel {
 
     fn kill(&mut self, i: usize) {
         self.arch_timer.reset_if_owner(i);
-        if let Some(p) = self.pds[i].process.take()
-            && let Err(e) = {
-                self.sched.dying(p.pid);
-                process::kill(&p)
+        if let Some(p) = self.pds[i].process.take() {
+            self.sched.dying(p.pid);
+            if let Err(e) = process::kill(&p) {
+                self.bus.log(format!("cannot kill {}: {e}", self.name(i)));
             }
-        {
-            self.bus.log(format!("cannot kill {}: {e}", self.name(i)));
         }
         // No process touches its pages now: answer for it, withdraw its call.
         self.ipc.callee_died(i);

@@ -161,10 +161,7 @@ pub fn run_qemu(ws: &Workspace, short: bool) -> Result<(), Error> {
     let result = measure(&mut qemu, spawned, addr, &schedule, short);
     qemu.stop();
     std::fs::remove_file(disk).ok();
-    let log = ws.root.join(super::PLOTS).join("net-console-qemu.log");
-    std::fs::create_dir_all(ws.root.join(super::PLOTS))?;
-    let text: String = qemu.console.iter().map(|l| format!("{:10.4} {}\n", l.at.as_secs_f64(), l.text)).collect();
-    std::fs::write(&log, text)?;
+    qemu.save_console(&ws.root.join(super::PLOTS).join("net-console-qemu.log"))?;
     let (runs, hangs, rates, failed) = match result {
         Ok(r) => r,
         Err(e) => return Err(format!("{e}\nthe console:\n{}", qemu.console_text()).into()),

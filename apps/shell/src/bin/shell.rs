@@ -92,8 +92,6 @@ struct Shell {
     net: NetReport,
     job: Option<Job>,
     queued: VecDeque<String>,
-    /// Times the console was opened again after a broken stream.
-    reopened: u64,
     /// Output dropped because the console took none.
     dropped: u64,
 }
@@ -130,14 +128,10 @@ impl Shell {
     /// Writes what the console takes of the output (the rest waits for
     /// VFS's next notification).
     fn send_more(&mut self) {
-        let mut chunk = [0u8; DEVICE_BYTES];
         while !self.out.is_empty() {
             let Some(handle) = self.console else { return };
-            let n = self.out.len().min(chunk.len());
-            for (slot, &b) in chunk.iter_mut().zip(self.out.iter()) {
-                *slot = b;
-            }
-            match self.vfs.write_device(handle, &chunk[..n]) {
+            let n = self.out.len().min(DEVICE_BYTES);
+            match self.vfs.write_device(handle, &self.out.make_contiguous()[..n]) {
                 Ok(0) | Err(VfsError::WouldBlock) => return,
                 Ok(taken) => {
                     self.out.drain(..taken);
@@ -179,7 +173,6 @@ impl Shell {
             debug_println!("shell: {CONSOLE}: {e}; opening it again failed too; trying at VFS's next notification");
             return;
         }
-        self.reopened += 1;
         let why = match e {
             VfsError::Io => "the console driver was restarted",
             _ => "the file system server lost the handle",
@@ -573,7 +566,6 @@ fn init() -> Shell {
         net: NetReport::new(channel::NET),
         job: None,
         queued: VecDeque::new(),
-        reopened: 0,
         dropped: 0,
     };
     // VFS runs above the shell: its init is done before the shell's call.
