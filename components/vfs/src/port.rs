@@ -37,6 +37,18 @@
 //! dirty ones are newer); clean sectors are evicted first in, first out past
 //! [`Limits::clean`].
 //!
+//! # Read-ahead
+//!
+//! A read of at least a chunk that the cache cannot serve whole is taken as
+//! part of a sequential pass: beside it, the same number of sectors after it
+//! are read ahead (if not cached and not already being read), so the
+//! driver has work while the application takes its bytes and asks for the
+//! next ones. A read that asks for exactly the sectors of a read-ahead in
+//! flight waits for it instead of reading them again; a read-ahead nobody
+//! asked for goes into the cache, clean, when it completes. A read-ahead
+//! that any write to the cache overtook (its version moved on) is dropped,
+//! never used: what it read may predate a write-back.
+//!
 //! # Checking what comes back
 //!
 //! A driver can go wrong without dying: a bit flipped in the data region, a
@@ -159,6 +171,9 @@ pub struct PortCounters {
     pub errors: u64,
     /// Of those, chunks given to the driver again ([`REREADS`]).
     pub retried: u64,
+    /// Read-aheads started, and those a read then waited for.
+    pub read_ahead: u64,
+    pub read_ahead_used: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,6 +204,9 @@ struct Op {
     failed: Option<BlockError>,
     /// Its future is gone: dropped once its chunks in flight are back.
     cancelled: bool,
+    /// A read ahead that no read waits for yet, with the cache's write
+    /// version when it started (see "Read-ahead").
+    ahead: Option<u64>,
 }
 
 impl Op {
@@ -427,6 +445,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
                 *slot = None;
             }
         }
+        self.reap_ahead();
         let asking = self.ops.iter().flatten().any(|o| o.kind == OpKind::Capacity);
         if self.capacity.is_none() && self.attached && !self.down && !asking {
             self.start(OpKind::Capacity, 0, 8, Vec::new(), Vec::new());
@@ -541,6 +560,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             done_chunks: 0,
             failed: None,
             cancelled: false,
+            ahead: None,
         };
         let token = match self.ops.iter().position(Option::is_none) {
             Some(i) => {
@@ -633,6 +653,63 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
     fn fail(&mut self, op_i: usize, e: BlockError) {
         if let Some(op) = self.ops.get_mut(op_i).and_then(Option::as_mut) {
             op.failed.get_or_insert(e);
+        }
+    }
+
+    /// Reads `n` sectors from `first` ahead (see "Read-ahead"), unless they
+    /// are cached, past the disk's end, already being read, or the driver is
+    /// down.
+    fn read_ahead(&mut self, first: u64, n: u64) {
+        self.reap_ahead();
+        let capacity = self.capacity.unwrap_or(0);
+        if self.down || n == 0 || first.saturating_add(n) > capacity {
+            return;
+        }
+        if (first..first + n).all(|s| self.cache.contains_key(&s)) {
+            return;
+        }
+        if self.ops.iter().flatten().any(|o| o.kind == OpKind::Read && o.sector == first) {
+            return;
+        }
+        let len = (n as usize) * SECTOR;
+        let version = self.version;
+        let token = self.start(OpKind::Read, first, len, vec![0; len], Vec::new());
+        if let Some(op) = self.ops[token].as_mut() {
+            op.ahead = Some(version);
+        }
+        self.counters.read_ahead += 1;
+    }
+
+    /// The read-ahead in flight of exactly `n` sectors from `first`, taken
+    /// over by a read (so it is no longer dropped or cached on its own).
+    fn adopt_ahead(&mut self, first: u64, n: u64) -> Option<Token> {
+        let version = self.version;
+        let i = self.ops.iter().position(|o| {
+            o.as_ref().is_some_and(|o| {
+                o.ahead == Some(version) && o.sector == first && o.len == n as usize * SECTOR && o.failed.is_none()
+            })
+        })?;
+        if let Some(op) = self.ops[i].as_mut() {
+            op.ahead = None;
+        }
+        self.counters.read_ahead_used += 1;
+        Some(i)
+    }
+
+    /// Read-aheads that finished with no read waiting: cached if no write
+    /// overtook them, else dropped.
+    fn reap_ahead(&mut self) {
+        for i in 0..self.ops.len() {
+            let done = self.ops[i].as_ref().is_some_and(|o| o.ahead.is_some() && o.finished());
+            if !done {
+                continue;
+            }
+            let Some(op) = self.ops[i].take() else { continue };
+            if op.failed.is_none() && op.ahead == Some(self.version) {
+                for (k, bytes) in op.buf.chunks_exact(SECTOR).enumerate() {
+                    self.insert_clean(op.sector + k as u64, bytes);
+                }
+            }
         }
     }
 
@@ -833,7 +910,9 @@ impl<M: SharedMem + Clone, N: Notify> BlockDevice for Dev<M, N> {
         match &mut state.stage {
             Stage::New => {
                 port.counters.reads += 1;
-                let all_cached = (0..(buf.len() / SECTOR) as u64).all(|i| port.cache.contains_key(&(first + i)));
+                let n = (buf.len() / SECTOR) as u64;
+                let sequential = buf.len() >= CHUNK;
+                let all_cached = (0..n).all(|i| port.cache.contains_key(&(first + i)));
                 if all_cached {
                     port.counters.cache_hits += 1;
                     for (i, out) in buf.chunks_exact_mut(SECTOR).enumerate() {
@@ -841,9 +920,18 @@ impl<M: SharedMem + Clone, N: Notify> BlockDevice for Dev<M, N> {
                             out.copy_from_slice(&e.data[..]);
                         }
                     }
+                    if sequential {
+                        port.read_ahead(first + n, n);
+                    }
                     return Poll::Ready(Ok(()));
                 }
-                let token = port.start(OpKind::Read, first, buf.len(), vec![0; buf.len()], Vec::new());
+                let token = match port.adopt_ahead(first, n) {
+                    Some(t) => t,
+                    None => port.start(OpKind::Read, first, buf.len(), vec![0; buf.len()], Vec::new()),
+                };
+                if sequential {
+                    port.read_ahead(first + n, n);
+                }
                 state.stage = Stage::Reading(token);
                 match port.take(token) {
                     None => Poll::Pending,

@@ -381,3 +381,20 @@ fn a_request_made_before_the_volume_is_mounted_waits_for_it() {
     assert!(m.notified.contains(&CLIENT));
     assert_eq!(m.raw_call(CLIENT, vfs_api::protocol::label::RESULT, &[]).0, 0);
 }
+
+/// A file read front to back, none of it cached: the reads after the first
+/// wait for the read-ahead their predecessor started (the driver had work
+/// meanwhile), and every byte is right.
+#[test]
+fn a_sequential_read_is_read_ahead_and_every_byte_is_right() {
+    let data = pattern(21, MIB + 5);
+    let mut m = written_and_evicted(&data);
+    let before = m.vfs.port().borrow().counters();
+    assert_eq!(m.get_file(CLIENT, "/checked").unwrap(), data);
+    let after = m.vfs.port().borrow().counters();
+    assert!(after.read_ahead > before.read_ahead, "{after:?}");
+    assert!(
+        after.read_ahead_used - before.read_ahead_used >= 8,
+        "reads of the file waited for read-aheads: {before:?} -> {after:?}"
+    );
+}
