@@ -96,6 +96,11 @@ pub fn make_fat_image(path: &Path) -> Result<(), String> {
 
 /// [`make_fat_image`], with `extra` files too (name on the volume, content).
 pub fn make_fat_image_with(path: &Path, extra: &[(&str, &str)]) -> Result<(), String> {
+    make_fat_image_sized(path, DISK_BYTES, extra)
+}
+
+/// [`make_fat_image_with`] on an image of `bytes` (a multiple of 1 KiB).
+pub fn make_fat_image_sized(path: &Path, bytes: u64, extra: &[(&str, &str)]) -> Result<(), String> {
     let run = |cmd: &mut std::process::Command| -> Result<(), String> {
         let name = cmd.get_program().to_string_lossy().into_owned();
         match cmd.output() {
@@ -107,7 +112,7 @@ pub fn make_fat_image_with(path: &Path, extra: &[(&str, &str)]) -> Result<(), St
     run(std::process::Command::new("mkfs.fat")
         .args(["-F", "32", "-n", "REINCARNATE", "-C"])
         .arg(path)
-        .arg((DISK_BYTES / 1024).to_string()))?;
+        .arg((bytes / 1024).to_string()))?;
     for (name, content) in DISK_FILES.iter().chain(extra) {
         let tmp = std::env::temp_dir().join(format!("xtask-disk-{}-{name}", std::process::id()));
         std::fs::write(&tmp, content).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
@@ -116,8 +121,9 @@ pub fn make_fat_image_with(path: &Path, extra: &[(&str, &str)]) -> Result<(), St
         r?;
     }
     println!(
-        "[xtask] made {}: 64 MiB FAT32 with {}",
+        "[xtask] made {}: {} MiB FAT32 with {}",
         path.display(),
+        bytes >> 20,
         DISK_FILES.iter().chain(extra).map(|f| f.0).collect::<Vec<_>>().join(", ")
     );
     Ok(())

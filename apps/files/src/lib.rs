@@ -32,6 +32,44 @@ pub const ROUNDS: u64 = 6;
 /// of ending the run.
 pub const SOAK: &str = "/SOAK.TXT";
 
+/// If this file is on the volume when `files` starts, its text is a size in
+/// bytes (decimal): after its rounds, `files` writes one file of that size,
+/// [`SEQUENTIAL_FILE`], front to back (then fsync, close), reads it back and
+/// compares, and prints the times (`cargo xtask bench fs` puts it there).
+pub const SEQUENTIAL: &str = "/SEQ.TXT";
+
+/// The file of the sequential pass.
+pub const SEQUENTIAL_FILE: &str = "/sequential.bin";
+
+/// Fills `out` with the bytes of the sequential file from `offset`: a 4 KiB
+/// pattern repeated, the offset of each 4 KiB block written over its first 8
+/// bytes, so a block in the wrong place shows. Cheap to make and to compare
+/// (copies of the pattern): the pass times the file system, not the pattern.
+pub fn fill_sequential(offset: usize, out: &mut [u8]) {
+    let mut i = 0;
+    while i < out.len() {
+        let in_block = (offset + i) % 4096;
+        let n = (4096 - in_block).min(out.len() - i);
+        out[i..i + n].copy_from_slice(&PATTERN[in_block..in_block + n]);
+        let stamp = ((offset + i - in_block) as u64).to_le_bytes();
+        for k in in_block..(in_block + n).min(8) {
+            out[i + k - in_block] = stamp[k];
+        }
+        i += n;
+    }
+}
+
+/// The 4 KiB that [`fill_sequential`] repeats.
+const PATTERN: [u8; 4096] = {
+    let mut p = [0u8; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        p[i] = (i as u8).wrapping_mul(31) ^ (i >> 8) as u8;
+        i += 1;
+    }
+    p
+};
+
 /// Files put on the disk before boot (by `cargo xtask run`'s image or a
 /// test, with mtools) that `files` reads and reports.
 pub const OUTSIDE: &[&str] = &["/hello.txt", "/README.TXT"];
@@ -63,3 +101,24 @@ pub fn fnv(hash: u64, bytes: &[u8]) -> u64 {
 
 /// FNV-1a's start value.
 pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sequential_bytes_do_not_depend_on_how_they_are_cut() {
+        let mut whole = [0u8; 3 * 4096 + 100];
+        fill_sequential(0, &mut whole);
+        for cut in [1, 7, 8, 9, 4095, 4096, 4097, 5000] {
+            let mut parts = [0u8; 3 * 4096 + 100];
+            let (a, b) = parts.split_at_mut(cut);
+            fill_sequential(0, a);
+            fill_sequential(cut, b);
+            assert_eq!(parts, whole, "cut at {cut}");
+        }
+        assert_eq!(whole[4096..4104], 4096u64.to_le_bytes());
+        assert_eq!(whole[8192..8200], 8192u64.to_le_bytes());
+        assert_ne!(whole[..4096], whole[4096..8192], "blocks differ by their stamps");
+    }
+}

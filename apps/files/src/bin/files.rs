@@ -2,7 +2,9 @@
 //! every file of `files::FILES` (create, truncate, write in region-sized
 //! pieces, fsync, close), then reads each back and compares; then reads the
 //! files put on the disk from outside and lists the root directory. With
-//! `files::SOAK` on the volume it then goes on with rounds for ever. One
+//! `files::SEQUENTIAL` on the volume, one file of the size it gives is
+//! written and read back front to back after the rounds (`cargo xtask bench
+//! fs`). With `files::SOAK` it then goes on with rounds for ever. One
 //! request per notification: it starts a request, returns to its event loop,
 //! and takes the result when the server notifies. Every error is printed
 //! (`files: ERROR ...`) and ends the run (in soak rounds, the round: the
@@ -16,7 +18,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use files::{DIRS, FILES, FNV_START, OUTSIDE, ROUNDS, SOAK, fill, fnv};
+use files::{DIRS, FILES, FNV_START, OUTSIDE, ROUNDS, SEQUENTIAL, SEQUENTIAL_FILE, SOAK, fill, fill_sequential, fnv};
 use microkit::{Channel, Handler, debug_println};
 use vfs_api::{Handle, OpenFlags, VfsClient, VfsError};
 
@@ -29,6 +31,10 @@ enum Step {
     /// Whether `SOAK` is there.
     Probe,
     ProbeClose,
+    /// Whether `SEQUENTIAL` is there, and the size it gives.
+    SeqProbe,
+    SeqProbeRead,
+    SeqProbeClose,
     Mkdir(usize),
     OpenWrite(usize),
     Write(usize, usize),
@@ -37,6 +43,14 @@ enum Step {
     OpenRead(usize),
     Read(usize, usize),
     CloseRead(usize),
+    /// The sequential pass (after the rounds, if `SEQUENTIAL` gave a size).
+    SeqOpenWrite,
+    SeqWrite(usize),
+    SeqFsync,
+    SeqCloseWrite,
+    SeqOpenRead,
+    SeqRead(usize),
+    SeqCloseRead,
     Outside(usize),
     OutsideRead(usize),
     OutsideClose(usize),
@@ -61,6 +75,8 @@ struct Files {
     finished: bool,
     /// `SOAK` is on the volume: rounds go on after `ROUNDS`.
     soak: bool,
+    /// The size `SEQUENTIAL` gives: the sequential pass's file.
+    sequential: Option<usize>,
     /// A handle is open (closed before a failed soak round starts over).
     open: bool,
     /// Soak rounds failed since the last that matched.
@@ -84,7 +100,9 @@ impl Files {
         let chunk = self.chunk();
         match self.step {
             Step::Probe => self.vfs.start_open(SOAK, OpenFlags::READ),
-            Step::ProbeClose | Step::Recover => self.vfs.start_close(self.handle),
+            Step::SeqProbe => self.vfs.start_open(SEQUENTIAL, OpenFlags::READ),
+            Step::SeqProbeRead => self.vfs.start_read(self.handle, 32),
+            Step::ProbeClose | Step::SeqProbeClose | Step::Recover => self.vfs.start_close(self.handle),
             Step::Mkdir(i) => self.vfs.start_mkdir(DIRS[i]),
             Step::OpenWrite(i) => {
                 self.vfs.start_open(FILES[i].0, OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE)
@@ -100,6 +118,22 @@ impl Files {
                 self.vfs.start_fsync(self.handle)
             }
             Step::CloseWrite(_) | Step::CloseRead(_) | Step::OutsideClose(_) => self.vfs.start_close(self.handle),
+            Step::SeqOpenWrite => {
+                self.vfs.start_open(SEQUENTIAL_FILE, OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE)
+            }
+            Step::SeqWrite(at) => {
+                let n = chunk.min(self.sequential.unwrap_or(0) - at);
+                self.buf.resize(n, 0);
+                fill_sequential(at, &mut self.buf);
+                self.vfs.start_write(self.handle, &self.buf)
+            }
+            Step::SeqFsync => {
+                self.fsync_start = now();
+                self.vfs.start_fsync(self.handle)
+            }
+            Step::SeqCloseWrite | Step::SeqCloseRead => self.vfs.start_close(self.handle),
+            Step::SeqOpenRead => self.vfs.start_open(SEQUENTIAL_FILE, OpenFlags::READ),
+            Step::SeqRead(_) => self.vfs.start_read(self.handle, chunk),
             Step::OpenRead(i) => self.vfs.start_open(FILES[i].0, OpenFlags::READ),
             Step::Read(_, _) | Step::OutsideRead(_) => self.vfs.start_read(self.handle, chunk),
             Step::Outside(i) => self.vfs.start_open(OUTSIDE[i], OpenFlags::READ),
@@ -120,11 +154,38 @@ impl Files {
                     Step::ProbeClose
                 }
                 Err(VfsError::WouldBlock) => return Ok(false),
-                Err(_) => Step::Mkdir(0),
+                Err(_) => Step::SeqProbe,
             },
             Step::ProbeClose => {
                 self.result(self.vfs.take_done(), "close")?;
                 debug_println!("files: {SOAK} is there: soak rounds after round {}", ROUNDS - 1);
+                Step::SeqProbe
+            }
+            Step::SeqProbe => match self.vfs.take_handle() {
+                Ok(h) => {
+                    self.handle = h;
+                    Step::SeqProbeRead
+                }
+                Err(VfsError::WouldBlock) => return Ok(false),
+                Err(_) => Step::Mkdir(0),
+            },
+            Step::SeqProbeRead => {
+                let mut text = [0u8; 32];
+                let n = self.result(self.vfs.take_read(&mut text), "read")?;
+                let size = core::str::from_utf8(&text[..n]).ok().and_then(|t| t.trim().parse::<usize>().ok());
+                match size {
+                    Some(bytes) if bytes > 0 => {
+                        debug_println!(
+                            "files: {SEQUENTIAL} is there: a sequential pass of {bytes} bytes after the rounds"
+                        );
+                        self.sequential = Some(bytes);
+                    }
+                    _ => debug_println!("files: {SEQUENTIAL} gives no size in bytes; no sequential pass"),
+                }
+                Step::SeqProbeClose
+            }
+            Step::SeqProbeClose => {
+                self.result(self.vfs.take_done(), "close")?;
                 Step::Mkdir(0)
             }
             Step::Recover => {
@@ -230,8 +291,78 @@ impl Files {
                         self.fsync_total / FILES.len() as u64,
                         self.fsync_max
                     );
-                    if self.round + 1 == ROUNDS { Step::Outside(0) } else { self.next_round() }
+                    match (self.round + 1 == ROUNDS, self.sequential) {
+                        (false, _) => self.next_round(),
+                        (true, Some(_)) => {
+                            self.write_start = now();
+                            Step::SeqOpenWrite
+                        }
+                        (true, None) => Step::Outside(0),
+                    }
                 }
+            }
+            Step::SeqOpenWrite => {
+                self.handle = self.result(self.vfs.take_handle(), "open for writing")?;
+                Step::SeqWrite(0)
+            }
+            Step::SeqWrite(at) => {
+                let n = self.result(self.vfs.take_value(), "write")? as usize;
+                if n != self.buf.len() {
+                    return Err(("write (short)", VfsError::Protocol));
+                }
+                if at + n < self.sequential.unwrap_or(0) { Step::SeqWrite(at + n) } else { Step::SeqFsync }
+            }
+            Step::SeqFsync => {
+                self.result(self.vfs.take_done(), "fsync")?;
+                self.fsync_total = now().saturating_sub(self.fsync_start);
+                Step::SeqCloseWrite
+            }
+            Step::SeqCloseWrite => {
+                self.result(self.vfs.take_done(), "close")?;
+                self.read_start = now();
+                Step::SeqOpenRead
+            }
+            Step::SeqOpenRead => {
+                self.handle = self.result(self.vfs.take_handle(), "open for reading")?;
+                Step::SeqRead(0)
+            }
+            Step::SeqRead(at) => {
+                let size = self.sequential.unwrap_or(0);
+                self.buf.resize(chunk, 0);
+                let mut buf = core::mem::take(&mut self.buf);
+                let n = self.result(self.vfs.take_read(&mut buf), "read");
+                self.buf = buf;
+                let n = n?;
+                if n == 0 {
+                    if at != size {
+                        debug_println!("files: ERROR {SEQUENTIAL_FILE}: {at} bytes read, {size} written");
+                        return Err(("read (length)", VfsError::Protocol));
+                    }
+                    Step::SeqCloseRead
+                } else {
+                    self.want.resize(n, 0);
+                    fill_sequential(at, &mut self.want);
+                    if self.buf[..n] != self.want[..] || at + n > size {
+                        debug_println!(
+                            "files: ERROR {SEQUENTIAL_FILE}: bytes {at}..{} differ from what was written",
+                            at + n
+                        );
+                        return Err(("read (content)", VfsError::Protocol));
+                    }
+                    Step::SeqRead(at + n)
+                }
+            }
+            Step::SeqCloseRead => {
+                self.result(self.vfs.take_done(), "close")?;
+                let end = now();
+                debug_println!(
+                    "files: sequential: wrote and read back {SEQUENTIAL_FILE} ({} bytes, {chunk} B a call), all match; write {} ns, read {} ns, fsync {} ns",
+                    self.sequential.unwrap_or(0),
+                    self.read_start - self.write_start,
+                    end - self.read_start,
+                    self.fsync_total
+                );
+                Step::Outside(0)
             }
             Step::Outside(i) => match self.vfs.take_handle() {
                 Ok(h) => {
@@ -380,6 +511,7 @@ fn init() -> Files {
         names: String::new(),
         finished: false,
         soak: false,
+        sequential: None,
         open: false,
         failed_rounds: 0,
         write_start: 0,
