@@ -1,14 +1,24 @@
 //! `cargo xtask bench fs`: files through the file system server on the host
-//! kernel, timed inside `files` (apps/files): each of its rounds writes 11
-//! files of 1 B to 3 MiB (4.6 MB: create, truncate, write in 32 KiB calls,
-//! fsync, close), then reads each back and compares. Rounds after the first
-//! are measured, without failures and with a virtio_blk crash every 1 s; the
-//! crash figures are given as % of the others. The disk is a fresh 64 MiB
-//! FAT32 image (`mkfs.fat`) each run. `--short` runs the same, once each:
-//! only a check that it still works.
+//! kernel, timed inside `files` (apps/files).
+//!
+//! * The sequential pass: one 64 MiB file written front to back in 32 KiB
+//!   calls, fsynced, read back and compared (`files::SEQUENTIAL`, put on a
+//!   128 MiB image, gives the size).
+//! * Before it, rounds of small files: each writes 11 files of 1 B to 3 MiB
+//!   (4.6 MB: create, truncate, write in 32 KiB calls, fsync, close), then
+//!   reads each back and compares. Rounds after the first are measured.
+//! * Both without failures and with a virtio_blk crash every 1 s; the crash
+//!   figures are given as % of the others. The disk is a fresh FAT32 image
+//!   (`mkfs.fat`) each run.
+//! * Beside them the raw driver: `blk_bench` (drivers/blk-bench) in vfs's
+//!   place, the same bytes through the same queues in vfs's request shape
+//!   (4 KiB, every buffer in flight), no file system, on a blank disk.
+//!
+//! `--short` runs the same with a 4 MiB sequential file: only a check that it
+//! still works.
 //!
 //! `--target qemu`: the same on seL4, the crashes a schedule compiled into the
-//! PDs (one every second from 3 s after boot, carried out by RS), the rounds
+//! PDs (one every second from 3 s after boot, carried out by RS), the figures
 //! read from the debug console. A round line that another PD's line cut there
 //! is left out, and said so.
 
@@ -30,11 +40,32 @@ struct Round {
     fsync_max_ns: f64,
 }
 
+/// The number in `line` right after `after`.
+fn num(line: &str, after: &str) -> Option<f64> {
+    let at = line.find(after)? + after.len();
+    line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// The sequential pass as `files` prints it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sequential {
+    bytes: f64,
+    write_ns: f64,
+    read_ns: f64,
+    fsync_ns: f64,
+}
+
+fn parse_sequential(line: &str) -> Option<Sequential> {
+    Some(Sequential {
+        bytes: num(line, ".bin (")?,
+        write_ns: num(line, "; write ")?,
+        read_ns: num(line, " ns, read ")?,
+        fsync_ns: num(line, " ns, fsync ")?,
+    })
+}
+
 fn parse(line: &str) -> Option<Round> {
-    let num = |after: &str| -> Option<f64> {
-        let at = line.find(after)? + after.len();
-        line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-    };
+    let num = |after: &str| num(line, after);
     Some(Round {
         bytes: num("files (")?,
         write_ns: num("; write ")?,
@@ -44,27 +75,52 @@ fn parse(line: &str) -> Option<Round> {
     })
 }
 
+/// The size of the sequential pass's file: 64 MiB (`--short`: 4 MiB), on
+/// an image of twice that, so that it fits beside the rounds' files.
+fn sequential_bytes(short: bool) -> u64 {
+    if short { 4 << 20 } else { 64 << 20 }
+}
+
+/// A fresh FAT32 image at `disk` with `files::SEQUENTIAL` giving the size of
+/// the sequential pass.
+fn make_image(disk: &std::path::Path, short: bool) -> Result<(), Error> {
+    let _ = std::fs::remove_file(disk);
+    let bytes = sequential_bytes(short);
+    let marker = files::SEQUENTIAL.trim_start_matches('/');
+    crate::devices::make_fat_image_sized(
+        disk,
+        (2 * bytes).max(crate::devices::DISK_BYTES),
+        &[(marker, &format!("{bytes}\n"))],
+    )?;
+    Ok(())
+}
+
+/// What one run measured.
+struct Run {
+    rounds: Vec<Round>,
+    sequential: Sequential,
+    crashes: u64,
+}
+
 /// Boots the system on a fresh image, crashes virtio_blk every `crash_every`
-/// (if any) while `files` runs, returns its rounds after the first.
-fn run_once(ws: &Workspace, crash_every: Option<Duration>) -> Result<(Vec<Round>, u64), Error> {
+/// (if any) while `files` runs, returns its rounds after the first and its
+/// sequential pass.
+fn run_once(ws: &Workspace, crash_every: Option<Duration>, short: bool) -> Result<Run, Error> {
     let system = ws.load_system()?;
     let bin_dir = ws.build_host(&system)?;
     let disk = ws.root.join("target").join("bench-fs.img");
-    let _ = std::fs::remove_file(&disk);
-    crate::devices::make_fat_image(&disk)?;
+    make_image(&disk, short)?;
     let devices = DeviceConfig { disk: Some(disk.clone()), net: NetIo::Discard, ..Default::default() };
     let (tx, rx) = std::sync::mpsc::channel();
     let machine =
         Machine::boot_with(Config::new(system, bin_dir, vec![tx], host_kernel::Scheduling::from_env()?), devices)?;
     let mut console = Console::new(rx);
     console.wait("vfs", "FAT volume mounted")?;
-    let rounds = files::ROUNDS as usize;
-    let mut out = Vec::new();
     let mut crashes = 0;
     let mut next_crash = crash_every.map(|d| Instant::now() + d);
-    for r in 0..rounds {
-        let text = format!("round {r}:");
-        let line = loop {
+    // Waits for `files`'s line holding `text`, crashing virtio_blk on time.
+    let mut wait = |text: &str| -> Result<String, Error> {
+        loop {
             if let Some(at) = next_crash
                 && Instant::now() >= at
             {
@@ -72,29 +128,118 @@ fn run_once(ws: &Workspace, crash_every: Option<Duration>) -> Result<(Vec<Round>
                 crashes += 1;
                 next_crash = crash_every.map(|d| Instant::now() + d);
             }
-            match console.wait_for("files", &text, Duration::from_millis(50)) {
-                Ok(Some((line, _))) => break line,
-                Ok(None) => {}
-                Err(e) => return Err(e),
+            if let Some((line, _)) = console.wait_for("files", text, Duration::from_millis(50))? {
+                return Ok(line);
             }
             if let Ok(Some((l, _))) = console.wait_for("files", "ERROR", Duration::ZERO) {
                 return Err(format!("files: {l}").into());
             }
-        };
+        }
+    };
+    let mut rounds = Vec::new();
+    for r in 0..files::ROUNDS {
+        let line = wait(&format!("round {r}:"))?;
         if r > 0 {
-            out.push(parse(&line).ok_or_else(|| format!("cannot read {line:?}"))?);
+            rounds.push(parse(&line).ok_or_else(|| format!("cannot read {line:?}"))?);
         }
     }
+    let line = wait("sequential:")?;
+    let sequential = parse_sequential(&line).ok_or_else(|| format!("cannot read {line:?}"))?;
     machine.shutdown()?;
     let _ = std::fs::remove_file(&disk);
-    Ok((out, crashes))
+    Ok(Run { rounds, sequential, crashes })
+}
+
+/// The raw driver's sweep (`blk_bench` in vfs's place, see
+/// drivers/blk-bench) as it prints it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Raw {
+    bytes: f64,
+    write_ns: f64,
+    read_ns: f64,
+}
+
+fn parse_raw(line: &str) -> Option<Raw> {
+    Some(Raw {
+        bytes: num(line, "read back ")?,
+        write_ns: num(line, "; write ")?,
+        read_ns: num(line, " ns (with the flush), read ")?,
+    })
+}
+
+/// A blank disk of twice the sequential pass (the sweep writes and reads
+/// half the disk: the same bytes as vfs's file).
+fn make_blank(disk: &std::path::Path, short: bool) -> Result<(), Error> {
+    let _ = std::fs::remove_file(disk);
+    std::fs::File::create(disk)?.set_len(2 * sequential_bytes(short))?;
+    Ok(())
+}
+
+/// Boots the system with blk_bench in vfs's place on a blank disk and returns
+/// its sweep.
+fn raw_once(ws: &Workspace, short: bool) -> Result<Raw, Error> {
+    let (_, system) = crate::stand_in::system(ws, "vfs", "blk_bench")?;
+    let bin_dir = ws.build_host(&system)?;
+    let disk = ws.root.join("target").join("bench-blk.img");
+    make_blank(&disk, short)?;
+    let devices = DeviceConfig { disk: Some(disk.clone()), net: NetIo::Discard, ..Default::default() };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let machine =
+        Machine::boot_with(Config::new(system, bin_dir, vec![tx], host_kernel::Scheduling::from_env()?), devices)?;
+    let mut console = Console::new(rx);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let line = loop {
+        if let Some((line, _)) = console.wait_for("vfs", "blk_bench: raw:", Duration::from_millis(50))? {
+            break line;
+        }
+        if let Some((l, _)) = console.wait_for("vfs", "blk_bench: ERROR", Duration::ZERO)? {
+            return Err(l.into());
+        }
+        if Instant::now() > deadline {
+            return Err("blk_bench did not finish its sweep in 120 s".into());
+        }
+    };
+    machine.shutdown()?;
+    let _ = std::fs::remove_file(&disk);
+    parse_raw(&line).ok_or_else(|| format!("cannot read {line:?}").into())
+}
+
+/// [`raw_once`] on seL4 under QEMU.
+fn raw_qemu(ws: &Workspace, short: bool) -> Result<Raw, Error> {
+    use crate::sel4;
+    let (file, sd) = crate::stand_in::system(ws, "vfs", "blk_bench")?;
+    let image =
+        sel4::image_of(ws, &file, &sd, &sel4::Options { config: sel4::KernelConfig::Debug, inject: Vec::new() })?;
+    let disk = ws.root.join("target").join("bench-blk-qemu.img");
+    make_blank(&disk, short)?;
+    let devices = crate::devices::DeviceArgs {
+        disk: Some(disk.clone()),
+        console: "none".into(),
+        no_net: true,
+        ..Default::default()
+    };
+    devices.write_qemu_args(&ws.root, &sd, &image)?;
+    let mut qemu = crate::qemu::Qemu::spawn(&image, false)?;
+    let outcome = qemu.run_until(Duration::from_secs(300), |l| {
+        l.text.contains("blk_bench: raw:") || l.text.contains("blk_bench: ERROR")
+    });
+    qemu.stop();
+    let _ = std::fs::remove_file(&disk);
+    qemu.save_console(&ws.root.join(crate::bench_net::PLOTS).join("fs-console-qemu-raw.log"))?;
+    if outcome != crate::qemu::Outcome::Done {
+        return Err(format!("blk_bench did not finish ({outcome:?}); the console:\n{}", qemu.console_text()).into());
+    }
+    qemu.console
+        .iter()
+        .find_map(|l| l.text.contains("blk_bench: raw:").then(|| parse_raw(&l.text)).flatten())
+        .ok_or_else(|| format!("blk_bench's sweep could not be read; the console:\n{}", qemu.console_text()).into())
 }
 
 /// Boots the seL4 image on QEMU on a fresh image, with a virtio_blk crash
 /// every `crash_every` compiled in (if any), and returns the rounds `files`
 /// printed after the first, the crashes RS injected, and the round lines cut
 /// by other PDs' output.
-fn qemu_once(ws: &Workspace, crash_every: Option<Duration>) -> Result<(Vec<Round>, u64, usize), Error> {
+fn qemu_once(ws: &Workspace, crash_every: Option<Duration>, short: bool) -> Result<(Run, usize), Error> {
     use crate::sel4;
     let sd = ws.load_system()?;
     let inject: Vec<crate::inject::Injection> = match crash_every {
@@ -109,8 +254,7 @@ fn qemu_once(ws: &Workspace, crash_every: Option<Duration>) -> Result<(Vec<Round
     };
     let image = sel4::image(ws, &sd, &sel4::Options { config: sel4::KernelConfig::Debug, inject })?;
     let disk = ws.root.join("target").join("bench-fs-qemu.img");
-    let _ = std::fs::remove_file(&disk);
-    crate::devices::make_fat_image(&disk)?;
+    make_image(&disk, short)?;
     let devices = crate::devices::DeviceArgs {
         disk: Some(disk.clone()),
         console: "none".into(),
@@ -131,32 +275,40 @@ fn qemu_once(ws: &Workspace, crash_every: Option<Duration>) -> Result<(Vec<Round
     if outcome != crate::qemu::Outcome::Done {
         return Err(format!("files did not finish ({outcome:?}); the console:\n{}", qemu.console_text()).into());
     }
-    let (mut out, mut cut) = (Vec::new(), 0);
+    let (mut rounds, mut cut) = (Vec::new(), 0);
     for r in 1..files::ROUNDS {
         let text = format!("files: round {r}:");
         match qemu.console.iter().find(|l| l.text.contains(&text)).and_then(|l| parse(&l.text)) {
-            Some(round) => out.push(round),
+            Some(round) => rounds.push(round),
             None => cut += 1,
         }
     }
-    if out.is_empty() {
+    if rounds.is_empty() {
         return Err(format!("no round of files could be read; the console:\n{}", qemu.console_text()).into());
     }
+    let sequential = qemu
+        .console
+        .iter()
+        .find_map(|l| l.text.contains("files: sequential:").then(|| parse_sequential(&l.text)).flatten())
+        .ok_or_else(|| {
+            format!("the sequential pass's line could not be read; the console:\n{}", qemu.console_text())
+        })?;
     let crashes = qemu.console.iter().filter(|l| l.text.contains("rs: injecting crash into virtio_blk")).count();
-    Ok((out, crashes as u64, cut))
+    Ok((Run { rounds, sequential, crashes: crashes as u64 }, cut))
 }
 
 /// `cargo xtask bench fs --target qemu`.
 pub fn run_qemu(ws: &Workspace, short: bool) -> Result<(), Error> {
     crate::sel4::require_sdk("cargo xtask bench fs --target qemu")?;
-    let (clean, _, cut0) = qemu_once(ws, None)?;
-    let (crashed, crashes, cut1) = qemu_once(ws, Some(Duration::from_secs(1)))?;
+    let raw = raw_qemu(ws, short)?;
+    let (clean, cut0) = qemu_once(ws, None, short)?;
+    let (crashed, cut1) = qemu_once(ws, Some(Duration::from_secs(1)), short)?;
     let title = format!(
         "seL4 on QEMU (debug config, {}; software emulation, not hardware)",
         crate::qemu::version().unwrap_or_else(|| crate::qemu::QEMU.to_string())
     );
-    report(ws, &title, "fs-qemu.svg", short, &clean, &crashed, crashes)?;
-    println!("  consoles: target/bench/fs-console-qemu.log, fs-console-qemu-crashes.log");
+    report(ws, &title, "fs-qemu.svg", short, &raw, &clean, &crashed)?;
+    println!("  consoles: target/bench/fs-console-qemu-raw.log, fs-console-qemu.log, fs-console-qemu-crashes.log");
     if cut0 + cut1 > 0 {
         println!("  ({} round lines cut by other PDs' output on the debug console were left out)", cut0 + cut1);
     }
@@ -177,9 +329,10 @@ fn summary(rounds: &[Round]) -> Round {
 }
 
 pub fn run(ws: &Workspace, short: bool) -> Result<(), Error> {
-    let (clean, _) = run_once(ws, None)?;
-    let (crashed, crashes) = run_once(ws, Some(Duration::from_secs(1)))?;
-    report(ws, "host kernel", "fs.svg", short, &clean, &crashed, crashes)
+    let raw = raw_once(ws, short)?;
+    let clean = run_once(ws, None, short)?;
+    let crashed = run_once(ws, Some(Duration::from_secs(1)), short)?;
+    report(ws, "host kernel", "fs.svg", short, &raw, &clean, &crashed)
 }
 
 /// Prints the figures of `clean` and `crashed` rounds and plots them.
@@ -188,12 +341,37 @@ fn report(
     kernel: &str,
     plot: &str,
     short: bool,
-    clean: &[Round],
-    crashed: &[Round],
-    crashes: u64,
+    raw: &Raw,
+    clean_run: &Run,
+    crashed_run: &Run,
 ) -> Result<(), Error> {
+    let (clean, crashed) = (&clean_run.rounds[..], &crashed_run.rounds[..]);
     let (c, k) = (summary(clean), summary(crashed));
     let files = files::FILES.len() as f64;
+    let crashes = crashed_run.crashes;
+    let mbs = |bytes: f64, ns: f64| bytes / (ns / 1e9) / 1e6;
+    let pct = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
+    let (s0, s1) = (&clean_run.sequential, &crashed_run.sequential);
+    println!(
+        "{kernel}, one {} MiB file through vfs (FAT32 on virtio_blk), written front to back in 32 KiB calls, fsync, read back{}:",
+        s0.bytes as u64 >> 20,
+        if short { " (--short: figures not worth quoting)" } else { "" }
+    );
+    let (w0, w1) = (mbs(s0.bytes, s0.write_ns), mbs(s1.bytes, s1.write_ns));
+    let (r0, r1) = (mbs(s0.bytes, s0.read_ns), mbs(s1.bytes, s1.read_ns));
+    println!(
+        "  sequential write (with the fsync): {w0:.1} MB/s; with a virtio_blk crash every 1 s: {w1:.1} MB/s ({:.0} %)",
+        pct(w1, w0)
+    );
+    println!("  sequential read: {r0:.1} MB/s; with crashes: {r1:.1} MB/s ({:.0} %)", pct(r1, r0));
+    let (rw, rr) = (mbs(raw.bytes, raw.write_ns), mbs(raw.bytes, raw.read_ns));
+    println!(
+        "  the raw driver beside it (blk_bench in vfs's place: the same {} MiB through the queues in 4 KiB requests, no file system): write {rw:.1} MB/s, read {rr:.1} MB/s; vfs does {:.0} % and {:.0} % of that",
+        raw.bytes as u64 >> 20,
+        pct(w0, rw),
+        pct(r0, rr)
+    );
+    println!("  the fsync after the write: {:.1} ms; with crashes: {:.1} ms", s0.fsync_ns / 1e6, s1.fsync_ns / 1e6);
     println!(
         "{kernel}, files through vfs (FAT32 on virtio_blk), {} rounds of {} files (1 B .. 3 MiB, {:.1} MB) after a warm-up round{}:",
         clean.len(),
@@ -201,8 +379,6 @@ fn report(
         c.bytes / clean.len().max(1) as f64 / 1e6,
         if short { " (--short: figures not worth quoting)" } else { "" }
     );
-    let mbs = |bytes: f64, ns: f64| bytes / (ns / 1e9) / 1e6;
-    let pct = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
     let (w0, r0) = (mbs(c.bytes, c.write_ns), mbs(c.bytes, c.read_ns));
     let (w1, r1) = (mbs(k.bytes, k.write_ns), mbs(k.bytes, k.read_ns));
     println!(
@@ -220,7 +396,7 @@ fn report(
         fps(&k, crashed.len())
     );
     println!(
-        "  fsync latency: mean {:.2} ms, max {:.2} ms; with crashes: mean {:.2} ms, max {:.2} ms ({crashes} crashes)",
+        "  fsync latency: mean {:.2} ms, max {:.2} ms; with crashes: mean {:.2} ms, max {:.2} ms ({crashes} crashes in the run)",
         c.fsync_mean_ns / 1e6,
         c.fsync_max_ns / 1e6,
         k.fsync_mean_ns / 1e6,

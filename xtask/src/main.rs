@@ -19,6 +19,7 @@ mod qemu;
 mod run_host;
 mod run_qemu;
 mod sel4;
+mod stand_in;
 mod status;
 mod terminal;
 mod test;

@@ -179,6 +179,12 @@ pub fn require_sdk(what: &str) -> Result<PathBuf, Error> {
 /// Builds `loader.img` with the SDK's `microkit` tool from the unchanged system
 /// description.
 pub fn image(ws: &Workspace, sd: &SystemDescription, opts: &Options) -> Result<PathBuf, Error> {
+    image_of(ws, &ws.system, sd, opts)
+}
+
+/// [`image`] of the system in `system_file` (`sd` its model), its programs
+/// built as for `ws`'s system (a benchmark's stand-in, see `stand_in`).
+pub fn image_of(ws: &Workspace, system_file: &Path, sd: &SystemDescription, opts: &Options) -> Result<PathBuf, Error> {
     let sdk = require_sdk("the seL4 image")?;
     let board_config = sdk.join("board").join(BOARD).join(opts.config.name());
     if !board_config.is_dir() {
@@ -193,7 +199,7 @@ pub fn image(ws: &Workspace, sd: &SystemDescription, opts: &Options) -> Result<P
     let elfs = build(ws, sd, opts)?;
     let image = elfs.join("loader.img");
     let status = Command::new(sdk.join("bin").join("microkit"))
-        .arg(&ws.system)
+        .arg(system_file)
         .args(["--board", BOARD, "--config", opts.config.name(), "--search-path"])
         .arg(&elfs)
         .arg("-o")

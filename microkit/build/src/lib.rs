@@ -58,6 +58,23 @@ pub fn generate(programs: &[&str], default_system: &str) {
     write_modules(programs, &path, &sd);
 }
 
+/// [`generate`] for a program that takes the place of another in the system
+/// (a benchmark's stand-in: `cargo xtask bench` boots the system with
+/// `takes_place_of`'s program image replaced): it gets `takes_place_of`'s
+/// channels, IRQs, children and maps, as its module `program`.
+pub fn generate_stand_in(program: &str, takes_place_of: &str, default_system: &str) {
+    let (path, sd) = system(default_system);
+    let text = match sdf::codegen::program_module(&sd, takes_place_of) {
+        Ok(text) => text,
+        Err(e) => panic!("{}: program {takes_place_of} (for its stand-in {program}): {e}", path.display()),
+    };
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo for build scripts"));
+    let file = out_dir.join(format!("{program}.rs"));
+    if let Err(e) = std::fs::write(&file, text) {
+        panic!("cannot write {}: {e}", file.display());
+    }
+}
+
 /// [`generate`] for a fixed system (see [`fixed_system`]).
 pub fn generate_fixed(programs: &[&str], system: &str) {
     let (path, sd) = fixed_system(system);
