@@ -290,6 +290,7 @@ fn written_and_evicted(data: &[u8]) -> Machine {
     m.put_file(CLIENT, "/other", &pattern(9, 300_000)).unwrap();
     m.sync_all(CLIENT).unwrap();
     assert_eq!(m.get_file(CLIENT, "/other").unwrap(), pattern(9, 300_000));
+    m.settle();
     m
 }
 

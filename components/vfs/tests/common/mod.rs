@@ -230,10 +230,12 @@ impl Machine {
         self.notified.extend(n);
     }
 
+    /// Rounds until the server has nothing to do and the driver holds
+    /// nothing (a read-ahead may still be out after a request completed).
     pub fn settle(&mut self) {
         for _ in 0..10_000 {
             self.round();
-            if !self.vfs.working() {
+            if !self.vfs.working() && !self.vfs.port().borrow().busy() {
                 return;
             }
         }
