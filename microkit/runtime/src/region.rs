@@ -101,21 +101,50 @@ impl Region {
         Ok(())
     }
 
-    /// Copies bytes out of the region.
+    /// Copies bytes out of the region: each byte read once (volatile), an
+    /// aligned word at a time where the range allows (a byte-wise copy cost
+    /// a load and a store per byte, eight times the work: on seL4 under QEMU
+    /// it was a good part of the time a file or frame took).
     pub fn read_bytes(&self, offset: usize, out: &mut [u8]) -> Result<(), RegionError> {
         let addr = self.check(offset, out.len(), 1)?;
-        for (i, byte) in out.iter_mut().enumerate() {
+        let words = words_of(addr, out.len());
+        for (i, byte) in out[..words.start].iter_mut().enumerate() {
             // SAFETY: `addr + i` is inside the region (whole range checked above).
+            *byte = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
+        }
+        for (k, chunk) in out[words.clone()].chunks_exact_mut(8).enumerate() {
+            let at = addr + words.start + 8 * k;
+            // SAFETY: `at..at + 8` is inside the region (checked above) and `at`
+            // is 8-aligned (`words_of`).
+            let word = unsafe { core::ptr::read_volatile(at as *const u64) };
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        for (i, byte) in out.iter_mut().enumerate().skip(words.end) {
+            // SAFETY: as above.
             *byte = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
         }
         Ok(())
     }
 
-    /// Copies bytes into the region.
+    /// Copies bytes into the region: each byte written once (volatile), an
+    /// aligned word at a time where the range allows (see [`Self::read_bytes`]).
     pub fn write_bytes(&self, offset: usize, data: &[u8]) -> Result<(), RegionError> {
         let addr = self.check_write(offset, data.len(), 1)?;
-        for (i, byte) in data.iter().enumerate() {
+        let words = words_of(addr, data.len());
+        for (i, byte) in data[..words.start].iter().enumerate() {
             // SAFETY: `addr + i` is inside the writable region (checked above).
+            unsafe { core::ptr::write_volatile((addr + i) as *mut u8, *byte) };
+        }
+        for (k, chunk) in data[words.clone()].chunks_exact(8).enumerate() {
+            let at = addr + words.start + 8 * k;
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            // SAFETY: `at..at + 8` is inside the writable region (checked above)
+            // and `at` is 8-aligned (`words_of`).
+            unsafe { core::ptr::write_volatile(at as *mut u64, u64::from_ne_bytes(word)) };
+        }
+        for (i, byte) in data.iter().enumerate().skip(words.end) {
+            // SAFETY: as above.
             unsafe { core::ptr::write_volatile((addr + i) as *mut u8, *byte) };
         }
         Ok(())
@@ -197,9 +226,41 @@ macro_rules! __perms_writable {
     };
 }
 
+/// The part of `len` bytes from address `addr` that is whole aligned words:
+/// a range of offsets into them, its start and length multiples of 8 away
+/// from an aligned address.
+fn words_of(addr: usize, len: usize) -> core::ops::Range<usize> {
+    let start = addr.next_multiple_of(8) - addr;
+    if start >= len {
+        return len..len;
+    }
+    start..start + (len - start) / 8 * 8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_of_every_length_at_every_alignment_move_exactly_their_bytes() {
+        for offset in 0..17 {
+            for len in 0..40 {
+                let mut buf = [0u64; 8];
+                let r = region_over(&mut buf, true);
+                let data: std::vec::Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(7) | 1).collect();
+                r.write_bytes(offset, &data).unwrap();
+                let mut whole = [0u8; 64];
+                r.read_bytes(0, &mut whole).unwrap();
+                for (i, b) in whole.iter().enumerate() {
+                    let want = if (offset..offset + len).contains(&i) { data[i - offset] } else { 0 };
+                    assert_eq!(*b, want, "offset {offset} len {len} byte {i}");
+                }
+                let mut back = std::vec![0u8; len];
+                r.read_bytes(offset, &mut back).unwrap();
+                assert_eq!(back, data, "offset {offset} len {len}");
+            }
+        }
+    }
 
     fn region_over(buf: &mut [u64], writable: bool) -> Region {
         // SAFETY: the buffer outlives the test's uses of the region.
