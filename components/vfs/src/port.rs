@@ -40,9 +40,9 @@
 //!
 //! # Read-ahead
 //!
-//! A read of at least a chunk that the cache cannot serve whole is taken as
-//! part of a sequential pass: beside it, the same number of sectors after it
-//! are read ahead (if not cached and not already being read), so the
+//! A read of at least a chunk is taken as part of a sequential pass: the
+//! [`READ_AHEAD`] reads of its size that would follow it are read ahead (if
+//! not cached and not already being read), so the
 //! driver has work while the application takes its bytes and asks for the
 //! next ones. A read that asks for exactly the sectors of a read-ahead in
 //! flight waits for it instead of reading them again; a read-ahead nobody
@@ -115,6 +115,10 @@ fn sum(sector: &[u8]) -> u64 {
         (h ^ u64::from_le_bytes(word)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+/// Reads of the same size read ahead of a sequential read: two, so the
+/// driver has work while the application takes one and asks for the next.
+pub const READ_AHEAD: u64 = 2;
 
 /// Before the first driver attaches, it is down only after this long (ms).
 pub const BOOT_MS: u64 = 5000;
@@ -665,6 +669,14 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
         }
     }
 
+    /// After a read of `n` sectors from `first`: the [`READ_AHEAD`] reads of
+    /// `n` sectors that would follow it, read ahead.
+    fn read_ahead_after(&mut self, first: u64, n: u64) {
+        for k in 1..=READ_AHEAD {
+            self.read_ahead(first + k * n, n);
+        }
+    }
+
     /// Reads `n` sectors from `first` ahead (see "Read-ahead"), unless they
     /// are cached, past the disk's end, already being read, or the driver is
     /// down.
@@ -930,7 +942,7 @@ impl<M: SharedMem + Clone, N: Notify> BlockDevice for Dev<M, N> {
                         }
                     }
                     if sequential {
-                        port.read_ahead(first + n, n);
+                        port.read_ahead_after(first, n);
                     }
                     return Poll::Ready(Ok(()));
                 }
@@ -939,7 +951,7 @@ impl<M: SharedMem + Clone, N: Notify> BlockDevice for Dev<M, N> {
                     None => port.start(OpKind::Read, first, buf.len(), vec![0; buf.len()], Vec::new()),
                 };
                 if sequential {
-                    port.read_ahead(first + n, n);
+                    port.read_ahead_after(first, n);
                 }
                 state.stage = Stage::Reading(token);
                 match port.take(token) {
