@@ -86,3 +86,62 @@ fn a_driver_that_keeps_failing_gets_requests_eio_within_a_second_and_vfs_answers
     machine.shutdown().unwrap();
     std::fs::remove_file(image).ok();
 }
+
+/// virtio_blk held down, its restart budget spent: crashed every 250 ms
+/// (each copy runs past its policy's `stable`, so each is restarted at once
+/// and counts) until RS stops restarting it. The requests of `files` (in
+/// soak rounds, so it keeps asking) then fail with EIO within a second, and
+/// vfs still answers them.
+#[test]
+fn a_driver_whose_restart_budget_is_spent_gets_requests_eio_within_a_second() {
+    if let Some(why) = unavailable() {
+        println!("SKIPPED: {why}");
+        return;
+    }
+    let _one = one_at_a_time();
+    let image = fat_image("vfs-budget");
+    let soak = std::env::temp_dir().join(format!("reincarnate-{}-soak.txt", std::process::id()));
+    std::fs::write(&soak, "soak rounds\n").unwrap();
+    let put = std::process::Command::new("mcopy")
+        .arg("-i")
+        .arg(&image)
+        .arg(&soak)
+        .arg(format!("::{}", files::SOAK))
+        .status()
+        .unwrap();
+    assert!(put.success(), "mcopy of {}", files::SOAK);
+    std::fs::remove_file(&soak).ok();
+    let (machine, mut w) = boot(DeviceConfig { disk: Some(image.clone()), ..Default::default() });
+    line(&mut w, "vfs", "FAT volume mounted");
+    line(&mut w, "files", "soak rounds after round");
+    let spent = |ev: &Event| match ev {
+        Event::Output { pd, line, .. }
+            if pd == "rs" && line.contains("@status pd=virtio_blk ") && line.contains("state=down") =>
+        {
+            Some(())
+        }
+        _ => None,
+    };
+    let mut crashes = 0;
+    let stopped = 'crashing: loop {
+        assert!(crashes < 40, "virtio_blk's budget not spent after {crashes} crashes:\n{}", w.recent(40));
+        machine.inject("virtio_blk", InjectKind::Crash).unwrap();
+        crashes += 1;
+        for _ in 0..25 {
+            std::thread::sleep(Duration::from_millis(10));
+            if w.take_seen(spent).is_some() {
+                break 'crashing Instant::now();
+            }
+        }
+    };
+    let error = line(&mut w, "files", "ERROR");
+    let took = stopped.elapsed();
+    assert!(error.contains("I/O error"), "{error}");
+    assert!(took < Duration::from_secs(1), "EIO {took:?} after virtio_blk was down");
+    // vfs answers: the soak rounds go on failing promptly, vfs did not fault.
+    line(&mut w, "vfs", "down; requests fail with EIO");
+    only_restarted(&machine, &mut w, "virtio_blk");
+    println!("virtio_blk down after {crashes} crashes; files got EIO {took:?} later");
+    machine.shutdown().unwrap();
+    std::fs::remove_file(image).ok();
+}
