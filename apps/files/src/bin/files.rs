@@ -122,7 +122,7 @@ impl Files {
                 self.vfs.start_open(SEQUENTIAL_FILE, OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE)
             }
             Step::SeqWrite(at) => {
-                let n = chunk.min(self.sequential.unwrap_or(0) - at);
+                let n = self.vfs.max_transfer().min(self.sequential.unwrap_or(0) - at);
                 self.buf.resize(n, 0);
                 fill_sequential(at, &mut self.buf);
                 self.vfs.start_write(self.handle, &self.buf)
@@ -133,7 +133,7 @@ impl Files {
             }
             Step::SeqCloseWrite | Step::SeqCloseRead => self.vfs.start_close(self.handle),
             Step::SeqOpenRead => self.vfs.start_open(SEQUENTIAL_FILE, OpenFlags::READ),
-            Step::SeqRead(_) => self.vfs.start_read(self.handle, chunk),
+            Step::SeqRead(_) => self.vfs.start_read(self.handle, self.vfs.max_transfer()),
             Step::OpenRead(i) => self.vfs.start_open(FILES[i].0, OpenFlags::READ),
             Step::Read(_, _) | Step::OutsideRead(_) => self.vfs.start_read(self.handle, chunk),
             Step::Outside(i) => self.vfs.start_open(OUTSIDE[i], OpenFlags::READ),
@@ -328,7 +328,7 @@ impl Files {
             }
             Step::SeqRead(at) => {
                 let size = self.sequential.unwrap_or(0);
-                self.buf.resize(chunk, 0);
+                self.buf.resize(self.vfs.max_transfer(), 0);
                 let mut buf = core::mem::take(&mut self.buf);
                 let n = self.result(self.vfs.take_read(&mut buf), "read");
                 self.buf = buf;
@@ -356,8 +356,9 @@ impl Files {
                 self.result(self.vfs.take_done(), "close")?;
                 let end = now();
                 debug_println!(
-                    "files: sequential: wrote and read back {SEQUENTIAL_FILE} ({} bytes, {chunk} B a call), all match; write {} ns, read {} ns, fsync {} ns",
+                    "files: sequential: wrote and read back {SEQUENTIAL_FILE} ({} bytes, {} B a call), all match; write {} ns, read {} ns, fsync {} ns",
                     self.sequential.unwrap_or(0),
+                    self.vfs.max_transfer(),
                     self.read_start - self.write_start,
                     end - self.read_start,
                     self.fsync_total
