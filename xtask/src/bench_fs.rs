@@ -57,6 +57,23 @@ struct Sequential {
     fsync_ns: f64,
 }
 
+/// The median of each figure of `passes` (each on its own).
+fn median_of(passes: &[Sequential]) -> Sequential {
+    let med = |f: fn(&Sequential) -> f64| median(passes.iter().map(f).collect());
+    Sequential {
+        bytes: med(|s| s.bytes),
+        call: med(|s| s.call),
+        write_ns: med(|s| s.write_ns),
+        read_ns: med(|s| s.read_ns),
+        fsync_ns: med(|s| s.fsync_ns),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 fn parse_sequential(line: &str) -> Option<Sequential> {
     Some(Sequential {
         bytes: num(line, ".bin (")?,
@@ -83,6 +100,11 @@ fn sequential_bytes(short: bool) -> u64 {
     if short { 4 << 20 } else { 64 << 20 }
 }
 
+/// Sequential passes a run makes (their median is reported): 3 (`--short`: 1).
+fn sequential_passes(short: bool) -> usize {
+    if short { 1 } else { 3 }
+}
+
 /// The benchmark's volume: 512 MiB, which mkfs.fat (like Windows) formats
 /// with 4 KiB clusters. (`cargo xtask run`'s 64 MiB image has 512 B
 /// clusters, the most FAT32 allows at that size: the file system then walks
@@ -95,7 +117,8 @@ fn make_image(disk: &std::path::Path, short: bool) -> Result<(), Error> {
     let _ = std::fs::remove_file(disk);
     let bytes = sequential_bytes(short);
     let marker = files::SEQUENTIAL.trim_start_matches('/');
-    crate::devices::make_fat_image_sized(disk, IMAGE_BYTES, &[(marker, &format!("{bytes}\n"))])?;
+    let text = format!("{bytes} {}\n", sequential_passes(short));
+    crate::devices::make_fat_image_sized(disk, IMAGE_BYTES, &[(marker, &text)])?;
     Ok(())
 }
 
@@ -147,8 +170,12 @@ fn run_once(ws: &Workspace, crash_every: Option<Duration>, short: bool) -> Resul
             rounds.push(parse(&line).ok_or_else(|| format!("cannot read {line:?}"))?);
         }
     }
-    let line = wait("sequential:")?;
-    let sequential = parse_sequential(&line).ok_or_else(|| format!("cannot read {line:?}"))?;
+    let mut passes = Vec::new();
+    for k in 0..sequential_passes(short) {
+        let line = wait(&format!("sequential: pass {k}:"))?;
+        passes.push(parse_sequential(&line).ok_or_else(|| format!("cannot read {line:?}"))?);
+    }
+    let sequential = median_of(&passes);
     machine.shutdown()?;
     let _ = std::fs::remove_file(&disk);
     Ok(Run { rounds, sequential, crashes })
@@ -161,6 +188,12 @@ struct Raw {
     bytes: f64,
     write_ns: f64,
     read_ns: f64,
+}
+
+/// The median of each figure of the raw sweeps.
+fn median_raw(passes: &[Raw]) -> Raw {
+    let med = |f: fn(&Raw) -> f64| median(passes.iter().map(f).collect());
+    Raw { bytes: med(|r| r.bytes), write_ns: med(|r| r.write_ns), read_ns: med(|r| r.read_ns) }
 }
 
 fn parse_raw(line: &str) -> Option<Raw> {
@@ -192,20 +225,22 @@ fn raw_once(ws: &Workspace, short: bool) -> Result<Raw, Error> {
         Machine::boot_with(Config::new(system, bin_dir, vec![tx], host_kernel::Scheduling::from_env()?), devices)?;
     let mut console = Console::new(rx);
     let deadline = Instant::now() + Duration::from_secs(120);
-    let line = loop {
-        if let Some((line, _)) = console.wait_for("vfs", "blk_bench: raw:", Duration::from_millis(50))? {
-            break line;
+    let mut passes = Vec::new();
+    while passes.len() < blk_bench::PASSES as usize {
+        let text = format!("blk_bench: raw: pass {}:", passes.len());
+        if let Some((line, _)) = console.wait_for("vfs", &text, Duration::from_millis(50))? {
+            passes.push(parse_raw(&line).ok_or_else(|| format!("cannot read {line:?}"))?);
         }
         if let Some((l, _)) = console.wait_for("vfs", "blk_bench: ERROR", Duration::ZERO)? {
             return Err(l.into());
         }
         if Instant::now() > deadline {
-            return Err("blk_bench did not finish its sweep in 120 s".into());
+            return Err("blk_bench did not finish its sweeps in 120 s".into());
         }
-    };
+    }
     machine.shutdown()?;
     let _ = std::fs::remove_file(&disk);
-    parse_raw(&line).ok_or_else(|| format!("cannot read {line:?}").into())
+    Ok(median_raw(&passes))
 }
 
 /// [`raw_once`] on seL4 under QEMU.
@@ -225,7 +260,8 @@ fn raw_qemu(ws: &Workspace, short: bool) -> Result<Raw, Error> {
     devices.write_qemu_args(&ws.root, &sd, &image)?;
     let mut qemu = crate::qemu::Qemu::spawn(&image, false)?;
     let outcome = qemu.run_until(Duration::from_secs(300), |l| {
-        l.text.contains("blk_bench: raw:") || l.text.contains("blk_bench: ERROR")
+        l.text.contains(&format!("blk_bench: raw: pass {}:", blk_bench::PASSES - 1))
+            || l.text.contains("blk_bench: ERROR")
     });
     qemu.stop();
     let _ = std::fs::remove_file(&disk);
@@ -233,10 +269,15 @@ fn raw_qemu(ws: &Workspace, short: bool) -> Result<Raw, Error> {
     if outcome != crate::qemu::Outcome::Done {
         return Err(format!("blk_bench did not finish ({outcome:?}); the console:\n{}", qemu.console_text()).into());
     }
-    qemu.console
+    let passes: Vec<Raw> = qemu
+        .console
         .iter()
-        .find_map(|l| l.text.contains("blk_bench: raw:").then(|| parse_raw(&l.text)).flatten())
-        .ok_or_else(|| format!("blk_bench's sweep could not be read; the console:\n{}", qemu.console_text()).into())
+        .filter_map(|l| l.text.contains("blk_bench: raw: pass").then(|| parse_raw(&l.text)).flatten())
+        .collect();
+    if passes.is_empty() {
+        return Err(format!("blk_bench's sweeps could not be read; the console:\n{}", qemu.console_text()).into());
+    }
+    Ok(median_raw(&passes))
 }
 
 /// Boots the seL4 image on QEMU on a fresh image, with a virtio_blk crash
@@ -290,13 +331,18 @@ fn qemu_once(ws: &Workspace, crash_every: Option<Duration>, short: bool) -> Resu
     if rounds.is_empty() {
         return Err(format!("no round of files could be read; the console:\n{}", qemu.console_text()).into());
     }
-    let sequential = qemu
+    let passes: Vec<Sequential> = qemu
         .console
         .iter()
-        .find_map(|l| l.text.contains("files: sequential:").then(|| parse_sequential(&l.text)).flatten())
-        .ok_or_else(|| {
-            format!("the sequential pass's line could not be read; the console:\n{}", qemu.console_text())
-        })?;
+        .filter_map(|l| l.text.contains("files: sequential: pass").then(|| parse_sequential(&l.text)).flatten())
+        .collect();
+    if passes.len() < sequential_passes(short) {
+        cut += sequential_passes(short) - passes.len();
+    }
+    if passes.is_empty() {
+        return Err(format!("no sequential pass's line could be read; the console:\n{}", qemu.console_text()).into());
+    }
+    let sequential = median_of(&passes);
     let crashes = qemu.console.iter().filter(|l| l.text.contains("rs: injecting crash into virtio_blk")).count();
     Ok((Run { rounds, sequential, crashes: crashes as u64 }, cut))
 }
@@ -357,9 +403,10 @@ fn report(
     let pct = |a: f64, b: f64| if b > 0.0 { 100.0 * a / b } else { 0.0 };
     let (s0, s1) = (&clean_run.sequential, &crashed_run.sequential);
     println!(
-        "{kernel}, one {} MiB file through vfs (a 512 MiB FAT32 volume, 4 KiB clusters, on virtio_blk), written front to back in {} KiB calls, fsync, read back{}:",
+        "{kernel}, one {} MiB file through vfs (a 512 MiB FAT32 volume, 4 KiB clusters, on virtio_blk), written front to back in {} KiB calls, fsync, read back; the median of {} passes{}:",
         s0.bytes as u64 >> 20,
         s0.call as u64 >> 10,
+        sequential_passes(short),
         if short { " (--short: figures not worth quoting)" } else { "" }
     );
     let (w0, w1) = (mbs(s0.bytes, s0.write_ns), mbs(s1.bytes, s1.write_ns));
@@ -375,8 +422,9 @@ fn report(
     );
     let (rw, rr) = (mbs(raw.bytes, raw.write_ns), mbs(raw.bytes, raw.read_ns));
     println!(
-        "  the raw driver beside it (blk_bench in vfs's place: the same {} MiB through the queues in 4 KiB requests, no file system): write {rw:.1} MB/s, read {rr:.1} MB/s; vfs does {:.0} % and {:.0} % of that",
+        "  the raw driver beside it (blk_bench in vfs's place: the same {} MiB through the queues in 4 KiB requests, no file system; the median of {} sweeps): write {rw:.1} MB/s, read {rr:.1} MB/s; vfs does {:.0} % and {:.0} % of that",
         raw.bytes as u64 >> 20,
+        blk_bench::PASSES,
         pct(w0, rw),
         pct(r0, rr)
     );

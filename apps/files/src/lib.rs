@@ -33,9 +33,10 @@ pub const ROUNDS: u64 = 6;
 pub const SOAK: &str = "/SOAK.TXT";
 
 /// If this file is on the volume when `files` starts, its text is a size in
-/// bytes (decimal): after its rounds, `files` writes one file of that size,
-/// [`SEQUENTIAL_FILE`], front to back (then fsync, close), reads it back and
-/// compares, and prints the times (`cargo xtask bench fs` puts it there).
+/// bytes and, optionally, a number of passes (decimal, 1 if none): after its
+/// rounds, `files` writes one file of that size, [`SEQUENTIAL_FILE`], front
+/// to back (then fsync, close), reads it back and compares, and prints the
+/// times, once per pass (`cargo xtask bench fs` puts it there).
 pub const SEQUENTIAL: &str = "/SEQ.TXT";
 
 /// The file of the sequential pass.

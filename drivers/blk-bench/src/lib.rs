@@ -20,6 +20,10 @@ use alloc::vec::Vec;
 use driver_queue::{Desc, Notify, QueueClient, QueueError, SharedMem, status};
 use virtio_blk::protocol::{DATA_BYTES, OP_CAPACITY, OP_FLUSH, OP_READ, OP_WRITE, QUEUES};
 
+/// Sweeps the PD makes, one after the other (the benchmark takes their
+/// median).
+pub const PASSES: u32 = 3;
+
 /// Bytes of a request: vfs's chunk.
 pub const CHUNK: usize = 4096;
 const SECTOR: u64 = 512;
@@ -120,6 +124,23 @@ impl<M: SharedMem + Clone, N: Notify> Sweep<M, N> {
 
     pub fn figures(&self) -> Figures {
         self.figures
+    }
+
+    /// After [`Phase::Done`]: the same sweep again from now (`now` in ns).
+    pub fn again(&mut self, now: u64) -> Result<(), SweepError> {
+        if self.phase != Phase::Done {
+            return Ok(());
+        }
+        self.phase = Phase::Write;
+        self.next = 0;
+        self.done = 0;
+        self.started = now;
+        self.figures = Figures { bytes: self.bytes, ..Figures::default() };
+        let r = self.fill();
+        if r.is_err() {
+            self.phase = Phase::Failed;
+        }
+        r
     }
 
     fn submit(&mut self, op: u32, offset: u64, len: u32, sector: u64) -> Result<(), SweepError> {

@@ -77,6 +77,10 @@ struct Files {
     soak: bool,
     /// The size `SEQUENTIAL` gives: the sequential pass's file.
     sequential: Option<usize>,
+    /// Sequential passes to make (the second number `SEQUENTIAL` gives, 1
+    /// if none), and made.
+    passes: usize,
+    pass: usize,
     /// A handle is open (closed before a failed soak round starts over).
     open: bool,
     /// Soak rounds failed since the last that matched.
@@ -172,13 +176,16 @@ impl Files {
             Step::SeqProbeRead => {
                 let mut text = [0u8; 32];
                 let n = self.result(self.vfs.take_read(&mut text), "read")?;
-                let size = core::str::from_utf8(&text[..n]).ok().and_then(|t| t.trim().parse::<usize>().ok());
-                match size {
-                    Some(bytes) if bytes > 0 => {
+                let text = core::str::from_utf8(&text[..n]).unwrap_or("");
+                let mut words = text.split_whitespace().map(|w| w.parse::<usize>().ok());
+                let (size, passes) = (words.next().flatten(), words.next().unwrap_or(Some(1)));
+                match (size, passes) {
+                    (Some(bytes), Some(passes)) if bytes > 0 && passes > 0 => {
                         debug_println!(
-                            "files: {SEQUENTIAL} is there: a sequential pass of {bytes} bytes after the rounds"
+                            "files: {SEQUENTIAL} is there: {passes} sequential passes of {bytes} bytes after the rounds"
                         );
                         self.sequential = Some(bytes);
+                        self.passes = passes;
                     }
                     _ => debug_println!("files: {SEQUENTIAL} gives no size in bytes; no sequential pass"),
                 }
@@ -356,14 +363,21 @@ impl Files {
                 self.result(self.vfs.take_done(), "close")?;
                 let end = now();
                 debug_println!(
-                    "files: sequential: wrote and read back {SEQUENTIAL_FILE} ({} bytes, {} B a call), all match; write {} ns, read {} ns, fsync {} ns",
+                    "files: sequential: pass {}: wrote and read back {SEQUENTIAL_FILE} ({} bytes, {} B a call), all match; write {} ns, read {} ns, fsync {} ns",
+                    self.pass,
                     self.sequential.unwrap_or(0),
                     self.vfs.max_transfer(),
                     self.read_start - self.write_start,
                     end - self.read_start,
                     self.fsync_total
                 );
-                Step::Outside(0)
+                self.pass += 1;
+                if self.pass < self.passes {
+                    self.write_start = now();
+                    Step::SeqOpenWrite
+                } else {
+                    Step::Outside(0)
+                }
             }
             Step::Outside(i) => match self.vfs.take_handle() {
                 Ok(h) => {
@@ -513,6 +527,8 @@ fn init() -> Files {
         finished: false,
         soak: false,
         sequential: None,
+        passes: 1,
+        pass: 0,
         open: false,
         failed_rounds: 0,
         write_start: 0,

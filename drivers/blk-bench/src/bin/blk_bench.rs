@@ -6,7 +6,7 @@
 
 extern crate alloc;
 
-use blk_bench::{BUFFERS, CHUNK, Phase, Sweep};
+use blk_bench::{BUFFERS, CHUNK, PASSES, Phase, Sweep};
 use microkit::reply::ApiError;
 use microkit::{Channel, Handler, MessageInfo, arch_timer, debug_println};
 use vfs_api::VfsError;
@@ -17,6 +17,7 @@ const DRIVER: Channel = channel::VIRTIO_BLK;
 
 struct Pd {
     sweep: Option<Sweep<microkit::Region, Channel>>,
+    pass: u32,
 }
 
 impl Handler for Pd {
@@ -35,12 +36,19 @@ impl Handler for Pd {
         if sweep.phase() == Phase::Done {
             let f = sweep.figures();
             debug_println!(
-                "blk_bench: raw: wrote and read back {} bytes in {CHUNK} B requests, {BUFFERS} in flight, all match; write {} ns (with the flush), read {} ns, {} given again",
+                "blk_bench: raw: pass {}: wrote and read back {} bytes in {CHUNK} B requests, {BUFFERS} in flight, all match; write {} ns (with the flush), read {} ns, {} given again",
+                self.pass,
                 f.bytes,
                 f.write_ns,
                 f.read_ns,
                 f.resubmitted
             );
+            self.pass += 1;
+            if self.pass < PASSES
+                && let Err(e) = sweep.again(arch_timer::now_ns())
+            {
+                debug_println!("blk_bench: ERROR {e}");
+            }
         }
     }
 
@@ -52,10 +60,10 @@ impl Handler for Pd {
 fn init() -> Pd {
     debug_println!("blk_bench: in vfs's place: the raw driver, no file system");
     match Sweep::new("blk_bench on virtio_blk", region::blk_queues(), region::blk_data(), DRIVER) {
-        Ok(s) => Pd { sweep: Some(s) },
+        Ok(s) => Pd { sweep: Some(s), pass: 0 },
         Err(e) => {
             debug_println!("blk_bench: ERROR {e}");
-            Pd { sweep: None }
+            Pd { sweep: None, pass: 0 }
         }
     }
 }
