@@ -127,6 +127,18 @@ struct Run {
     rounds: Vec<Round>,
     sequential: Sequential,
     crashes: u64,
+    /// For each crash: from the crash to vfs's "serving again" (the fresh
+    /// driver completed a request).
+    recoveries: Vec<Duration>,
+}
+
+/// The line vfs's queue client prints when a fresh virtio_blk completed its
+/// first request.
+const SERVING_AGAIN: &str = "vfs on virtio_blk: serving again";
+
+/// For each crash time, the time to the first "serving again" after it.
+fn recoveries<T: Copy + PartialOrd>(crashes: &[T], served: &[T], minus: impl Fn(T, T) -> Duration) -> Vec<Duration> {
+    crashes.iter().filter_map(|&c| served.iter().find(|&&s| s >= c).map(|&s| minus(s, c))).collect()
 }
 
 /// Boots the system on a fresh image, crashes virtio_blk every `crash_every`
@@ -143,7 +155,7 @@ fn run_once(ws: &Workspace, crash_every: Option<Duration>, short: bool) -> Resul
         Machine::boot_with(Config::new(system, bin_dir, vec![tx], host_kernel::Scheduling::from_env()?), devices)?;
     let mut console = Console::new(rx);
     console.wait("vfs", "FAT volume mounted")?;
-    let mut crashes = 0;
+    let mut crashed_at = Vec::new();
     let mut next_crash = crash_every.map(|d| Instant::now() + d);
     // Waits for `files`'s line holding `text`, crashing virtio_blk on time.
     let mut wait = |text: &str| -> Result<String, Error> {
@@ -151,8 +163,8 @@ fn run_once(ws: &Workspace, crash_every: Option<Duration>, short: bool) -> Resul
             if let Some(at) = next_crash
                 && Instant::now() >= at
             {
+                crashed_at.push(Instant::now());
                 machine.inject("virtio_blk", InjectKind::Crash)?;
-                crashes += 1;
                 next_crash = crash_every.map(|d| Instant::now() + d);
             }
             if let Some((line, _)) = console.wait_for("files", text, Duration::from_millis(50))? {
@@ -176,9 +188,14 @@ fn run_once(ws: &Workspace, crash_every: Option<Duration>, short: bool) -> Resul
         passes.push(parse_sequential(&line).ok_or_else(|| format!("cannot read {line:?}"))?);
     }
     let sequential = median_of(&passes);
+    let mut served = Vec::new();
+    while let Some((_, at)) = console.wait_for("vfs", SERVING_AGAIN, Duration::ZERO)? {
+        served.push(at);
+    }
     machine.shutdown()?;
     let _ = std::fs::remove_file(&disk);
-    Ok(Run { rounds, sequential, crashes })
+    let recoveries = recoveries(&crashed_at, &served, |s, c| s - c);
+    Ok(Run { rounds, sequential, crashes: crashed_at.len() as u64, recoveries })
 }
 
 /// The raw driver's sweep (`blk_bench` in vfs's place, see
@@ -343,8 +360,11 @@ fn qemu_once(ws: &Workspace, crash_every: Option<Duration>, short: bool) -> Resu
         return Err(format!("no sequential pass's line could be read; the console:\n{}", qemu.console_text()).into());
     }
     let sequential = median_of(&passes);
-    let crashes = qemu.console.iter().filter(|l| l.text.contains("rs: injecting crash into virtio_blk")).count();
-    Ok((Run { rounds, sequential, crashes: crashes as u64 }, cut))
+    let at =
+        |text: &str| -> Vec<Duration> { qemu.console.iter().filter(|l| l.text.contains(text)).map(|l| l.at).collect() };
+    let crashed_at = at("rs: injecting crash into virtio_blk");
+    let recoveries = recoveries(&crashed_at, &at(SERVING_AGAIN), |s, c| s - c);
+    Ok((Run { rounds, sequential, crashes: crashed_at.len() as u64, recoveries }, cut))
 }
 
 /// `cargo xtask bench fs --target qemu`.
@@ -418,7 +438,7 @@ fn report(
     println!(
         "  sequential read: {r0:.1} MB/s; with crashes: {r1:.1} MB/s ({:.0} %) (the end of the file, up to vfs's clean cache of {} MiB, may still be cached)",
         pct(r1, r0),
-        vfs::Limits::default().clean * vfs::port::SECTOR >> 20
+        (vfs::Limits::default().clean * vfs::port::SECTOR) >> 20
     );
     let (rw, rr) = (mbs(raw.bytes, raw.write_ns), mbs(raw.bytes, raw.read_ns));
     println!(
@@ -429,6 +449,17 @@ fn report(
         pct(r0, rr)
     );
     println!("  the fsync after the write: {:.1} ms; with crashes: {:.1} ms", s0.fsync_ns / 1e6, s1.fsync_ns / 1e6);
+    let mut rec: Vec<f64> = crashed_run.recoveries.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    if !rec.is_empty() {
+        rec.sort_by(f64::total_cmp);
+        let med = median(rec.clone());
+        println!(
+            "  what a crash costs: from the crash to vfs served again (a fresh virtio_blk completed a request), median {med:.1} ms, max {:.1} ms over {} crashes: at one crash a second, {:.1} % of the time",
+            rec[rec.len() - 1],
+            rec.len(),
+            med / 10.0
+        );
+    }
     println!(
         "{kernel}, files through vfs (the same volume), {} rounds of {} files (1 B .. 3 MiB, {:.1} MB) after a warm-up round{}:",
         clean.len(),
