@@ -139,6 +139,11 @@ impl Qemu {
         }
     }
 
+    /// Time since QEMU started (the clock of `run_until`'s limit).
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// The console so far as one text.
     pub fn console_text(&self) -> String {
         self.console.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")
