@@ -50,6 +50,14 @@ pub fn fat_image(name: &str) -> PathBuf {
     path
 }
 
+/// Puts `content` on the image as `path` (mtools).
+pub fn mtools_put(image: &Path, path: &str, content: &[u8]) {
+    let tmp = image.with_extension(format!("put-{}", path.len()));
+    std::fs::write(&tmp, content).unwrap();
+    run(Command::new("mcopy").arg("-i").arg(image).arg(&tmp).arg(format!("::{path}")));
+    std::fs::remove_file(tmp).ok();
+}
+
 fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(

@@ -8,7 +8,13 @@ use driver_tests::{DeviceConfig, Event, Watch, boot, line, only_restarted, wait_
 use host_kernel::virtio_model::slots::Kind;
 use host_kernel::virtio_model::{Faults, Malice};
 use microkit::InjectKind;
-use vfs_tests::{expected, fat_image, fsck_clean, mtools_get, one_at_a_time, outside_files, sha256, unavailable};
+use vfs_tests::{
+    expected, fat_image, fsck_clean, mtools_get, mtools_put, one_at_a_time, outside_files, sha256, unavailable,
+};
+
+/// The sequential file `files` writes after its rounds in the failure test:
+/// 16 MiB (the largest size), twice.
+const SEQUENTIAL_BYTES: usize = 16 << 20;
 
 const MIX: &[InjectKind] = &[InjectKind::Crash, InjectKind::Panic, InjectKind::Hang];
 
@@ -30,6 +36,7 @@ fn files_written_while_the_driver_fails_every_300_ms_are_byte_exact_on_the_image
     }
     let _one = one_at_a_time();
     let image = fat_image("vfs-failures");
+    mtools_put(&image, files::SEQUENTIAL, format!("{SEQUENTIAL_BYTES} 2\n").as_bytes());
     let (machine, mut w) = boot(DeviceConfig { disk: Some(image.clone()), ..Default::default() });
     line(&mut w, "vfs", "FAT volume mounted");
     let (end, injected) = with_failures(&machine, "virtio_blk", MIX, Duration::from_millis(300), || files_end(&mut w));
@@ -51,11 +58,17 @@ fn files_written_while_the_driver_fails_every_300_ms_are_byte_exact_on_the_image
         assert_eq!(got.len(), *size, "{path}");
         assert_eq!(sha256(&got), sha256(&expected(i)), "{path}: SHA-256");
     }
+    let mut want = vec![0u8; SEQUENTIAL_BYTES];
+    files::fill_sequential(0, &mut want);
+    let got = mtools_get(&image, files::SEQUENTIAL_FILE);
+    assert_eq!(got.len(), want.len(), "{}", files::SEQUENTIAL_FILE);
+    assert_eq!(sha256(&got), sha256(&want), "{}: SHA-256", files::SEQUENTIAL_FILE);
     fsck_clean(&image);
     println!(
-        "{injected} virtio_blk failures while files wrote and read back {} files {} times",
+        "{injected} virtio_blk failures while files wrote and read back {} files {} times, then a {} MiB file twice",
         files::FILES.len(),
-        files::ROUNDS
+        files::ROUNDS,
+        SEQUENTIAL_BYTES >> 20
     );
     std::fs::remove_file(image).ok();
 }
@@ -100,17 +113,7 @@ fn a_driver_whose_restart_budget_is_spent_gets_requests_eio_within_a_second() {
     }
     let _one = one_at_a_time();
     let image = fat_image("vfs-budget");
-    let soak = std::env::temp_dir().join(format!("reincarnate-{}-soak.txt", std::process::id()));
-    std::fs::write(&soak, "soak rounds\n").unwrap();
-    let put = std::process::Command::new("mcopy")
-        .arg("-i")
-        .arg(&image)
-        .arg(&soak)
-        .arg(format!("::{}", files::SOAK))
-        .status()
-        .unwrap();
-    assert!(put.success(), "mcopy of {}", files::SOAK);
-    std::fs::remove_file(&soak).ok();
+    mtools_put(&image, files::SOAK, b"soak rounds\n");
     let (machine, mut w) = boot(DeviceConfig { disk: Some(image.clone()), ..Default::default() });
     line(&mut w, "vfs", "FAT volume mounted");
     line(&mut w, "files", "soak rounds after round");
