@@ -96,7 +96,7 @@ const BUFFERS: usize = {
 
 /// Sectors whose written hash the port remembers (a 64 MiB disk's worth).
 pub const SUMS: usize = 1 << 17;
-/// Times a chunk is tried again within one operation: read again when its
+/// Times each chunk is tried again within one operation: read again when its
 /// bytes differ from what was written, given again when the driver failed it
 /// (a driver that failed a request because its state was broken panics
 /// after, and its fresh copy serves the retry; a disk that keeps failing
@@ -210,8 +210,8 @@ struct Op {
     next_chunk: usize,
     /// Chunks to read again (their bytes differed from what was written).
     redo: Vec<usize>,
-    /// Rereads so far.
-    rereads: u8,
+    /// Tries again so far, of each chunk.
+    tries: Vec<u8>,
     chunks: usize,
     done_chunks: usize,
     failed: Option<BlockError>,
@@ -220,6 +220,8 @@ struct Op {
     /// A read ahead that no read waits for yet, with the cache's write
     /// version when it started (see "Read-ahead").
     ahead: Option<u64>,
+    /// Unique among the port's operations (see [`Pending`]).
+    serial: u64,
 }
 
 impl Op {
@@ -242,12 +244,12 @@ pub struct Port<M: SharedMem + Clone, N: Notify> {
     ops: Vec<Option<Op>>,
     /// Ops with chunks not submitted yet, oldest first.
     waiting: VecDeque<usize>,
-    /// Request id → (op, chunk, buffer).
-    by_id: BTreeMap<u32, (usize, usize, u64)>,
+    /// Request id → the chunk.
+    by_id: BTreeMap<u32, Pending>,
     /// The same for the ids of the queue state a reset ended: the reset's
     /// completions and reclaimed requests carry these, while the requests
     /// given again get new ids that may be equal to old ones.
-    old_ids: BTreeMap<u32, (usize, usize, u64)>,
+    old_ids: BTreeMap<u32, Pending>,
     cache: BTreeMap<u64, Entry>,
     /// Sector → hash of what the driver last reported written there.
     sums: BTreeMap<u64, u64>,
@@ -271,6 +273,20 @@ pub struct Port<M: SharedMem + Clone, N: Notify> {
     /// Sectors below this (the FAT volume's reserved sectors and FATs) are
     /// written back before any sector above it: 0 until a volume is mounted.
     metadata_end: u64,
+    /// The next operation's serial.
+    serials: u64,
+}
+
+/// A chunk given to the driver: its operation (slot and serial: a slot is
+/// reused once its operation finished, and a chunk still out then, from an
+/// operation that failed or was cancelled, must not count for the next),
+/// which chunk, which buffer.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    op: usize,
+    serial: u64,
+    chunk: usize,
+    buf: u64,
 }
 
 /// A token for an operation in flight.
@@ -303,6 +319,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             progress_ms: 0,
             given_while_idle: false,
             metadata_end: 0,
+            serials: 0,
         };
         port.start(OpKind::Capacity, 0, 8, Vec::new(), Vec::new());
         Ok(port)
@@ -425,29 +442,35 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
                 }
                 Event::Reclaimed(r) => {
                     let old = r.request.id;
-                    let Some((op, chunk, buf)) = self.old_ids.remove(&old) else { continue };
-                    let live = self.ops.get(op).and_then(Option::as_ref).is_some_and(|o| o.failed.is_none());
+                    let Some(p) = self.old_ids.remove(&old) else { continue };
+                    let live = self.op_of(p).is_some_and(|o| o.failed.is_none());
                     if !live {
-                        self.free.push(buf);
+                        self.free.push(p.buf);
                         continue;
                     }
                     match self.queues.resubmit(r) {
                         Ok(id) => {
                             self.counters.resubmitted += 1;
-                            self.by_id.insert(id, (op, chunk, buf));
+                            self.by_id.insert(id, p);
                         }
-                        Err(_) => self.chunk_done(op, chunk, buf, Some(BlockError::Io), 0),
+                        Err(_) => self.chunk_done(p.op, p.chunk, p.buf, Some(BlockError::Io), 0),
                     }
                 }
                 Event::Completed { completion, .. } => {
                     self.progress_ms = self.now_ms;
                     // The reset's completions come before any request is given again.
                     let ids = if self.old_ids.is_empty() { &mut self.by_id } else { &mut self.old_ids };
-                    let Some((op, chunk, buf)) = ids.remove(&completion.id) else { continue };
+                    let Some(p) = ids.remove(&completion.id) else { continue };
+                    if self.op_of(p).is_none() {
+                        // Its operation is gone (it failed or was cancelled
+                        // with this chunk out): only the buffer comes back.
+                        self.free.push(p.buf);
+                        continue;
+                    }
                     let ok = completion.status == status::OK && completion.len == completion.request.len;
                     let err = (!ok).then_some(BlockError::Io);
                     self.counters.errors += u64::from(!ok);
-                    self.chunk_done(op, chunk, buf, err, completion.request.len as usize);
+                    self.chunk_done(p.op, p.chunk, p.buf, err, completion.request.len as usize);
                 }
             }
         }
@@ -475,7 +498,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             let at = chunk * CHUNK;
             let retry = err == Some(BlockError::Io)
                 && matches!(op.kind, OpKind::Read | OpKind::Write)
-                && op.rereads < REREADS
+                && op.tries.get(chunk).is_some_and(|&t| t < REREADS)
                 && op.failed.is_none();
             if err.is_some() && op.kind == OpKind::Write {
                 // What is on the disk there is not known now (until a retry).
@@ -484,7 +507,13 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
                     self.sums.remove(&(first + k));
                 }
             }
-            if retry {
+            let overtaken = op.ahead.is_some_and(|v| v != self.version);
+            if overtaken && err.is_none() {
+                // A read-ahead a write overtook is dropped, never used: its
+                // bytes may predate a write-back, so they are not checked
+                // either (a mismatch would blame a healthy driver).
+                op.failed.get_or_insert(BlockError::Io);
+            } else if retry {
                 // The driver failed the chunk: give it again (see REREADS).
                 self.counters.retried += 1;
                 again(op, op_i, chunk, &mut self.waiting);
@@ -504,7 +533,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
                         });
                         if differs {
                             self.counters.corrupt += 1;
-                            if op.rereads < REREADS && op.failed.is_none() {
+                            if op.tries.get(chunk).is_some_and(|&t| t < REREADS) && op.failed.is_none() {
                                 again(op, op_i, chunk, &mut self.waiting);
                             } else {
                                 op.failed.get_or_insert(BlockError::Corrupt);
@@ -568,13 +597,15 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             versions,
             next_chunk: 0,
             redo: Vec::new(),
-            rereads: 0,
+            tries: vec![0; chunks],
             chunks,
             done_chunks: 0,
             failed: None,
             cancelled: false,
             ahead: None,
+            serial: self.serials,
         };
+        self.serials += 1;
         let token = match self.ops.iter().position(Option::is_none) {
             Some(i) => {
                 self.ops[i] = Some(op);
@@ -614,7 +645,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
                 continue;
             }
             // A flush goes only after every write before it completed.
-            if op.kind == OpKind::Flush && self.by_id.values().chain(self.old_ids.values()).any(|(o, ..)| *o != op_i) {
+            if op.kind == OpKind::Flush && self.by_id.values().chain(self.old_ids.values()).any(|p| p.op != op_i) {
                 return;
             }
             let Some(buf) = self.free.pop() else { return };
@@ -640,7 +671,8 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             }
             match self.queues.submit(0, Desc { op: opcode, arg, ..Desc::new(buf, len as u32) }) {
                 Ok(id) => {
-                    self.by_id.insert(id, (op_i, chunk, buf));
+                    let serial = op.serial;
+                    self.by_id.insert(id, Pending { op: op_i, serial, chunk, buf });
                     if let Some(op) = self.ops[op_i].as_mut() {
                         if redo.is_some() {
                             op.redo.pop();
@@ -675,6 +707,11 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
         for k in 1..=READ_AHEAD {
             self.read_ahead(first + k * n, n);
         }
+    }
+
+    /// The operation a chunk belongs to, if it is still there.
+    fn op_of(&self, p: Pending) -> Option<&Op> {
+        self.ops.get(p.op)?.as_ref().filter(|o| o.serial == p.serial)
     }
 
     /// Reads `n` sectors from `first` ahead (see "Read-ahead"), unless they
@@ -1073,7 +1110,9 @@ impl<M: SharedMem + Clone, N: Notify> BlockDevice for Dev<M, N> {
 /// Chunk `chunk` of operation `op` (at `op_i`) goes to the driver again,
 /// first among the waiting ones; one try of its [`REREADS`] spent.
 fn again(op: &mut Op, op_i: usize, chunk: usize, waiting: &mut VecDeque<usize>) {
-    op.rereads += 1;
+    if let Some(t) = op.tries.get_mut(chunk) {
+        *t += 1;
+    }
     op.done_chunks -= 1;
     op.redo.push(chunk);
     if !waiting.contains(&op_i) {
