@@ -81,19 +81,6 @@ fn is_echo(f: &[u8]) -> bool {
     f.len() >= 42 && f[12..14] == [0x08, 0x00] && f[23] == 17 && f[34..36] == ECHO_PORT.to_be_bytes()
 }
 
-/// `... <count> <what> in <t> ns` → (count, t).
-fn parse(line: &str) -> Option<(f64, f64)> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let t = words.iter().rposition(|w| *w == "in").and_then(|i| words.get(i + 1))?.parse().ok()?;
-    let count = words
-        .iter()
-        .position(|w| w.starts_with("seq-read") || w.starts_with("rand-read"))
-        .and_then(|i| words.get(i + 1))?
-        .parse()
-        .ok()?;
-    Some((count, t))
-}
-
 pub fn run(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(), Error> {
     let system = ws.load_system()?;
     let bin_dir = ws.build_host(&system)?;
@@ -197,13 +184,8 @@ fn echo_line() -> (Vec<u8>, usize) {
     (line, back)
 }
 
-/// The counter blk_client times with on seL4: CNTPCT_EL0 at QEMU virt's fixed
-/// 62.5 MHz (the QEMU recovery test prints the frequency it reads).
-const QEMU_COUNTER_HZ: f64 = 62.5e6;
-
 /// `cargo xtask bench drivers --target qemu`: the same drivers on seL4 with
-/// QEMU's virtio devices. Block figures are timed inside blk_client (generic
-/// timer ticks); net is UDP echo through QEMU's user networking from a host
+/// QEMU's virtio devices (block: `cargo xtask bench fs --target qemu`): net is UDP echo through QEMU's user networking from a host
 /// socket to `echo` through virtio_net and the network server; console is echo
 /// through QEMU's console socket.
 pub fn run_qemu(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(), Error> {
@@ -218,18 +200,8 @@ pub fn run_qemu(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(
     let devices = crate::devices::DeviceArgs { disk: Some(disk.clone()), host_port: port, ..Default::default() };
     devices.write_qemu_args(&ws.root, &sd, &image)?;
     let mut qemu = crate::qemu::Qemu::spawn(&image, false)?;
-    let (mut seq, mut rand, mut net_ready) = (None, None, false);
     let outcome = qemu.run_until(Duration::from_secs(300), |l| {
-        if l.text.contains("bench seq-read") {
-            seq = parse(&l.text);
-        }
-        if l.text.contains("bench rand-read-4k") {
-            rand = parse(&l.text);
-        }
-        net_ready |= l.text.contains("echo: serving") || l.text.contains("net: virtio_net attached");
-        // No raw block client any more (vfs is virtio_blk's client): the
-        // figures below are printed only if an image still has one.
-        net_ready
+        l.text.contains("echo: serving") || l.text.contains("net: virtio_net attached")
     });
     if outcome != crate::qemu::Outcome::Done {
         return Err(format!("the drivers did not report ({outcome:?}); the console:\n{}", qemu.console_text()).into());
@@ -239,15 +211,6 @@ pub fn run_qemu(ws: &Workspace, frames: usize, console_bytes: usize) -> Result<(
         config.name(),
         crate::qemu::version().unwrap_or_else(|| crate::qemu::QEMU.to_string())
     );
-    if let (Some((bytes, t1)), Some((reads, t2))) = (seq, rand) {
-        let (s1, s2) = (t1 / QEMU_COUNTER_HZ, t2 / QEMU_COUNTER_HZ);
-        println!(
-            "  blk: sequential read {:.0} MB/s ({} MiB in 32 KiB requests, timed in blk_client)",
-            bytes / s1 / 1e6,
-            bytes as u64 >> 20
-        );
-        println!("  blk: random 4 KiB reads {:.0} IOPS ({reads} reads)", reads / s2);
-    }
 
     // UDP echo from a host socket, a window of datagrams in flight.
     let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;

@@ -142,8 +142,8 @@ struct Run {
 const SERVING_AGAIN: &str = "vfs on virtio_blk: serving again";
 
 /// For each crash time, the time to the first "serving again" after it.
-fn recoveries<T: Copy + PartialOrd>(crashes: &[T], served: &[T], minus: impl Fn(T, T) -> Duration) -> Vec<Duration> {
-    crashes.iter().filter_map(|&c| served.iter().find(|&&s| s >= c).map(|&s| minus(s, c))).collect()
+fn recoveries<T: Copy + PartialOrd + std::ops::Sub<Output = Duration>>(crashes: &[T], served: &[T]) -> Vec<Duration> {
+    crashes.iter().filter_map(|&c| served.iter().find(|&&s| s >= c).map(|&s| s - c)).collect()
 }
 
 /// What `files` printed so far, and so when crashes are on: in the run with
@@ -256,7 +256,7 @@ fn run_once(ws: &Workspace, crashes: bool, short: bool) -> Result<Run, Error> {
     }
     machine.shutdown()?;
     let _ = std::fs::remove_file(&disk);
-    let recoveries = recoveries(&crashed_at, &served, |s, c| s - c);
+    let recoveries = recoveries(&crashed_at, &served);
     progress.into_run(crashed_at.len() as u64, recoveries)
 }
 
@@ -338,10 +338,9 @@ fn raw_qemu(ws: &Workspace, short: bool) -> Result<Raw, Error> {
     };
     devices.write_qemu_args(&ws.root, &sd, &image)?;
     let mut qemu = crate::qemu::Qemu::spawn(&image, false)?;
-    let outcome = qemu.run_until(Duration::from_secs(300), |l| {
-        l.text.contains(&format!("blk_bench: raw: pass {}:", blk_bench::PASSES - 1))
-            || l.text.contains("blk_bench: ERROR")
-    });
+    let last = format!("blk_bench: raw: pass {}:", blk_bench::PASSES - 1);
+    let outcome =
+        qemu.run_until(Duration::from_secs(300), |l| l.text.contains(&last) || l.text.contains("blk_bench: ERROR"));
     qemu.stop();
     let _ = std::fs::remove_file(&disk);
     qemu.save_console(&ws.root.join(crate::bench_net::PLOTS).join("fs-console-qemu-raw.log"))?;
@@ -420,7 +419,7 @@ fn qemu_once(ws: &Workspace, crashes: bool, short: bool) -> Result<(Run, usize),
     let at =
         |text: &str| -> Vec<Duration> { qemu.console.iter().filter(|l| l.text.contains(text)).map(|l| l.at).collect() };
     let crashed_at = at("rs: injecting crash into virtio_blk");
-    let recoveries = recoveries(&crashed_at, &at(SERVING_AGAIN), |s, c| s - c);
+    let recoveries = recoveries(&crashed_at, &at(SERVING_AGAIN));
     let run = progress
         .into_run(crashed_at.len() as u64, recoveries)
         .map_err(|e| format!("{e}\nthe console:\n{}", qemu.console_text()))?;
@@ -526,7 +525,7 @@ fn report(
     let mut rec: Vec<f64> = crashed_run.recoveries.iter().map(|d| d.as_secs_f64() * 1e3).collect();
     if !rec.is_empty() {
         rec.sort_by(f64::total_cmp);
-        let med = median(rec.clone());
+        let med = rec[rec.len() / 2];
         println!(
             "  what a crash costs: from the crash to vfs served again (a fresh virtio_blk completed a request), median {med:.1} ms, max {:.1} ms over {} crashes: at one crash a second, {:.1} % of the time",
             rec[rec.len() - 1],

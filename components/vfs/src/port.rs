@@ -225,6 +225,11 @@ struct Op {
 }
 
 impl Op {
+    /// Whether chunk `chunk` may go to the driver once more ([`REREADS`]).
+    fn may_try_again(&self, chunk: usize) -> bool {
+        self.failed.is_none() && self.tries.get(chunk).is_some_and(|&t| t < REREADS)
+    }
+
     fn finished(&self) -> bool {
         self.done_chunks >= self.chunks || (self.failed.is_some() && self.next_chunk <= self.done_chunks)
     }
@@ -498,8 +503,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             let at = chunk * CHUNK;
             let retry = err == Some(BlockError::Io)
                 && matches!(op.kind, OpKind::Read | OpKind::Write)
-                && op.tries.get(chunk).is_some_and(|&t| t < REREADS)
-                && op.failed.is_none();
+                && op.may_try_again(chunk);
             if err.is_some() && op.kind == OpKind::Write {
                 // What is on the disk there is not known now (until a retry).
                 let end = (at + CHUNK).min(op.buf.len());
@@ -533,7 +537,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
                         });
                         if differs {
                             self.counters.corrupt += 1;
-                            if op.tries.get(chunk).is_some_and(|&t| t < REREADS) && op.failed.is_none() {
+                            if op.may_try_again(chunk) {
                                 again(op, op_i, chunk, &mut self.waiting);
                             } else {
                                 op.failed.get_or_insert(BlockError::Corrupt);
@@ -704,6 +708,7 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
     /// After a read of `n` sectors from `first`: the [`READ_AHEAD`] reads of
     /// `n` sectors that would follow it, read ahead.
     fn read_ahead_after(&mut self, first: u64, n: u64) {
+        self.reap_ahead();
         for k in 1..=READ_AHEAD {
             self.read_ahead(first + k * n, n);
         }
@@ -718,7 +723,6 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
     /// are cached, past the disk's end, already being read, or the driver is
     /// down.
     fn read_ahead(&mut self, first: u64, n: u64) {
-        self.reap_ahead();
         let capacity = self.capacity.unwrap_or(0);
         if self.down || n == 0 || first.saturating_add(n) > capacity {
             return;

@@ -64,15 +64,7 @@ pub fn generate(programs: &[&str], default_system: &str) {
 /// channels, IRQs, children and maps, as its module `program`.
 pub fn generate_stand_in(program: &str, takes_place_of: &str, default_system: &str) {
     let (path, sd) = system(default_system);
-    let text = match sdf::codegen::program_module(&sd, takes_place_of) {
-        Ok(text) => text,
-        Err(e) => panic!("{}: program {takes_place_of} (for its stand-in {program}): {e}", path.display()),
-    };
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo for build scripts"));
-    let file = out_dir.join(format!("{program}.rs"));
-    if let Err(e) = std::fs::write(&file, text) {
-        panic!("cannot write {}: {e}", file.display());
-    }
+    write_module(program, takes_place_of, &path, &sd);
 }
 
 /// [`generate`] for a fixed system (see [`fixed_system`]).
@@ -82,15 +74,22 @@ pub fn generate_fixed(programs: &[&str], system: &str) {
 }
 
 fn write_modules(programs: &[&str], path: &std::path::Path, sd: &sdf::SystemDescription) {
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo for build scripts"));
     for program in programs {
-        let text = match sdf::codegen::program_module(sd, program) {
-            Ok(text) => text,
-            Err(e) => panic!("{}: program {program}: {e}", path.display()),
-        };
-        let file = out_dir.join(format!("{program}.rs"));
-        if let Err(e) = std::fs::write(&file, text) {
-            panic!("cannot write {}: {e}", file.display());
-        }
+        write_module(program, program, path, sd);
+    }
+}
+
+/// Writes `$OUT_DIR/<program>.rs` with the constants of `source`'s place in
+/// the system (the same program, or the one a stand-in replaces).
+fn write_module(program: &str, source: &str, path: &std::path::Path, sd: &sdf::SystemDescription) {
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo for build scripts"));
+    let text = match sdf::codegen::program_module(sd, source) {
+        Ok(text) => text,
+        Err(e) if source == program => panic!("{}: program {program}: {e}", path.display()),
+        Err(e) => panic!("{}: program {source} (for its stand-in {program}): {e}", path.display()),
+    };
+    let file = out_dir.join(format!("{program}.rs"));
+    if let Err(e) = std::fs::write(&file, text) {
+        panic!("cannot write {}: {e}", file.display());
     }
 }

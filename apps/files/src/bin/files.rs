@@ -252,29 +252,10 @@ impl Files {
                 Step::Read(i, 0)
             }
             Step::Read(i, at) => {
-                self.buf.resize(chunk, 0);
-                let mut buf = core::mem::take(&mut self.buf);
-                let n = self.result(self.vfs.take_read(&mut buf), "read");
-                self.buf = buf;
-                let n = n?;
-                if n == 0 {
-                    if at != FILES[i].1 {
-                        debug_println!("files: ERROR {}: {at} bytes read, {} written", FILES[i].0, FILES[i].1);
-                        return Err(("read (length)", VfsError::Protocol));
-                    }
-                    Step::CloseRead(i)
-                } else {
-                    self.want.resize(n, 0);
-                    fill(self.round, i, at, &mut self.want);
-                    if self.buf[..n] != self.want[..] || at + n > FILES[i].1 {
-                        debug_println!(
-                            "files: ERROR {}: bytes {at}..{} differ from what was written",
-                            FILES[i].0,
-                            at + n
-                        );
-                        return Err(("read (content)", VfsError::Protocol));
-                    }
-                    Step::Read(i, at + n)
+                let (path, size, round) = (FILES[i].0, FILES[i].1, self.round);
+                match self.take_checked(path, size, at, chunk, |off, out| fill(round, i, off, out))? {
+                    None => Step::CloseRead(i),
+                    Some(n) => Step::Read(i, at + n),
                 }
             }
             Step::CloseRead(i) => {
@@ -334,29 +315,10 @@ impl Files {
                 Step::SeqRead(0)
             }
             Step::SeqRead(at) => {
-                let size = self.sequential.unwrap_or(0);
-                self.buf.resize(self.vfs.max_transfer(), 0);
-                let mut buf = core::mem::take(&mut self.buf);
-                let n = self.result(self.vfs.take_read(&mut buf), "read");
-                self.buf = buf;
-                let n = n?;
-                if n == 0 {
-                    if at != size {
-                        debug_println!("files: ERROR {SEQUENTIAL_FILE}: {at} bytes read, {size} written");
-                        return Err(("read (length)", VfsError::Protocol));
-                    }
-                    Step::SeqCloseRead
-                } else {
-                    self.want.resize(n, 0);
-                    fill_sequential(at, &mut self.want);
-                    if self.buf[..n] != self.want[..] || at + n > size {
-                        debug_println!(
-                            "files: ERROR {SEQUENTIAL_FILE}: bytes {at}..{} differ from what was written",
-                            at + n
-                        );
-                        return Err(("read (content)", VfsError::Protocol));
-                    }
-                    Step::SeqRead(at + n)
+                let (size, len) = (self.sequential.unwrap_or(0), self.vfs.max_transfer());
+                match self.take_checked(SEQUENTIAL_FILE, size, at, len, fill_sequential)? {
+                    None => Step::SeqCloseRead,
+                    Some(n) => Step::SeqRead(at + n),
                 }
             }
             Step::SeqCloseRead => {
@@ -436,6 +398,39 @@ impl Files {
         };
         self.step = next;
         Ok(true)
+    }
+
+    /// Takes a read of `path` (`size` bytes written, `at` read so far, at
+    /// most `len` asked for) and compares it with what `fill` makes there:
+    /// `Ok(None)` at the end of the file, `Ok(Some(n))` for `n` more bytes
+    /// that match; a short file or other bytes are printed and an error.
+    fn take_checked(
+        &mut self,
+        path: &str,
+        size: usize,
+        at: usize,
+        len: usize,
+        fill: impl Fn(usize, &mut [u8]),
+    ) -> Result<Option<usize>, (&'static str, VfsError)> {
+        self.buf.resize(len, 0);
+        let mut buf = core::mem::take(&mut self.buf);
+        let n = self.result(self.vfs.take_read(&mut buf), "read");
+        self.buf = buf;
+        let n = n?;
+        if n == 0 {
+            if at != size {
+                debug_println!("files: ERROR {path}: {at} bytes read, {size} written");
+                return Err(("read (length)", VfsError::Protocol));
+            }
+            return Ok(None);
+        }
+        self.want.resize(n, 0);
+        fill(at, &mut self.want);
+        if self.buf[..n] != self.want[..] || at + n > size {
+            debug_println!("files: ERROR {path}: bytes {at}..{} differ from what was written", at + n);
+            return Err(("read (content)", VfsError::Protocol));
+        }
+        Ok(Some(n))
     }
 
     /// The next round's first step (the figures of the last cleared).
