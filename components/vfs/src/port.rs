@@ -479,6 +479,17 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
                 }
             }
         }
+        // A reset's completions and reclaimed requests all came above. One it
+        // did not account for is lost: failed (and so given again, see
+        // REREADS), never left here, where it would send every later
+        // completion to this map instead of `by_id`.
+        for (_, p) in core::mem::take(&mut self.old_ids) {
+            if self.op_of(p).is_some() {
+                self.chunk_done(p.op, p.chunk, p.buf, Some(BlockError::Io), 0);
+            } else {
+                self.free.push(p.buf);
+            }
+        }
         // A disk whose size was never learnt (the first driver died, or was
         // taken as down, before answering): ask the one now attached.
         for slot in self.ops.iter_mut() {
