@@ -9,10 +9,17 @@
 //! * A call from a client: answered at once (accepted, or an error), then a
 //!   poll, so the request starts now.
 //! * The timer: while the driver holds requests, a look at it: one that has
-//!   completed nothing for [`STALL_MS`] is reported to RS (a complaint), and one
-//!   silent for [`DOWN_MS`] with no fresh copy attaching is taken as down: the
-//!   requests fail with EIO until a driver attaches again. Also the background
-//!   sync of a changed volume at rest.
+//!   completed nothing for [`STALL_MS`] is reported to RS (a complaint). One
+//!   silent for [`DOWN_MS`] with no fresh copy attaching may be down: RS is
+//!   asked (`rs_api::dependency_state`), and if RS has it down or stopped, the
+//!   requests fail with EIO until a driver attaches again. If RS has it
+//!   starting, restarting or up (a restart under way, or the driver starved
+//!   of the CPU by a spinning driver above vfs: RS restarts that one), vfs
+//!   waits, asking again every [`DOWN_MS`], up to [`GIVE_UP_MS`] of silence.
+//!   Also the background sync of a changed volume at rest.
+//! * A notification from RS (policy action `inform`: the driver failed): RS
+//!   is asked the driver's state, and if it is down, the requests fail with
+//!   EIO at once.
 //! * A driver that read back bytes that differ from those it reported written
 //!   (the port's check), or that failed a request, is reported to RS too, once
 //!   per copy (virtio disks do not fail requests; a driver that does is
@@ -30,6 +37,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 
 use microkit::reply::ApiError;
+use microkit::status::ComponentState;
 use microkit::{Channel, Handler, MessageInfo, arch_timer, debug_println, get_mr, set_mr};
 use timer_api::TimerClient;
 use vfs::console::Console;
@@ -48,8 +56,10 @@ const RS: Channel = channel::RS_1;
 
 /// A driver that holds requests this long without completing any is reported to RS.
 const STALL_MS: u64 = 50;
-/// A driver silent this long, with no fresh copy attaching, is down for good.
+/// A driver silent this long, with no fresh copy attaching, may be down: RS is asked.
 const DOWN_MS: u64 = 500;
+/// A driver silent this long is taken as down whatever RS says.
+const GIVE_UP_MS: u64 = 5000;
 /// How often the driver is looked at while it holds requests.
 const CHECK_MS: u64 = 10;
 
@@ -68,6 +78,10 @@ struct VfsPd {
     attaches: u64,
     mounted_said: bool,
     down_said: bool,
+    /// When RS was last asked the state of a silent driver (ms), and whether
+    /// vfs said it waits.
+    asked_rs: Option<u64>,
+    waiting_said: bool,
     /// The driver was down and a driver attached since: mount afresh.
     remount: bool,
 }
@@ -75,13 +89,8 @@ struct VfsPd {
 impl VfsPd {
     fn pump(&mut self) {
         let now = arch_timer::now_ns() / 1_000_000;
-        let went_down = self.vfs.port().borrow_mut().tick(now, DOWN_MS);
-        if went_down {
-            debug_println!(
-                "vfs: virtio_blk completed nothing for {DOWN_MS} ms and no copy attached: down; requests fail with EIO"
-            );
-            self.down_said = true;
-        }
+        self.vfs.port().borrow_mut().tick(now);
+        self.down_rule(now);
         self.vfs.set_now(now);
         let done = self.vfs.poll();
         for ch in done {
@@ -133,6 +142,55 @@ impl VfsPd {
             && self.timer.set_timeout((t - now).max(1) * 1_000_000).is_ok()
         {
             self.armed = Some(t);
+        }
+    }
+
+    /// The down rule (see the crate documentation): a driver silent past the
+    /// limit is down if RS has it down, or past [`GIVE_UP_MS`].
+    fn down_rule(&mut self, now: u64) {
+        let (silent, limit, down) = {
+            let port = self.vfs.port().borrow();
+            (port.silent_ms(), port.down_after(DOWN_MS), port.is_down())
+        };
+        if down || silent <= limit {
+            self.asked_rs = None;
+            self.waiting_said = false;
+            return;
+        }
+        if self.asked_rs.is_some_and(|t| now < t + DOWN_MS) {
+            return;
+        }
+        self.asked_rs = Some(now);
+        match rs_api::dependency_state(RS, DRIVER) {
+            Ok(state @ (ComponentState::Down | ComponentState::Stopped)) => {
+                self.take_down(format_args!("silent for {silent} ms, and RS has it {}", state.name()));
+            }
+            Ok(state) if silent < GIVE_UP_MS => {
+                if !self.waiting_said {
+                    debug_println!("vfs: virtio_blk silent for {silent} ms, but RS has it {}: waiting", state.name());
+                    self.waiting_said = true;
+                }
+            }
+            Ok(state) => self.take_down(format_args!("silent for {silent} ms, though RS has it {}", state.name())),
+            Err(e) => self.take_down(format_args!("silent for {silent} ms, and RS cannot tell its state: {e}")),
+        }
+    }
+
+    /// RS informs: the driver failed. Down at once if RS has it down.
+    fn informed(&mut self) {
+        match rs_api::dependency_state(RS, DRIVER) {
+            Ok(state @ (ComponentState::Down | ComponentState::Stopped)) => {
+                self.take_down(format_args!("RS has it {}", state.name()));
+            }
+            Ok(_) => {}
+            Err(e) => debug_println!("vfs: RS informed of a driver failure but cannot tell its state: {e}"),
+        }
+    }
+
+    fn take_down(&mut self, why: core::fmt::Arguments<'_>) {
+        if self.vfs.port().borrow_mut().go_down() {
+            debug_println!("vfs: virtio_blk taken as down ({why}); requests fail with EIO");
+            self.down_said = true;
         }
     }
 
@@ -193,6 +251,8 @@ impl Handler for VfsPd {
             self.armed = None;
         } else if channel == CONSOLE {
             self.vfs.console_notified();
+        } else if channel == RS {
+            self.informed();
         }
         self.pump();
     }
@@ -244,6 +304,8 @@ fn init() -> VfsPd {
         attaches: 0,
         mounted_said: false,
         down_said: false,
+        asked_rs: None,
+        waiting_said: false,
         remount: false,
     };
     pd.pump();

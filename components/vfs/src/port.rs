@@ -16,11 +16,14 @@
 //!
 //! # The driver down for good
 //!
-//! A driver that holds requests and completes none for [`Port::tick`]'s
-//! `down_after` (at boot, before any driver attached, [`BOOT_MS`]) with no
-//! fresh copy attaching is taken as down (its restart
-//! budget spent, RS stopped it): every operation in flight fails with an I/O
-//! error, and every new one at once, until a driver attaches again.
+//! The port tells how long requests have waited on the driver with no
+//! completion and no fresh copy attaching ([`Port::silent_ms`]); its owner
+//! decides when that means the driver is down (its restart budget spent, RS
+//! stopped it) and says so ([`Port::go_down`]): every operation in flight
+//! then fails with an I/O error, and every new one at once, until a driver
+//! attaches again. (The vfs PD asks RS once the silence passes
+//! [`Port::down_after`]: a driver being restarted, or starved of the CPU by
+//! a spinning driver above it, is silent too, and is not down.)
 //!
 //! # Cache and write-back
 //!
@@ -391,24 +394,39 @@ impl<M: SharedMem + Clone, N: Notify> Port<M, N> {
             && self.now_ms.saturating_sub(self.progress_ms) > limit_ms
     }
 
-    /// The time, and the down rule: requests held `down_after_ms` with no
-    /// progress and no attach mean the driver is down for good (see the
-    /// module documentation). Returns whether it just went down.
-    pub fn tick(&mut self, now_ms: u64, down_after_ms: u64) -> bool {
+    /// The time (ms, any monotonic origin), at every event.
+    pub fn tick(&mut self, now_ms: u64) {
         // The first tick starts the clock.
-        if self.now_ms == 0 || self.given_while_idle || (self.by_id.is_empty() && self.waiting.is_empty()) {
+        if self.now_ms == 0 || self.given_while_idle || !self.busy() {
             self.progress_ms = now_ms;
             self.given_while_idle = false;
         }
-        // Before the first driver attached, the system is booting: wait longer.
-        let down_after_ms = if self.attached { down_after_ms } else { down_after_ms.max(BOOT_MS) };
         self.now_ms = now_ms;
-        if !self.down && now_ms.saturating_sub(self.progress_ms) > down_after_ms && self.busy() {
-            self.down = true;
-            self.fail_all();
-            return true;
+    }
+
+    /// How long requests have waited on the driver with no completion and no
+    /// attach since (ms, as of the last [`Port::tick`]); 0 while none waits.
+    pub fn silent_ms(&self) -> u64 {
+        if self.busy() { self.now_ms.saturating_sub(self.progress_ms) } else { 0 }
+    }
+
+    /// The silence after which the driver may be down (see the module
+    /// documentation): `down_after_ms` once a driver attached, [`BOOT_MS`]
+    /// before (the system is booting).
+    pub fn down_after(&self, down_after_ms: u64) -> u64 {
+        if self.attached { down_after_ms } else { down_after_ms.max(BOOT_MS) }
+    }
+
+    /// Takes the driver as down: every operation in flight fails with an I/O
+    /// error, and every new one at once, until a driver attaches again.
+    /// Returns whether it just went down.
+    pub fn go_down(&mut self) -> bool {
+        if self.down {
+            return false;
         }
-        false
+        self.down = true;
+        self.fail_all();
+        true
     }
 
     /// Whether anything waits on the driver.

@@ -96,6 +96,9 @@ fn crash_hang_complaint_backoff_and_budget() {
     // about a channel that is not a driver is refused; the server is informed.
     console.wait("server", "complaint about driver: accepted");
     console.wait("server", "complaint about rs: not a driver this server depends on");
+    // The server may ask the driver's state, and only that of a driver.
+    console.wait("server", "driver after the complaint: starting");
+    console.wait("server", "state of rs: not a driver this server depends on");
     console.wait("rs", "@status pd=driver state=up generation=1 restarts=1 fault=complaint");
 
     // A PD that never finishes init is treated as hung (3 × 50 ms) and restarted.
@@ -127,7 +130,7 @@ fn crash_hang_complaint_backoff_and_budget() {
     console.wait("rs", "@status pd=driver state=restarting generation=1 restarts=1 fault=vm-fault addr=0x10");
     console.wait("driver", "driver: boot 3");
     console.wait("rs", "@status pd=driver state=up generation=2 restarts=2");
-    console.wait("server", "informed that a driver failed");
+    console.wait("server", "informed that a driver failed; it is");
     // ... and published in DS: the subscriber is notified and reads the new
     // generation, the state and the fault.
     console.wait("watcher", "watcher: component.driver.generation = 2");

@@ -1,7 +1,8 @@
-//! Client stubs: [`complain`] on a service channel, [`RsAdmin`] on an admin
+//! Client stubs: [`complain`] and [`dependency_state`] on a service channel, [`RsAdmin`] on an admin
 //! channel. Each is one protected procedure call; none blocks beyond it.
 
 use microkit::reply;
+use microkit::status::ComponentState;
 use microkit::{Channel, InjectKind, MessageInfo, get_mr, set_mr};
 
 use crate::Error;
@@ -31,6 +32,16 @@ fn call(rs: Channel, request: Request, out: &mut [u64]) -> Result<usize, Error> 
 /// on the caller's service channel `rs`.
 pub fn complain(rs: Channel, driver: Channel) -> Result<(), Error> {
     call(rs, Request::Complain(driver.index() as u64), &mut []).map(drop)
+}
+
+/// The state RS knows of the driver on `driver` (the caller's channel to it),
+/// a component the caller depends on, asked on the caller's service channel `rs`.
+pub fn dependency_state(rs: Channel, driver: Channel) -> Result<ComponentState, Error> {
+    let mut out = [0; 1];
+    match call(rs, Request::DependencyState(driver.index() as u64), &mut out)? {
+        1 => crate::status::state_from_code(out[0]).ok_or(Error::Protocol),
+        _ => Err(Error::Protocol),
+    }
 }
 
 /// RS's admin interface, on the caller's admin channel to RS (id

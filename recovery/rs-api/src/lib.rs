@@ -8,7 +8,10 @@
 //!
 //! - a **service channel**: any channel to `rs` on which the caller may call
 //!   (`pp="true"` on its end), other than an admin channel. A server uses it to
-//!   [`complain`] about a driver it depends on; RS also notifies a server on it
+//!   [`complain`] about a driver it depends on and to ask its
+//!   [`dependency_state`] (a server that has waited long on a silent driver
+//!   tells a restart under way, or a driver starved of the CPU, from one RS
+//!   has given up on); RS also notifies a server on it
 //!   when a driver it depends on failed (policy action `inform`).
 //! - an **admin channel**: a channel to `rs` with id [`ADMIN_ID`] (60) on the
 //!   caller's end, on which the caller may call. Only on it may a PD use the
@@ -27,6 +30,7 @@
 //! | label | request | MRs | reply MRs |
 //! | --- | --- | --- | --- |
 //! | [`COMPLAIN`] (1) | a server reports a driver misbehaving | MR0 = the server's channel id to it | — |
+//! | [`DEPENDENCY_STATE`] (2) | a server asks the state of a driver it depends on | MR0 = the server's channel id to it | MR0 = the state (1 starting, 2 up, 3 restarting, 4 down, 5 stopped) |
 //! | [`STATUS`] (16) | the `index`th row of the component table | MR0 = index | a [`ComponentStatus`] |
 //! | [`RESTART`] (17) | stop it and start a fresh copy, a new generation | name | — |
 //! | [`STOP`] (18) | stop it until started | name | — |
@@ -74,17 +78,19 @@ mod status;
 
 use microkit::reply::{self, ApiError};
 
-pub use client::{RsAdmin, complain};
+pub use client::{RsAdmin, complain, dependency_state};
 pub use crash::{CRASH_RECORDS, CrashRecord};
 pub use microkit::InjectKind;
 pub use request::{NAME_MAX, Name, Request};
-pub use status::{ComponentStatus, Supervision};
+pub use status::{ComponentStatus, Supervision, state_code, state_from_code};
 
 /// The channel id an admin PD uses for its channel to RS.
 pub const ADMIN_ID: u8 = 60;
 
 /// Label: complain about a driver.
 pub const COMPLAIN: u64 = 1;
+/// Label: the state of a driver the caller depends on.
+pub const DEPENDENCY_STATE: u64 = 2;
 /// Label: one row of the component table.
 pub const STATUS: u64 = 16;
 /// Label: restart a component.

@@ -3,7 +3,7 @@
 
 use microkit::InjectKind;
 
-use crate::{COMPLAIN, CRASH, Error, INJECT, RESTART, START, STATUS, STOP};
+use crate::{COMPLAIN, CRASH, DEPENDENCY_STATE, Error, INJECT, RESTART, START, STATUS, STOP};
 
 /// Longest PD name (Microkit's `microkit_name` is 64 bytes).
 pub const NAME_MAX: usize = 64;
@@ -98,6 +98,8 @@ impl core::fmt::Display for Name {
 pub enum Request {
     /// A complaint about the driver on the server's channel `0`.
     Complain(u64),
+    /// The state of the driver on the server's channel `0`.
+    DependencyState(u64),
     /// Row `0` of the component table.
     Status(u64),
     Restart(Name),
@@ -114,7 +116,7 @@ pub(crate) const REQUEST_WORDS_MAX: usize = 1 + NAME_WORDS_MAX;
 impl Request {
     /// Whether only an admin channel may make it.
     pub fn is_admin(&self) -> bool {
-        !matches!(self, Request::Complain(_))
+        !matches!(self, Request::Complain(_) | Request::DependencyState(_))
     }
 
     /// The label and registers of the request; returns the label and the
@@ -124,6 +126,10 @@ impl Request {
             Request::Complain(ch) => {
                 out[0] = ch;
                 (COMPLAIN, 1)
+            }
+            Request::DependencyState(ch) => {
+                out[0] = ch;
+                (DEPENDENCY_STATE, 1)
             }
             Request::Status(index) => {
                 out[0] = index;
@@ -160,6 +166,7 @@ impl Request {
         let first = || words.first().copied().ok_or(Error::BadRequest);
         Ok(match label {
             COMPLAIN => Request::Complain(one()?),
+            DEPENDENCY_STATE => Request::DependencyState(one()?),
             STATUS => Request::Status(one()?),
             RESTART => Request::Restart(name_at(0)?),
             STOP => Request::Stop(name_at(0)?),
@@ -200,6 +207,7 @@ mod tests {
         let long = Name::new(&"x".repeat(NAME_MAX)).unwrap();
         for r in [
             Request::Complain(3),
+            Request::DependencyState(3),
             Request::Status(0),
             Request::Restart(blk),
             Request::Stop(long),

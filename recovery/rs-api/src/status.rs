@@ -75,10 +75,7 @@ impl ComponentStatus {
             return 0;
         }
         out[0] = self.supervision.code();
-        out[1] = match self.state {
-            None => 0,
-            Some(s) => ComponentState::ALL.iter().position(|x| *x == s).map_or(0, |i| i as u64 + 1),
-        };
+        out[1] = self.state.map_or(0, state_code);
         out[2] = self.generation;
         out[3] = self.restarts;
         encode_fault(self.last_fault, &mut out[4..9]);
@@ -94,7 +91,7 @@ impl ComponentStatus {
         let supervision = Supervision::from_code(fixed[0])?;
         let state = match fixed[1] {
             0 => None,
-            n => Some(*ComponentState::ALL.get(usize::try_from(n - 1).ok()?)?),
+            n => Some(state_from_code(n)?),
         };
         let last_fault = decode_fault(&fixed[4..9])?;
         let (name, n) = Name::decode(&words[FIXED_WORDS..])?;
@@ -113,6 +110,17 @@ impl ComponentStatus {
             now_ns: fixed[11],
         })
     }
+}
+
+/// A state in a register: 1 + its place in [`ComponentState::ALL`] (0 is
+/// left for "unknown").
+pub fn state_code(state: ComponentState) -> u64 {
+    ComponentState::ALL.iter().position(|x| *x == state).map_or(0, |i| i as u64 + 1)
+}
+
+/// Inverse of [`state_code`]; `None` for a register that is no state.
+pub fn state_from_code(code: u64) -> Option<ComponentState> {
+    ComponentState::ALL.get(usize::try_from(code.checked_sub(1)?).ok()?).copied()
 }
 
 /// A fault in five registers: kind (0 = none), code, flags (1: address, 2:

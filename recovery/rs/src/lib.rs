@@ -305,6 +305,14 @@ impl<const N: usize> Rs<N> {
                 self.with_engine(|e, out| e.on_failure(i, Failure::Complaint, now, &mut |a| out(a)));
                 0
             }
+            Request::DependencyState(about) => {
+                let Some(&Complaint { about: i, .. }) = Complaint::find(self.tables.complaints, ch, about) else {
+                    return Err(rs_api::Error::NotADependency);
+                };
+                let state = self.engine.component(i).map(|c| c.state()).ok_or(rs_api::Error::NoSuchComponent)?;
+                out[0] = rs_api::state_code(state);
+                1
+            }
             Request::Status(index) => {
                 let pd = usize::try_from(index).ok().and_then(|i| self.tables.pds.get(i));
                 let pd = pd.ok_or(rs_api::Error::NoSuchComponent)?;

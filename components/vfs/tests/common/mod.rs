@@ -224,7 +224,15 @@ impl Machine {
         self.steps += 1;
         self.now_ms += 1;
         self.driver.step();
-        self.vfs.port().borrow_mut().tick(self.now_ms, 500);
+        {
+            // The vfs PD's down rule, with an RS that has a driver silent
+            // 500 ms down.
+            let mut port = self.vfs.port().borrow_mut();
+            port.tick(self.now_ms);
+            if port.silent_ms() > port.down_after(500) {
+                port.go_down();
+            }
+        }
         self.vfs.set_now(self.now_ms);
         let n = self.vfs.poll();
         self.notified.extend(n);

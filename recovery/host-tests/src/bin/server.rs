@@ -1,6 +1,8 @@
 //! A server that depends on `driver`: on its first boot it complains about the
 //! driver (RS must restart it) and about a channel that is not a driver (RS must
-//! refuse); it reports when RS informs it that the driver failed.
+//! refuse), and asks the driver's state (RS restarts it at once: starting) and
+//! that of the channel that is not a driver (refused too); it reports when RS
+//! informs it that the driver failed, with the state RS then gives.
 #![forbid(unsafe_code)]
 
 use microkit::{Channel, Handler, debug_println};
@@ -12,7 +14,10 @@ struct Server;
 impl Handler for Server {
     fn notified(&mut self, ch: Channel) {
         if ch == channel::RS_2 {
-            debug_println!("server: informed that a driver failed");
+            match rs_api::dependency_state(channel::RS_2, channel::DRIVER) {
+                Ok(state) => debug_println!("server: informed that a driver failed; it is {}", state.name()),
+                Err(e) => debug_println!("server: informed that a driver failed; its state: {e}"),
+            }
         }
     }
 }
@@ -27,6 +32,14 @@ fn init() -> Server {
         match rs_api::complain(channel::RS_2, channel::RS_2) {
             Ok(()) => debug_println!("server: complaint about rs: accepted"),
             Err(e) => debug_println!("server: complaint about rs: {e}"),
+        }
+        match rs_api::dependency_state(channel::RS_2, channel::DRIVER) {
+            Ok(state) => debug_println!("server: driver after the complaint: {}", state.name()),
+            Err(e) => debug_println!("server: driver after the complaint: {e}"),
+        }
+        match rs_api::dependency_state(channel::RS_2, channel::RS_2) {
+            Ok(state) => debug_println!("server: state of rs: {}", state.name()),
+            Err(e) => debug_println!("server: state of rs: {e}"),
         }
     }
     Server
